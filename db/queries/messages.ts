@@ -1,0 +1,65 @@
+import { and, asc, desc, eq, gt, lt, lte } from 'drizzle-orm';
+import type { Db } from '../client';
+import { type Message, messages } from '../schema';
+
+export async function getMessage(db: Db, messageId: string): Promise<Message | undefined> {
+  return db.select().from(messages).where(eq(messages.id, messageId)).get();
+}
+
+/**
+ * One page of a thread in conversation order: the `limit` messages before slot `beforeSeq`
+ * (or the newest ones), returned oldest first, plus whether older ones exist.
+ */
+export async function listThreadMessages(
+  db: Db,
+  threadId: string,
+  opts: { limit: number; beforeSeq?: number },
+): Promise<{ messages: Message[]; hasMore: boolean }> {
+  const where =
+    opts.beforeSeq === undefined
+      ? eq(messages.threadId, threadId)
+      : and(eq(messages.threadId, threadId), lt(messages.seq, opts.beforeSeq));
+  const rows = db
+    .select()
+    .from(messages)
+    .where(where)
+    .orderBy(desc(messages.seq))
+    .limit(opts.limit + 1)
+    .all();
+  const hasMore = rows.length > opts.limit;
+  return { messages: rows.slice(0, opts.limit).reverse(), hasMore };
+}
+
+/** The last `count` messages at or before slot `throughSeq`, in conversation order. */
+export async function listRecentMessages(
+  db: Db,
+  threadId: string,
+  throughSeq: number,
+  count: number,
+): Promise<Message[]> {
+  return db
+    .select()
+    .from(messages)
+    .where(and(eq(messages.threadId, threadId), lte(messages.seq, throughSeq)))
+    .orderBy(desc(messages.seq))
+    .limit(count)
+    .all()
+    .reverse();
+}
+
+/** Messages strictly between two slots, in conversation order: what a summary has to fold in. */
+export async function listMessagesBetween(
+  db: Db,
+  threadId: string,
+  afterSeq: number,
+  beforeSeq: number,
+): Promise<Message[]> {
+  return db
+    .select()
+    .from(messages)
+    .where(
+      and(eq(messages.threadId, threadId), gt(messages.seq, afterSeq), lt(messages.seq, beforeSeq)),
+    )
+    .orderBy(asc(messages.seq))
+    .all();
+}

@@ -1,0 +1,202 @@
+import { and, asc, eq, inArray, ne, sql } from 'drizzle-orm';
+import type { Db } from '../client';
+import { type Message, messages, outbox, type Run, runs, threads } from '../schema';
+import type { NewOutboxRow } from './outbox';
+
+const ACTIVE = ['queued', 'running'] as const;
+type Event = Omit<NewOutboxRow, 'id' | 'enqueueRunId' | 'createdAt' | 'deliveredAt'>;
+
+/**
+ * Accepts a user message: thread (created on first use), message, run and the outbox row of
+ * `agent.run.requested`, all in one transaction, so a 202 always means all four exist.
+ * The outbox row carries the job only when this run is the thread's oldest unfinished one;
+ * otherwise the run that finishes before it enqueues it (see `finishRun`).
+ */
+export async function insertRunRequest(
+  db: Db,
+  input: {
+    threadId: string;
+    messageId: string;
+    runId: string;
+    content: string;
+    model: string;
+    now: Date;
+    event: Event;
+  },
+) {
+  return db.transaction(
+    (tx) => {
+      const { nextSeq } = tx
+        .insert(threads)
+        .values({
+          id: input.threadId,
+          createdAt: input.now,
+          updatedAt: input.now,
+          nextSeq: 2,
+          messageCount: 1,
+        })
+        .onConflictDoUpdate({
+          target: threads.id,
+          set: {
+            nextSeq: sql`${threads.nextSeq} + 2`,
+            messageCount: sql`${threads.messageCount} + 1`,
+            updatedAt: input.now,
+          },
+        })
+        .returning({ nextSeq: threads.nextSeq })
+        .get();
+      const seq = nextSeq - 2;
+      const busy = tx
+        .select({ id: runs.id })
+        .from(runs)
+        .where(and(eq(runs.threadId, input.threadId), inArray(runs.status, ACTIVE)))
+        .limit(1)
+        .get();
+      tx.insert(messages)
+        .values({
+          id: input.messageId,
+          threadId: input.threadId,
+          runId: input.runId,
+          role: 'user',
+          content: input.content,
+          seq,
+          createdAt: input.now,
+        })
+        .run();
+      tx.insert(runs)
+        .values({
+          id: input.runId,
+          threadId: input.threadId,
+          userMessageId: input.messageId,
+          seq,
+          model: input.model,
+          createdAt: input.now,
+        })
+        .run();
+      return tx
+        .insert(outbox)
+        .values({ ...input.event, enqueueRunId: busy ? null : input.runId, createdAt: input.now })
+        .returning()
+        .get();
+    },
+    { behavior: 'immediate' },
+  );
+}
+
+export async function getRun(db: Db, runId: string): Promise<Run | undefined> {
+  return db.select().from(runs).where(eq(runs.id, runId)).get();
+}
+
+export async function getRunWithReply(
+  db: Db,
+  runId: string,
+): Promise<{ run: Run; reply: Message | null } | undefined> {
+  const run = db.select().from(runs).where(eq(runs.id, runId)).get();
+  if (!run) return undefined;
+  const reply = run.replyMessageId
+    ? (db.select().from(messages).where(eq(messages.id, run.replyMessageId)).get() ?? null)
+    : null;
+  return { run, reply };
+}
+
+/**
+ * Marks the start of an attempt. Returns null for a completed run (a duplicate job: skip it).
+ * A failed run is reopened: only an operator's retry from Bull Board processes its job again.
+ */
+export async function startRunAttempt(db: Db, runId: string, now: Date): Promise<Run | null> {
+  return db.transaction(
+    (tx) => {
+      const run = tx.select().from(runs).where(eq(runs.id, runId)).get();
+      if (!run || run.status === 'completed') return null;
+      return tx
+        .update(runs)
+        .set({ status: 'running', startedAt: run.startedAt ?? now, finishedAt: null })
+        .where(eq(runs.id, runId))
+        .returning()
+        .get();
+    },
+    { behavior: 'immediate' },
+  );
+}
+
+/** A retryable failure: the attempt is spent, the run waits for BullMQ's next try. */
+export async function recordRunRetry(
+  db: Db,
+  runId: string,
+  attempts: number,
+  error: { code: string; message: string },
+): Promise<void> {
+  db.update(runs)
+    .set({ status: 'queued', attempts, error })
+    .where(and(eq(runs.id, runId), ne(runs.status, 'completed')))
+    .run();
+}
+
+/**
+ * Makes a run terminal: the reply (if any), the run's final state and the outbox row of its
+ * terminal event, in one transaction. The same row enqueues the thread's next unfinished run,
+ * so the per-thread chain lives in the database and survives any crash. Returns null when the
+ * run was already terminal (another delivery of the job finished it first).
+ */
+export async function finishRun(
+  db: Db,
+  input: {
+    runId: string;
+    now: Date;
+    attempts: number;
+    event: Event;
+    reply?: { id: string; content: string };
+    usage?: Run['usage'];
+    error?: { code: string; message: string };
+  },
+) {
+  return db.transaction(
+    (tx) => {
+      const run = tx.select().from(runs).where(eq(runs.id, input.runId)).get();
+      if (!run || run.status === 'completed' || run.status === 'failed') return null;
+      if (input.reply) {
+        tx.insert(messages)
+          .values({
+            id: input.reply.id,
+            threadId: run.threadId,
+            runId: run.id,
+            role: 'assistant',
+            content: input.reply.content,
+            seq: run.seq + 1,
+            createdAt: input.now,
+          })
+          .run();
+        tx.update(threads)
+          .set({ messageCount: sql`${threads.messageCount} + 1`, updatedAt: input.now })
+          .where(eq(threads.id, run.threadId))
+          .run();
+      }
+      tx.update(runs)
+        .set({
+          status: input.reply ? 'completed' : 'failed',
+          attempts: input.attempts,
+          error: input.error ?? null,
+          usage: input.usage ?? null,
+          replyMessageId: input.reply?.id ?? null,
+          finishedAt: input.now,
+        })
+        .where(eq(runs.id, run.id))
+        .run();
+      const next = tx
+        .select({ id: runs.id })
+        .from(runs)
+        .where(
+          and(eq(runs.threadId, run.threadId), inArray(runs.status, ACTIVE), ne(runs.id, run.id)),
+        )
+        .orderBy(asc(runs.seq))
+        .limit(1)
+        .get();
+      return tx
+        .insert(outbox)
+        .values({ ...input.event, enqueueRunId: next?.id ?? null, createdAt: input.now })
+        .returning()
+        .get();
+    },
+    { behavior: 'immediate' },
+  );
+}

@@ -1,0 +1,23 @@
+import { eq } from 'drizzle-orm';
+import type { Db } from '../client';
+import { type Thread, threads } from '../schema';
+
+export async function getThread(db: Db, threadId: string): Promise<Thread | undefined> {
+  return db.select().from(threads).where(eq(threads.id, threadId)).get();
+}
+
+/** Stores a summary together with the last message it covers (id and conversation slot). */
+export async function saveSummary(
+  db: Db,
+  threadId: string,
+  summary: { text: string; throughMessageId: string; throughSeq: number },
+): Promise<void> {
+  db.update(threads)
+    .set({
+      summary: summary.text,
+      summaryThroughMessageId: summary.throughMessageId,
+      summaryThroughSeq: summary.throughSeq,
+    })
+    .where(eq(threads.id, threadId))
+    .run();
+}

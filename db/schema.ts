@@ -1,0 +1,104 @@
+import { sql } from 'drizzle-orm';
+import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+
+const createdAt = () =>
+  integer('created_at', { mode: 'timestamp_ms' })
+    .notNull()
+    .default(sql`(unixepoch('subsec') * 1000)`);
+
+export const threads = sqliteTable('threads', {
+  id: text('id').primaryKey(),
+  createdAt: createdAt(),
+  updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull(),
+  messageCount: integer('message_count').notNull().default(0),
+  /** Next conversation-order slot for a user message; its reply takes the slot after it. */
+  nextSeq: integer('next_seq').notNull().default(0),
+  summary: text('summary'),
+  /** The last message the summary covers, and its `seq`, so the window query needs no join. */
+  summaryThroughMessageId: text('summary_through_message_id'),
+  summaryThroughSeq: integer('summary_through_seq'),
+});
+
+export const messages = sqliteTable(
+  'messages',
+  {
+    id: text('id').primaryKey(),
+    threadId: text('thread_id')
+      .notNull()
+      .references(() => threads.id),
+    runId: text('run_id').notNull(),
+    role: text('role', { enum: ['user', 'assistant'] }).notNull(),
+    content: text('content').notNull(),
+    /**
+     * Conversation order within the thread: a user message takes an even slot when accepted and
+     * its reply the odd slot right after, however late the reply is written.
+     */
+    seq: integer('seq').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    uniqueIndex('messages_thread_seq').on(t.threadId, t.seq),
+    // One user message and at most one reply per run: a re-run after a crash cannot store two.
+    uniqueIndex('messages_run_role').on(t.runId, t.role),
+  ],
+);
+
+export const RUN_STATUSES = ['queued', 'running', 'completed', 'failed'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+
+export const runs = sqliteTable(
+  'runs',
+  {
+    id: text('id').primaryKey(),
+    threadId: text('thread_id')
+      .notNull()
+      .references(() => threads.id),
+    userMessageId: text('user_message_id').notNull(),
+    /** The user message's seq: runs of a thread go in this order, one at a time. */
+    seq: integer('seq').notNull(),
+    model: text('model').notNull(),
+    status: text('status', { enum: RUN_STATUSES }).notNull().default('queued'),
+    attempts: integer('attempts').notNull().default(0),
+    error: text('error', { mode: 'json' }).$type<{ code: string; message: string }>(),
+    usage: text('usage', { mode: 'json' }).$type<{
+      promptTokens: number;
+      completionTokens: number;
+      totalTokens: number;
+    }>(),
+    replyMessageId: text('reply_message_id'),
+    createdAt: createdAt(),
+    startedAt: integer('started_at', { mode: 'timestamp_ms' }),
+    finishedAt: integer('finished_at', { mode: 'timestamp_ms' }),
+  },
+  (t) => [
+    uniqueIndex('runs_thread_seq').on(t.threadId, t.seq),
+    index('runs_status_created').on(t.status, t.createdAt),
+  ],
+);
+
+/**
+ * Transactional outbox. Each row is one stream event to XADD and, optionally, one run to enqueue
+ * after it. It is written in the same transaction as the state change it announces, so a crash
+ * or a Redis outage between commit and publish loses nothing: the relay delivers it later.
+ */
+export const outbox = sqliteTable(
+  'outbox',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    eventId: text('event_id').notNull().unique(),
+    type: text('type').notNull(),
+    runId: text('run_id').notNull(),
+    threadId: text('thread_id').notNull(),
+    occurredAt: text('occurred_at').notNull(),
+    payload: text('payload').notNull(),
+    enqueueRunId: text('enqueue_run_id'),
+    createdAt: createdAt(),
+    deliveredAt: integer('delivered_at', { mode: 'timestamp_ms' }),
+  },
+  (t) => [index('outbox_pending').on(t.deliveredAt, t.id)],
+);
+
+export type Thread = typeof threads.$inferSelect;
+export type Message = typeof messages.$inferSelect;
+export type Run = typeof runs.$inferSelect;
+export type OutboxRow = typeof outbox.$inferSelect;

@@ -1,0 +1,144 @@
+import { type Job, RateLimitError, UnrecoverableError } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Db } from '../db/client';
+import { finishRun, recordRunRetry, startRunAttempt } from '../db/queries/runs';
+import type { Run } from '../db/schema';
+import type { Config } from '../src/config';
+import { buildEvent } from '../src/events/event';
+import type { Publisher } from '../src/events/outbox-relay';
+import { publishEvent } from '../src/events/stream-writer';
+import { newMessageId } from '../src/ids';
+import { type Llm, LlmError } from '../src/llm/llm';
+import type { Logger } from '../src/logger';
+import { buildRunPrompt } from '../src/memory/memory';
+import { parseRunJobData, type RunJobData, type RunQueue } from './catalog';
+
+export interface RunJobDeps {
+  config: Config;
+  db: Db;
+  redis: Redis;
+  queue: RunQueue;
+  llm: Llm;
+  publisher: Publisher;
+  logger: Logger;
+}
+
+export type RunJobResult = { status: 'completed'; replyId: string } | { status: 'skipped' };
+
+/**
+ * The run job, top to bottom: claim the attempt, announce it, build memory, call the model,
+ * then make the run terminal (reply, status and event in one transaction) — or hand the error
+ * to BullMQ, which owns retries.
+ */
+export function createRunProcessor(deps: RunJobDeps) {
+  const { config, db, redis, llm, publisher } = deps;
+  const stream = { key: config.redis.streamKey, maxLen: config.redis.streamMaxLen };
+
+  return async function processRun(job: Job<RunJobData>): Promise<RunJobResult> {
+    const { runId } = parseRunJobData(job.data);
+    const run = await startRunAttempt(db, runId, new Date());
+    // Completed already (a duplicate delivery) or unknown: nothing to do, nothing to announce.
+    if (!run) return { status: 'skipped' };
+    const ids = { runId: run.id, threadId: run.threadId };
+    const logger = deps.logger.child(ids);
+    const attempt = run.attempts + 1;
+    await publishEvent(redis, stream, buildEvent('agent.run.started', ids, { attempt }));
+    logger.info({ attempt, model: run.model }, 'run attempt started');
+
+    let reply: Awaited<ReturnType<Llm['chat']>>;
+    try {
+      const messages = await buildRunPrompt({ ...deps, logger }, run);
+      reply = await llm.chat({ model: run.model, messages });
+    } catch (thrown) {
+      const error =
+        thrown instanceof LlmError
+          ? thrown
+          : new LlmError(
+              'retryable',
+              'internal_error',
+              (thrown as Error)?.message ?? String(thrown),
+            );
+      return handleFailure(job, run, attempt, error, logger);
+    }
+
+    const now = new Date();
+    const replyId = newMessageId();
+    const usage = reply.usage;
+    const row = await finishRun(db, {
+      runId,
+      now,
+      attempts: attempt,
+      reply: { id: replyId, content: reply.content },
+      usage,
+      event: buildEvent(
+        'agent.run.completed',
+        ids,
+        {
+          messageId: replyId,
+          model: run.model,
+          content: reply.content,
+          usage,
+          attempts: attempt,
+          durationMs: now.getTime() - (run.startedAt ?? now).getTime(),
+        },
+        now,
+      ),
+    });
+    if (!row) return { status: 'skipped' };
+    await publisher.deliver(row);
+    logger.info({ attempt, usage }, 'run completed');
+    return { status: 'completed', replyId };
+  };
+
+  async function handleFailure(
+    job: Job<RunJobData>,
+    run: Run,
+    attempt: number,
+    error: LlmError,
+    logger: Logger,
+  ): Promise<never> {
+    const failure = { code: error.code, message: error.message };
+    if (error.kind === 'rate_limited') {
+      // Pause the whole queue for the server's retry-after and put the job back without
+      // spending an attempt: the model server asked every caller to wait, not just this run.
+      const waitMs = error.retryAfterMs ?? 1000;
+      await recordRunRetry(db, run.id, run.attempts, failure);
+      await deps.queue.rateLimit(waitMs);
+      logger.warn({ waitMs }, 'model server rate limited; queue paused');
+      throw new RateLimitError();
+    }
+    const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    if (error.kind === 'retryable' && !lastAttempt) {
+      await recordRunRetry(db, run.id, attempt, failure);
+      logger.warn({ attempt, error: failure }, 'run attempt failed; BullMQ will retry');
+      throw error;
+    }
+    await failRun(deps, run, attempt, failure);
+    logger.warn({ attempt, error: failure }, 'run failed');
+    // Unrecoverable: BullMQ moves the job to failed now, where Bull Board can retry it.
+    throw new UnrecoverableError(`${failure.code}: ${failure.message}`);
+  }
+}
+
+/** Makes a run failed and announces it; shared with the worker's safety net. */
+export async function failRun(
+  deps: Pick<RunJobDeps, 'db' | 'publisher'>,
+  run: Pick<Run, 'id' | 'threadId'>,
+  attempts: number,
+  error: { code: string; message: string },
+): Promise<void> {
+  const now = new Date();
+  const row = await finishRun(deps.db, {
+    runId: run.id,
+    now,
+    attempts,
+    error,
+    event: buildEvent(
+      'agent.run.failed',
+      { runId: run.id, threadId: run.threadId },
+      { error, attempts },
+      now,
+    ),
+  });
+  if (row) await deps.publisher.deliver(row);
+}

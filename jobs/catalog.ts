@@ -1,0 +1,64 @@
+import { type ConnectionOptions, type JobsOptions, Queue, UnrecoverableError } from 'bullmq';
+import type { Config } from '../src/config';
+
+/** The one queue of runs. */
+export const RUN_QUEUE = 'agent-runs';
+
+/** Job data is the run id only: everything else is read from the database when the job runs. */
+export interface RunJobData {
+  runId: string;
+}
+
+export type RunQueue = Queue<RunJobData>;
+
+const RUN_ID = /^run_[a-z0-9]{24}$/;
+
+export function parseRunJobData(data: unknown): RunJobData {
+  const runId = (data as { runId?: unknown } | null)?.runId;
+  if (typeof runId !== 'string' || !RUN_ID.test(runId)) {
+    throw new UnrecoverableError(`malformed run job data: ${JSON.stringify(data)}`);
+  }
+  return { runId };
+}
+
+/**
+ * Attempts and backoff come from config; finished jobs are kept long enough to inspect and
+ * retry in Bull Board, and bounded in age and count so Redis does not grow forever.
+ */
+export function runJobOptions(config: Config): JobsOptions {
+  return {
+    attempts: config.run.attempts,
+    backoff: { type: 'exponential', delay: config.run.backoffMs },
+    removeOnComplete: { age: 24 * 3600, count: 10_000 },
+    removeOnFail: { age: 7 * 24 * 3600, count: 50_000 },
+  };
+}
+
+export function redisConnection(url: string): ConnectionOptions {
+  const parsed = new URL(url);
+  return {
+    host: parsed.hostname,
+    port: Number(parsed.port || 6379),
+    username: parsed.username ? decodeURIComponent(parsed.username) : undefined,
+    password: parsed.password ? decodeURIComponent(parsed.password) : undefined,
+    db: parsed.pathname.length > 1 ? Number(parsed.pathname.slice(1)) : undefined,
+    tls: parsed.protocol === 'rediss:' ? {} : undefined,
+  };
+}
+
+export function createRunQueue(config: Config): RunQueue {
+  return new Queue<RunJobData>(RUN_QUEUE, {
+    // A producer should fail fast while Redis is down: the outbox keeps the job until it is back.
+    connection: { ...redisConnection(config.redis.url), enableOfflineQueue: false },
+    prefix: config.redis.queuePrefix,
+    defaultJobOptions: runJobOptions(config),
+  });
+}
+
+/**
+ * Adds the run's job. The job id is the run id, so a second add (the relay re-delivering, the
+ * reconciler) is a no-op while the job exists. The name carries the thread for Bull Board.
+ */
+export async function enqueueRun(queue: RunQueue, runId: string, threadId: string) {
+  return queue.add(`thread ${threadId}`, { runId }, { jobId: runId });
+}

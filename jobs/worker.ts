@@ -1,0 +1,47 @@
+import { UnrecoverableError, Worker } from 'bullmq';
+import { getRun } from '../db/queries/runs';
+import { isConnectionError } from '../src/deps';
+import { createRunProcessor, failRun, type RunJobDeps, type RunJobResult } from './agent-run';
+import { RUN_QUEUE, type RunJobData, redisConnection } from './catalog';
+
+/**
+ * The BullMQ worker over the runs queue. BullMQ owns its connections (we pass options, not a
+ * client), so `close()` releases them. `close()` waits for in-flight runs to finish; a run cut
+ * off by a crash is picked up again by BullMQ's stalled-job check.
+ */
+export function createWorker(deps: RunJobDeps) {
+  const { config, logger } = deps;
+  const worker = new Worker<RunJobData, RunJobResult>(RUN_QUEUE, createRunProcessor(deps), {
+    connection: { ...redisConnection(config.redis.url), maxRetriesPerRequest: null },
+    prefix: config.redis.queuePrefix,
+    name: config.redis.consumerName,
+    concurrency: config.run.workerConcurrency,
+    // A model call can take LLM_TIMEOUT_MS (a minute by default); the lock is renewed every
+    // lockDuration/2 while the job runs, so a live worker never loses a long call.
+    lockDuration: 60_000,
+    maxStalledCount: 1,
+  });
+
+  worker.on('error', (error) => {
+    if (!isConnectionError(error)) logger.error({ err: error }, 'worker error');
+  });
+
+  // Safety net: a job that BullMQ failed for good without the processor making the run
+  // terminal (stalled too often, a bug) must still end in exactly one agent.run.failed.
+  worker.on('failed', async (job, error) => {
+    if (!job || error instanceof UnrecoverableError || error?.name === 'UnrecoverableError') return;
+    try {
+      if ((await job.getState()) !== 'failed') return;
+      const run = await getRun(deps.db, job.data.runId);
+      if (!run || run.status === 'completed' || run.status === 'failed') return;
+      await failRun(deps, run, run.attempts, {
+        code: 'run_aborted',
+        message: `the job failed outside the run: ${error?.message ?? 'unknown error'}`,
+      });
+    } catch (netError) {
+      logger.error({ err: netError, runId: job.data.runId }, 'could not fail an aborted run');
+    }
+  });
+
+  return worker;
+}

@@ -1,0 +1,64 @@
+import { Elysia } from 'elysia';
+import { readJsonBody } from '../http/json-body';
+import {
+  acceptedMessage,
+  errorBody,
+  messagesPage,
+  messagesQuery,
+  modelsView,
+  postMessageBody,
+  threadParams,
+  threadView,
+} from './model';
+import { acceptMessage, type ChatDeps, getThreadView, listMessages, listModels } from './service';
+
+export function chatRoutes(deps: ChatDeps) {
+  return new Elysia({ name: 'chat', prefix: '/api/chat', tags: ['chat'], normalize: false })
+    .post(
+      '/messages',
+      async ({ body, set }) => {
+        set.status = 202;
+        return acceptMessage(deps, body);
+      },
+      {
+        parse: ({ request }) => readJsonBody(request, deps.config.http.maxBodyBytes),
+        body: postMessageBody,
+        response: {
+          202: acceptedMessage,
+          400: errorBody,
+          413: errorBody,
+          415: errorBody,
+        },
+        detail: {
+          summary: 'Post a chat message',
+          description:
+            'Stores the message, records a run and queues it. 202 means the run will happen, ' +
+            'even if Redis is down at that moment. Follow it with GET /api/chat/runs/{runId}.',
+        },
+      },
+    )
+    .get('/models', () => listModels(deps.config), {
+      response: { 200: modelsView },
+      detail: { summary: 'The default model and the allow list' },
+    })
+    .get('/threads/:threadId', ({ params }) => getThreadView(deps.db, params.threadId), {
+      params: threadParams,
+      response: { 200: threadView, 404: errorBody },
+      detail: { summary: 'A thread: timestamps, message count and its current summary' },
+    })
+    .get(
+      '/threads/:threadId/messages',
+      ({ params, query }) => listMessages(deps.db, params.threadId, query),
+      {
+        params: threadParams,
+        query: messagesQuery,
+        response: { 200: messagesPage, 400: errorBody, 404: errorBody },
+        detail: {
+          summary: "A thread's messages, oldest first",
+          description:
+            'Conversation order: each reply right after the message it answers. Without `before` ' +
+            'the newest `limit` messages; page back with `before=nextBefore`.',
+        },
+      },
+    );
+}

@@ -1,0 +1,120 @@
+import type { Db } from '../../db/client';
+import { getMessage, listThreadMessages } from '../../db/queries/messages';
+import { insertRunRequest } from '../../db/queries/runs';
+import { getThread } from '../../db/queries/threads';
+import type { Message } from '../../db/schema';
+import type { Config } from '../config';
+import { AppError } from '../errors';
+import { buildEvent } from '../events/event';
+import type { Publisher } from '../events/outbox-relay';
+import { newMessageId, newRunId, newThreadId } from '../ids';
+import type { AcceptedMessage, MessageView, PostMessageBody } from './model';
+
+export interface ChatDeps {
+  db: Db;
+  config: Config;
+  publisher: Publisher;
+}
+
+/**
+ * Accepts a message: validates it, commits thread + message + run + outbox row together, then
+ * tries to deliver the outbox row at once. Whether or not Redis answers, the run will happen:
+ * the relay delivers what this call could not.
+ */
+export async function acceptMessage(
+  deps: ChatDeps,
+  body: PostMessageBody,
+): Promise<AcceptedMessage> {
+  const { chat } = deps.config;
+  const content = body.content.trim();
+  const length = [...content].length;
+  if (length === 0 || length > chat.maxMessageChars) {
+    throw new AppError(
+      'invalid_request',
+      `content must be 1 to ${chat.maxMessageChars} characters after trimming`,
+      { field: 'content', length },
+    );
+  }
+  const model = body.model ?? chat.defaultModel;
+  if (chat.allowedModels && !chat.allowedModels.includes(model)) {
+    throw new AppError('model_not_allowed', `model "${model}" is not allowed`, {
+      allowed: chat.allowedModels,
+    });
+  }
+  const threadId = body.threadId ?? newThreadId();
+  const messageId = newMessageId();
+  const runId = newRunId();
+  const now = new Date();
+  const row = await insertRunRequest(deps.db, {
+    threadId,
+    messageId,
+    runId,
+    content,
+    model,
+    now,
+    event: buildEvent(
+      'agent.run.requested',
+      { runId, threadId },
+      { messageId, model, content },
+      now,
+    ),
+  });
+  await deps.publisher.deliver(row);
+  return { threadId, messageId, runId, model, status: 'queued' };
+}
+
+export function listModels(config: Config) {
+  return { default: config.chat.defaultModel, allowed: config.chat.allowedModels };
+}
+
+export async function getThreadView(db: Db, threadId: string) {
+  const thread = await getThread(db, threadId);
+  if (!thread) throw notFound('thread', threadId);
+  return {
+    id: thread.id,
+    createdAt: thread.createdAt.toISOString(),
+    updatedAt: thread.updatedAt.toISOString(),
+    messageCount: thread.messageCount,
+    summary: thread.summary,
+    summaryThroughMessageId: thread.summaryThroughMessageId,
+  };
+}
+
+export async function listMessages(
+  db: Db,
+  threadId: string,
+  query: { limit?: number; before?: string },
+) {
+  const thread = await getThread(db, threadId);
+  if (!thread) throw notFound('thread', threadId);
+  let beforeSeq: number | undefined;
+  if (query.before !== undefined) {
+    const cursor = await getMessage(db, query.before);
+    if (!cursor || cursor.threadId !== threadId) {
+      throw new AppError('invalid_cursor', `"${query.before}" is not a message of this thread`);
+    }
+    beforeSeq = cursor.seq;
+  }
+  const page = await listThreadMessages(db, threadId, { limit: query.limit ?? 50, beforeSeq });
+  return {
+    threadId,
+    messages: page.messages.map(toMessageView),
+    hasMore: page.hasMore,
+    nextBefore: page.hasMore ? (page.messages[0]?.id ?? null) : null,
+  };
+}
+
+export function toMessageView(message: Message): MessageView {
+  return {
+    id: message.id,
+    threadId: message.threadId,
+    runId: message.runId,
+    role: message.role,
+    content: message.content,
+    createdAt: message.createdAt.toISOString(),
+  };
+}
+
+export function notFound(what: string, id: string): AppError {
+  return new AppError('not_found', `${what} "${id}" not found`);
+}

@@ -1,0 +1,168 @@
+/**
+ * The only reader of the environment. `loadConfig` parses every variable once into one typed
+ * object; a bad value throws a `ConfigError` naming each offending variable, and `main.ts` turns
+ * that into a clean exit. Defaults follow DESIGN.md and `.env.example`.
+ */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface Config {
+  /** HTTP port. Default 3000. */
+  port: number;
+  /** `file:./db/sqlite.db` by default; a `file:` URL or a plain path selects SQLite. */
+  databaseUrl: string;
+  redis: {
+    /** Default `redis://localhost:6379`. */
+    url: string;
+    /** Main event stream. Default `agent_events`. */
+    streamKey: string;
+    /** Approximate MAXLEN of the stream. Default 100000. */
+    streamMaxLen: number;
+    consumerGroup: string;
+    /** Default `worker-<pid>`; also the BullMQ worker's name. */
+    consumerName: string;
+    /** Prefix of BullMQ's keys. Fixed to `bull` in production; tests pass their own. */
+    queuePrefix: string;
+  };
+  stream: { claimIdleMs: number; maxDeliveries: number; runFeedTtlS: number };
+  openai: {
+    /** Undefined when neither a key nor a base URL is set: runs fail with `llm_not_configured`. */
+    apiKey: string | undefined;
+    baseUrl: string | undefined;
+  };
+  chat: {
+    /** Null when any model id is accepted. */
+    allowedModels: string[] | null;
+    defaultModel: string;
+    /** Null: summarise with the run's own model. */
+    summaryModel: string | null;
+    recentMessages: number;
+    systemPrompt: string | null;
+    maxMessageChars: number;
+  };
+  run: {
+    attempts: number;
+    backoffMs: number;
+    llmTimeoutMs: number;
+    workerConcurrency: number;
+    staleMs: number;
+  };
+  http: { maxBodyBytes: number; corsOrigins: string[] };
+  apiKeys: string[];
+  admin: { user: string; password: string; passwordGenerated: boolean };
+  logLevel: LogLevel;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = [];
+  const str = (name: string, fallback: string): string => {
+    const value = env[name]?.trim();
+    return value ? value : fallback;
+  };
+  const optional = (name: string): string | undefined => env[name]?.trim() || undefined;
+  const int = (name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) => {
+    const raw = env[name]?.trim();
+    if (!raw) return fallback;
+    const value = Number(raw);
+    if (!/^-?\d+$/.test(raw) || value < min || value > max) {
+      problems.push(`${name}: expected an integer from ${min} to ${max}, got "${raw}"`);
+      return fallback;
+    }
+    return value;
+  };
+  const list = (name: string): string[] =>
+    (env[name] ?? '')
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean);
+  const url = (name: string, fallback: string | undefined, protocols: string[]) => {
+    const raw = optional(name) ?? fallback;
+    if (raw === undefined) return undefined;
+    try {
+      const parsed = new URL(raw);
+      if (!protocols.includes(parsed.protocol)) throw new Error('protocol');
+    } catch {
+      problems.push(`${name}: expected a ${protocols.join(' or ')} URL, got "${raw}"`);
+    }
+    return raw;
+  };
+
+  const databaseUrl = str('DATABASE_URL', 'file:./db/sqlite.db');
+  if (/^[a-z]+:\/\//i.test(databaseUrl) && !databaseUrl.startsWith('file:')) {
+    problems.push(`DATABASE_URL: only SQLite (file:<path>) is supported, got "${databaseUrl}"`);
+  }
+
+  const logLevel = str('LOG_LEVEL', 'info').toLowerCase() as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) {
+    problems.push(`LOG_LEVEL: expected one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
+  }
+
+  const apiKey = optional('OPENAI_API_KEY');
+  const baseUrl = url('OPENAI_BASE_URL', undefined, ['http:', 'https:']);
+  const allowed = list('CHAT_ALLOWED_MODELS');
+  const defaultModel = str('CHAT_DEFAULT_MODEL', 'gpt-4o-mini');
+  if (allowed.length > 0 && !allowed.includes(defaultModel)) {
+    problems.push(
+      `CHAT_DEFAULT_MODEL: "${defaultModel}" is not in CHAT_ALLOWED_MODELS (${allowed.join(', ')})`,
+    );
+  }
+  const adminPassword = optional('ADMIN_PASSWORD');
+
+  const config: Config = {
+    port: int('PORT', 3000, 0, 65535),
+    databaseUrl,
+    redis: {
+      url: url('REDIS_URL', 'redis://localhost:6379', ['redis:', 'rediss:']) as string,
+      streamKey: str('REDIS_STREAM_KEY', 'agent_events'),
+      streamMaxLen: int('REDIS_STREAM_MAXLEN', 100_000, 1),
+      consumerGroup: str('REDIS_CONSUMER_GROUP', 'agent_runtime'),
+      consumerName: str('REDIS_CONSUMER_NAME', `worker-${process.pid}`),
+      queuePrefix: 'bull',
+    },
+    stream: {
+      claimIdleMs: int('STREAM_CLAIM_IDLE_MS', 60_000, 1),
+      maxDeliveries: int('STREAM_MAX_DELIVERIES', 5, 1),
+      runFeedTtlS: int('RUN_FEED_TTL_S', 3600, 1),
+    },
+    // With only a base URL (Ollama, vLLM, llama.cpp…) the SDK still wants a key: send a placeholder.
+    openai: { apiKey: apiKey ?? (baseUrl ? 'not-needed' : undefined), baseUrl },
+    chat: {
+      allowedModels: allowed.length > 0 ? allowed : null,
+      defaultModel,
+      summaryModel: optional('CHAT_SUMMARY_MODEL') ?? null,
+      recentMessages: int('CHAT_MEMORY_RECENT_MESSAGES', 8, 1, 1000),
+      systemPrompt: optional('CHAT_SYSTEM_PROMPT') ?? null,
+      maxMessageChars: int('CHAT_MAX_MESSAGE_CHARS', 32_000, 1),
+    },
+    run: {
+      attempts: int('RUN_ATTEMPTS', 3, 1, 100),
+      backoffMs: int('RUN_BACKOFF_MS', 1000, 0),
+      llmTimeoutMs: int('LLM_TIMEOUT_MS', 60_000, 1),
+      workerConcurrency: int('WORKER_CONCURRENCY', 16, 1, 1000),
+      staleMs: int('RUN_STALE_MS', 300_000, 1000),
+    },
+    http: {
+      maxBodyBytes: int('HTTP_MAX_BODY_BYTES', 1_048_576, 1),
+      corsOrigins: list('CORS_ORIGINS'),
+    },
+    apiKeys: list('API_KEYS'),
+    admin: {
+      user: str('ADMIN_USER', 'admin'),
+      password: adminPassword ?? crypto.randomUUID().replaceAll('-', ''),
+      passwordGenerated: adminPassword === undefined,
+    },
+    logLevel,
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}

@@ -1,0 +1,100 @@
+import { Redis } from 'ioredis';
+import { type DbHandle, openDb } from '../db/client';
+import { createRunQueue, type RunQueue } from '../jobs/catalog';
+import type { Config } from './config';
+import { createPublisher, type Publisher } from './events/outbox-relay';
+import type { Llm } from './llm/llm';
+import { createLlm } from './llm/openai';
+import { createLogger, type Logger } from './logger';
+
+export interface Deps {
+  config: Config;
+  logger: Logger;
+  store: DbHandle;
+  db: DbHandle['db'];
+  /** Our own connection: stream writes and readiness. BullMQ owns the queue's connections. */
+  redis: Redis;
+  queue: RunQueue;
+  llm: Llm;
+  publisher: Publisher;
+  close(): Promise<void>;
+}
+
+/** The only place clients are built. Tests pass `overrides` rather than mocking modules. */
+export function createDeps(
+  config: Config,
+  overrides: Partial<Pick<Deps, 'logger' | 'llm'>> = {},
+): Deps {
+  const logger = overrides.logger ?? createLogger(config.logLevel);
+  const store = openDb(config.databaseUrl);
+  const redis = createRedis(config, logger);
+  const queue = createRunQueue(config);
+  // Connection errors are reported once by our own client (createRedis); the queue's would repeat.
+  queue.on('error', (error) => {
+    if (!isConnectionError(error)) logger.error({ err: error }, 'queue error');
+  });
+  const stream = { key: config.redis.streamKey, maxLen: config.redis.streamMaxLen };
+  const publisher = createPublisher({ db: store.db, redis, queue, stream, logger });
+  redis.on('ready', () => void publisher.relayPending().catch(() => {}));
+  return {
+    config,
+    logger,
+    store,
+    db: store.db,
+    redis,
+    queue,
+    llm: overrides.llm ?? createLlm(config),
+    publisher,
+    async close() {
+      await publisher.stopRelay();
+      await queue.close().catch(() => {});
+      redis.disconnect();
+      store.close();
+    },
+  };
+}
+
+function createRedis(config: Config, logger: Logger): Redis {
+  const redis = new Redis(config.redis.url, {
+    // Fail fast while disconnected: the outbox holds what could not be sent.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    retryStrategy: (times) => Math.min(times * 200, 2000),
+  });
+  let down = false;
+  redis.on('error', (error) => {
+    if (down) return;
+    down = true;
+    logger.warn(
+      { err: error, redisUrl: redactUrl(config.redis.url) },
+      'Redis is not answering: messages are still accepted and kept in the outbox. ' +
+        'Start Redis with `bun run redis:up` (Docker) or `redis-server`.',
+    );
+  });
+  redis.on('ready', () => {
+    if (down) logger.info('Redis is back: delivering the outbox');
+    down = false;
+  });
+  return redis;
+}
+
+export function isConnectionError(error: unknown): boolean {
+  const code = (error as { code?: string })?.code;
+  const message = (error as Error)?.message ?? '';
+  return (
+    code === 'ECONNREFUSED' ||
+    code === 'ECONNRESET' ||
+    code === 'ETIMEDOUT' ||
+    /connect|Connection is closed|ECONNREFUSED/i.test(message)
+  );
+}
+
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(invalid url)';
+  }
+}

@@ -1,0 +1,55 @@
+import { newEventId } from '../ids';
+
+export const EVENT_TYPES = [
+  'agent.run.requested',
+  'agent.run.started',
+  'agent.run.completed',
+  'agent.run.failed',
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export interface Usage {
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+}
+
+export interface EventPayloads {
+  'agent.run.requested': { messageId: string; model: string; content: string };
+  'agent.run.started': { attempt: number };
+  'agent.run.completed': {
+    messageId: string;
+    model: string;
+    content: string;
+    usage: Usage;
+    attempts: number;
+    durationMs: number;
+  };
+  'agent.run.failed': { error: { code: string; message: string }; attempts: number };
+}
+
+/** One stream entry. `payload` is JSON text on the stream, as DESIGN.md's table says. */
+export interface StreamEvent {
+  type: EventType;
+  eventId: string;
+  runId: string;
+  threadId: string;
+  occurredAt: string;
+  payload: string;
+}
+
+export function buildEvent<T extends EventType>(
+  type: T,
+  ids: { runId: string; threadId: string },
+  payload: EventPayloads[T],
+  now = new Date(),
+): StreamEvent {
+  return {
+    type,
+    eventId: newEventId(),
+    runId: ids.runId,
+    threadId: ids.threadId,
+    occurredAt: now.toISOString(),
+    payload: JSON.stringify(payload),
+  };
+}

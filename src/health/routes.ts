@@ -1,0 +1,59 @@
+import { Elysia, t } from 'elysia';
+import type { Deps } from '../deps';
+
+const PING_TIMEOUT_MS = 1000;
+
+/** Liveness and readiness: open to probes, never behind auth. */
+export function healthRoutes(deps: Pick<Deps, 'store' | 'redis'>) {
+  const checks = t.Object({
+    database: t.UnionEnum(['ok', 'unreachable']),
+    redis: t.UnionEnum(['ok', 'unreachable']),
+  });
+  return new Elysia({ name: 'health', tags: ['health'] })
+    .get('/health', () => ({ status: 'ok' as const }), {
+      response: { 200: t.Object({ status: t.Literal('ok') }) },
+      detail: { summary: 'Liveness: the process answers' },
+    })
+    .get(
+      '/ready',
+      async ({ status }) => {
+        const [database, redis] = await Promise.all([
+          probe(() => deps.store.ping()),
+          probe(async () => {
+            if (deps.redis.status !== 'ready') throw new Error('not connected');
+            await deps.redis.ping();
+          }),
+        ]);
+        const result = { database, redis };
+        if (database === 'ok' && redis === 'ok')
+          return { status: 'ready' as const, checks: result };
+        return status(503, { status: 'not_ready' as const, checks: result });
+      },
+      {
+        response: {
+          200: t.Object({ status: t.Literal('ready'), checks }),
+          503: t.Object({ status: t.Literal('not_ready'), checks }),
+        },
+        detail: {
+          summary: 'Readiness: 200 when the database and Redis answer, else 503 naming which',
+        },
+      },
+    );
+}
+
+async function probe(check: () => Promise<void>): Promise<'ok' | 'unreachable'> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([
+      check(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('timeout')), PING_TIMEOUT_MS);
+      }),
+    ]);
+    return 'ok';
+  } catch {
+    return 'unreachable';
+  } finally {
+    clearTimeout(timer);
+  }
+}

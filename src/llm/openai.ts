@@ -1,0 +1,124 @@
+import OpenAI from 'openai';
+import type { Config } from '../config';
+import { type ChatResult, type Llm, LlmError } from './llm';
+
+const DEFAULT_RETRY_AFTER_MS = 1000;
+const MAX_MESSAGE_CHARS = 500;
+
+/**
+ * The one file that imports the SDK. Its own retries are off (`maxRetries: 0`): BullMQ is the
+ * only retry layer, so every retry is counted and visible in Bull Board.
+ */
+export function createLlm(config: Config): Llm {
+  const { apiKey, baseUrl } = config.openai;
+  if (apiKey === undefined) {
+    return {
+      chat: async () => {
+        throw new LlmError(
+          'final',
+          'llm_not_configured',
+          'no model server configured: set OPENAI_API_KEY or OPENAI_BASE_URL',
+        );
+      },
+    };
+  }
+  const client = new OpenAI({
+    apiKey,
+    baseURL: baseUrl,
+    maxRetries: 0,
+    timeout: config.run.llmTimeoutMs,
+  });
+  return {
+    async chat({ model, messages, signal }): Promise<ChatResult> {
+      let completion: unknown;
+      try {
+        completion = await client.chat.completions.create({ model, messages }, { signal });
+      } catch (error) {
+        throw classifyLlmError(error);
+      }
+      return readCompletion(completion);
+    },
+  };
+}
+
+/** A 200 that is not a chat completion with text is a bad response, retried like a 5xx. */
+function readCompletion(completion: unknown): ChatResult {
+  const body = completion as OpenAI.Chat.ChatCompletion | null;
+  const content = typeof body === 'object' ? body?.choices?.[0]?.message?.content : undefined;
+  if (typeof content !== 'string' || content.length === 0) {
+    throw new LlmError(
+      'retryable',
+      'llm_bad_response',
+      'the model server answered 200 without a chat completion holding text',
+    );
+  }
+  const usage = body?.usage;
+  const promptTokens = usage?.prompt_tokens ?? 0;
+  const completionTokens = usage?.completion_tokens ?? 0;
+  return {
+    content,
+    usage: {
+      promptTokens,
+      completionTokens,
+      totalTokens: usage?.total_tokens ?? promptTokens + completionTokens,
+    },
+  };
+}
+
+const FINAL_STATUS: Record<number, string> = {
+  400: 'llm_bad_request',
+  401: 'llm_unauthorized',
+  403: 'llm_forbidden',
+  404: 'llm_not_found',
+  422: 'llm_unprocessable',
+};
+
+/** The one place errors are classified: retryable, rate limited or final (DESIGN.md). */
+export function classifyLlmError(error: unknown): LlmError {
+  if (error instanceof LlmError) return error;
+  if (error instanceof OpenAI.APIConnectionTimeoutError) {
+    return new LlmError('retryable', 'llm_timeout', 'the model server did not answer in time');
+  }
+  if (error instanceof OpenAI.APIUserAbortError) {
+    return new LlmError('retryable', 'llm_aborted', 'the call was aborted');
+  }
+  if (error instanceof OpenAI.APIConnectionError) {
+    return new LlmError(
+      'retryable',
+      'llm_unreachable',
+      `cannot reach the model server: ${short(error)}`,
+    );
+  }
+  if (error instanceof OpenAI.APIError && typeof error.status === 'number') {
+    const status = error.status;
+    const message = `the model server answered ${status}: ${short(error)}`;
+    if (status === 429) {
+      return new LlmError('rate_limited', 'llm_rate_limited', message, retryAfterMs(error.headers));
+    }
+    if (status === 408) return new LlmError('retryable', 'llm_timeout', message);
+    if (status === 409) return new LlmError('retryable', 'llm_conflict', message);
+    if (status >= 500) return new LlmError('retryable', 'llm_server_error', message);
+    return new LlmError('final', FINAL_STATUS[status] ?? 'llm_request_rejected', message);
+  }
+  // Anything else came from reading the answer (a body that is not JSON, say).
+  return new LlmError('retryable', 'llm_bad_response', `unreadable answer: ${short(error)}`);
+}
+
+/** `retry-after-ms`, else `retry-after` in seconds or as an HTTP date. */
+export function retryAfterMs(headers: Headers | undefined, now = Date.now()): number {
+  const ms = Number(headers?.get('retry-after-ms'));
+  if (Number.isFinite(ms) && ms > 0) return ms;
+  const raw = headers?.get('retry-after');
+  if (raw) {
+    const seconds = Number(raw);
+    if (Number.isFinite(seconds) && seconds >= 0) return Math.max(seconds * 1000, 1);
+    const date = Date.parse(raw);
+    if (!Number.isNaN(date)) return Math.max(date - now, 1);
+  }
+  return DEFAULT_RETRY_AFTER_MS;
+}
+
+function short(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return text.length > MAX_MESSAGE_CHARS ? `${text.slice(0, MAX_MESSAGE_CHARS)}…` : text;
+}

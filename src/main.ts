@@ -1,0 +1,80 @@
+import { createWorker } from '../jobs/worker';
+import { createApp } from './app';
+import { ConfigError, loadConfig } from './config';
+import { createDeps, redactUrl } from './deps';
+
+type Role = 'api' | 'worker';
+
+/** `bun src/main.ts [api|worker]`: both roles by default (the embedded mode). */
+async function main() {
+  const arg = process.argv[2];
+  const roles: Role[] = arg === 'api' || arg === 'worker' ? [arg] : ['api', 'worker'];
+  if (arg && roles.length !== 1) {
+    console.error(`unknown role "${arg}": use api, worker or nothing for both`);
+    process.exit(2);
+  }
+
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(1);
+    }
+    throw error;
+  }
+
+  const deps = createDeps(config);
+  const { logger } = deps;
+  if (config.openai.apiKey === undefined) {
+    logger.warn(
+      'no model server configured (OPENAI_API_KEY or OPENAI_BASE_URL): runs will fail with ' +
+        'llm_not_configured. For a local try: `bun run fake-llm`, then OPENAI_BASE_URL=http://127.0.0.1:4010/v1',
+    );
+  }
+
+  deps.publisher.startRelay();
+  const worker = roles.includes('worker') ? createWorker(deps) : undefined;
+  const app = roles.includes('api')
+    ? createApp(deps).listen({
+        port: config.port,
+        // Bun cuts off far larger bodies itself; below this our own check answers 413 as JSON.
+        maxRequestBodySize: config.http.maxBodyBytes + 1024 * 1024,
+      })
+    : undefined;
+
+  logger.info(
+    {
+      roles,
+      url: app?.server ? `http://localhost:${app.server.port}` : undefined,
+      database: config.databaseUrl,
+      redis: redactUrl(config.redis.url),
+      streamKey: config.redis.streamKey,
+      model: config.chat.defaultModel,
+      llm: config.openai.baseUrl ?? (config.openai.apiKey ? 'api.openai.com' : 'not configured'),
+    },
+    'agent-run server started',
+  );
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: no new requests, finishing in-flight runs');
+    const force = setTimeout(() => {
+      logger.error('shutdown took too long; exiting');
+      process.exit(1);
+    }, 90_000);
+    force.unref();
+    await app?.stop();
+    await worker?.close();
+    await deps.close();
+    logger.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+await main();

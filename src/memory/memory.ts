@@ -1,0 +1,53 @@
+import type { Db } from '../../db/client';
+import { listMessagesBetween, listRecentMessages } from '../../db/queries/messages';
+import { getThread, saveSummary } from '../../db/queries/threads';
+import type { Run } from '../../db/schema';
+import type { Config } from '../config';
+import type { ChatMessage, Llm } from '../llm/llm';
+import type { Logger } from '../logger';
+import { buildPrompt, buildSummaryRequest, foldRange, type MemoryMessage } from './prompt';
+
+/**
+ * Builds a run's prompt from bounded memory: the last N messages up to and including the run's
+ * own, plus a summary that is brought up to date incrementally (old summary + the messages that
+ * left the window). If summarising fails the run goes on with those messages verbatim; the
+ * summary is tried again next run.
+ */
+export async function buildRunPrompt(
+  deps: { db: Db; llm: Llm; config: Config; logger: Logger },
+  run: Run,
+): Promise<ChatMessage[]> {
+  const { db, llm, config, logger } = deps;
+  const [recent, thread] = await Promise.all([
+    listRecentMessages(db, run.threadId, run.seq, config.chat.recentMessages),
+    getThread(db, run.threadId),
+  ]);
+  let summary = thread?.summary ?? null;
+  let uncovered: MemoryMessage[] = [];
+  const range = recent[0] ? foldRange(recent[0].seq, thread?.summaryThroughSeq ?? null) : null;
+  if (range) {
+    const older = await listMessagesBetween(db, run.threadId, range.afterSeq, range.beforeSeq);
+    const last = older.at(-1);
+    if (last) {
+      try {
+        const result = await llm.chat({
+          model: config.chat.summaryModel ?? run.model,
+          messages: buildSummaryRequest(summary, older),
+        });
+        summary = result.content;
+        await saveSummary(db, run.threadId, {
+          text: summary,
+          throughMessageId: last.id,
+          throughSeq: last.seq,
+        });
+      } catch (error) {
+        logger.warn(
+          { runId: run.id, threadId: run.threadId, err: error },
+          'summary failed; sending the older messages verbatim',
+        );
+        uncovered = older;
+      }
+    }
+  }
+  return buildPrompt({ systemPrompt: config.chat.systemPrompt, summary, uncovered, recent });
+}

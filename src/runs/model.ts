@@ -1,0 +1,28 @@
+import { t } from 'elysia';
+import { RUN_STATUSES } from '../../db/schema';
+import { messageView } from '../chat/model';
+
+export const runParams = t.Object({ runId: t.String() });
+
+const nullableDate = t.Nullable(t.String({ format: 'date-time' }));
+
+export const runView = t.Object({
+  id: t.String(),
+  threadId: t.String(),
+  userMessageId: t.String(),
+  model: t.String(),
+  status: t.UnionEnum(RUN_STATUSES),
+  attempts: t.Integer({ description: 'Attempts spent; a rate-limited try spends none.' }),
+  error: t.Nullable(t.Object({ code: t.String(), message: t.String() })),
+  reply: t.Nullable(messageView),
+  usage: t.Nullable(
+    t.Object({
+      promptTokens: t.Integer(),
+      completionTokens: t.Integer(),
+      totalTokens: t.Integer(),
+    }),
+  ),
+  createdAt: t.String({ format: 'date-time' }),
+  startedAt: nullableDate,
+  finishedAt: nullableDate,
+});

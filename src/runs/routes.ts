@@ -1,0 +1,19 @@
+import { Elysia } from 'elysia';
+import type { Db } from '../../db/client';
+import { errorBody } from '../chat/model';
+import { runParams, runView } from './model';
+import { getRunView } from './service';
+
+export function runRoutes(deps: { db: Db }) {
+  return new Elysia({ name: 'runs', prefix: '/api/chat/runs', tags: ['runs'] }).get(
+    '/:runId',
+    ({ params }) => getRunView(deps.db, params.runId),
+    {
+      params: runParams,
+      response: { 200: runView, 404: errorBody },
+      detail: {
+        summary: 'A run: status, attempts, error, reply and token usage',
+      },
+    },
+  );
+}

@@ -1,0 +1,23 @@
+import type { Db } from '../../db/client';
+import { getRunWithReply } from '../../db/queries/runs';
+import { notFound, toMessageView } from '../chat/service';
+
+export async function getRunView(db: Db, runId: string) {
+  const found = await getRunWithReply(db, runId);
+  if (!found) throw notFound('run', runId);
+  const { run, reply } = found;
+  return {
+    id: run.id,
+    threadId: run.threadId,
+    userMessageId: run.userMessageId,
+    model: run.model,
+    status: run.status,
+    attempts: run.attempts,
+    error: run.error ?? null,
+    reply: reply ? toMessageView(reply) : null,
+    usage: run.usage ?? null,
+    createdAt: run.createdAt.toISOString(),
+    startedAt: run.startedAt?.toISOString() ?? null,
+    finishedAt: run.finishedAt?.toISOString() ?? null,
+  };
+}

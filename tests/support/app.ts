@@ -1,0 +1,166 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { createWorker } from '../../jobs/worker';
+import { createApp } from '../../src/app';
+import { type Config, loadConfig } from '../../src/config';
+import { createDeps } from '../../src/deps';
+import { createLogger } from '../../src/logger';
+import { REDIS_URL } from './redis';
+
+export interface StreamEntry {
+  id: string;
+  type: string;
+  eventId: string;
+  runId: string;
+  threadId: string;
+  occurredAt: string;
+  // biome-ignore lint/suspicious/noExplicitAny: tests inspect payloads freely
+  payload: any;
+}
+
+let counter = 0;
+
+/**
+ * The real app and (optionally) the real worker, isolated for one test file: a fresh SQLite
+ * file, its own stream key and BullMQ prefix, silent logs. Only the model server is fake.
+ */
+export async function startTestApp(
+  opts: { env?: Record<string, string>; worker?: boolean; redisUrl?: string } = {},
+) {
+  const id = `${process.pid}-${Date.now().toString(36)}-${counter++}`;
+  const dir = mkdtempSync(join(tmpdir(), 'agent-run-test-'));
+  const config: Config = loadConfig({
+    DATABASE_URL: `file:${join(dir, 'test.db')}`,
+    REDIS_URL: opts.redisUrl ?? REDIS_URL,
+    REDIS_STREAM_KEY: `test:${id}:events`,
+    REDIS_CONSUMER_NAME: `test-${id}`,
+    RUN_BACKOFF_MS: '20',
+    ...opts.env,
+  });
+  config.redis.queuePrefix = `test-${id}`;
+  const deps = createDeps(config, { logger: createLogger('silent') });
+  const app = createApp(deps);
+  deps.publisher.startRelay();
+  const worker = opts.worker === false ? undefined : createWorker(deps);
+  const events = new EventReader(config.redis.url, config.redis.streamKey);
+
+  return {
+    config,
+    deps,
+    app,
+    worker,
+    events,
+    request(path: string, init?: RequestInit) {
+      return app.handle(new Request(`http://localhost${path}`, init));
+    },
+    async post(body: unknown, headers: Record<string, string> = {}) {
+      const response = await app.handle(
+        new Request('http://localhost/api/chat/messages', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...headers },
+          body: typeof body === 'string' ? body : JSON.stringify(body),
+        }),
+      );
+      // biome-ignore lint/suspicious/noExplicitAny: tests inspect bodies freely
+      return { status: response.status, body: (await response.json()) as any };
+    },
+    async get(path: string) {
+      const response = await app.handle(new Request(`http://localhost${path}`));
+      // biome-ignore lint/suspicious/noExplicitAny: tests inspect bodies freely
+      return { status: response.status, body: (await response.json()) as any };
+    },
+    async close() {
+      await worker?.close();
+      await deps.close();
+      await events.close();
+      const cleanup = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+      cleanup.on('error', () => {});
+      try {
+        await cleanup.connect();
+        const keys = await cleanup.keys(`test-${id}:*`);
+        if (keys.length > 0) await cleanup.del(...keys);
+        await cleanup.del(config.redis.streamKey);
+      } catch {
+        // a private Redis may be gone already
+      } finally {
+        cleanup.disconnect();
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export type TestApp = Awaited<ReturnType<typeof startTestApp>>;
+
+/**
+ * Reads the event stream with blocking XREADs and waits for a condition on what arrived:
+ * tests wait for events, never for fixed sleeps.
+ */
+export class EventReader {
+  readonly entries: StreamEntry[] = [];
+  private lastId = '0';
+  private readonly redis: Redis;
+
+  constructor(
+    url: string,
+    private readonly key: string,
+  ) {
+    this.redis = new Redis(url, { maxRetriesPerRequest: null });
+    this.redis.on('error', () => {});
+  }
+
+  async waitFor(
+    condition: (entries: StreamEntry[]) => boolean,
+    what = 'the expected events',
+    timeoutMs = 20_000,
+  ): Promise<StreamEntry[]> {
+    const deadline = Date.now() + timeoutMs;
+    while (!condition(this.entries)) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        const seen = this.entries.map((e) => `${e.type}(${e.runId.slice(-6)})`).join(', ');
+        throw new Error(`timed out waiting for ${what}; saw: ${seen || 'nothing'}`);
+      }
+      const result = await this.redis
+        .xread('COUNT', 1000, 'BLOCK', Math.min(left, 1000), 'STREAMS', this.key, this.lastId)
+        .catch(() => null);
+      for (const [, items] of result ?? []) {
+        for (const [id, fields] of items) {
+          const entry: Record<string, string> = {};
+          for (let i = 0; i < fields.length; i += 2)
+            entry[fields[i] as string] = fields[i + 1] as string;
+          this.entries.push({
+            ...(entry as unknown as StreamEntry),
+            id,
+            payload: JSON.parse(entry.payload ?? 'null'),
+          });
+          this.lastId = id;
+        }
+      }
+    }
+    return this.entries;
+  }
+
+  /** Waits until `runId` has a terminal event and returns that run's events. */
+  async waitForTerminal(runId: string, timeoutMs?: number): Promise<StreamEntry[]> {
+    await this.waitFor(
+      (all) => all.some((e) => e.runId === runId && isTerminal(e.type)),
+      `a terminal event of ${runId}`,
+      timeoutMs,
+    );
+    return this.forRun(runId);
+  }
+
+  forRun(runId: string): StreamEntry[] {
+    return this.entries.filter((e) => e.runId === runId);
+  }
+
+  async close() {
+    this.redis.disconnect();
+  }
+}
+
+export const isTerminal = (type: string) =>
+  type === 'agent.run.completed' || type === 'agent.run.failed';

@@ -1,0 +1,93 @@
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Subprocess, spawn } from 'bun';
+import { Redis } from 'ioredis';
+
+/** The shared Redis the integration tests use; each test run isolates itself by key prefix. */
+export const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+
+/** Set by preload.ts: true when the Redis integration tests should run. */
+export function redisTestsEnabled(): boolean {
+  return (globalThis as { __redisTests?: boolean }).__redisTests === true;
+}
+
+export async function redisAnswers(url: string, timeoutMs = 1000): Promise<boolean> {
+  const client = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    return (await client.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
+  }
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+/**
+ * A private `redis-server` for tests that stop or restart Redis: never the shared one.
+ * No persistence, so a restart loses its data like a real unpersisted Redis would.
+ */
+export class PrivateRedis {
+  private process: Subprocess | undefined;
+  private readonly dir = mkdtempSync(join(tmpdir(), 'agent-run-redis-'));
+  private constructor(readonly port: number) {}
+
+  static async start(): Promise<PrivateRedis> {
+    const redis = new PrivateRedis(await freePort());
+    await redis.up();
+    return redis;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async up(): Promise<void> {
+    this.process = spawn(
+      [
+        'redis-server',
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        this.dir,
+      ],
+      { stdout: 'ignore', stderr: 'ignore' },
+    );
+    const deadline = Date.now() + 10_000;
+    while (!(await redisAnswers(this.url, 200))) {
+      if (Date.now() > deadline) throw new Error(`redis-server did not start on ${this.port}`);
+      await Bun.sleep(50);
+    }
+  }
+
+  async down(): Promise<void> {
+    this.process?.kill('SIGKILL');
+    await this.process?.exited;
+    this.process = undefined;
+  }
+}
