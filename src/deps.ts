@@ -47,7 +47,8 @@ export function createDeps(
     publisher,
     async close() {
       await publisher.stopRelay();
-      await queue.close().catch(() => {});
+      // BullMQ's close waits for its connection; with Redis gone that would be forever.
+      await settleWithin(queue.close(), 2000);
       redis.disconnect();
       store.close();
     },
@@ -66,7 +67,7 @@ function createRedis(config: Config, logger: Logger): Redis {
     if (down) return;
     down = true;
     logger.warn(
-      { err: error, redisUrl: redactUrl(config.redis.url) },
+      { error: error.message, redisUrl: redactUrl(config.redis.url) },
       'Redis is not answering: messages are still accepted and kept in the outbox. ' +
         'Start Redis with `bun run redis:up` (Docker) or `redis-server`.',
     );
@@ -97,4 +98,16 @@ export function redactUrl(url: string): string {
   } catch {
     return '(invalid url)';
   }
+}
+
+/** Waits for `promise` at most `ms`; shutdown must not hang on a dead connection. */
+export async function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    promise.catch(() => {}),
+    new Promise((resolve) => {
+      timer = setTimeout(resolve, ms);
+    }),
+  ]);
+  clearTimeout(timer);
 }

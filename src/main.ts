@@ -1,7 +1,7 @@
 import { createWorker } from '../jobs/worker';
 import { createApp } from './app';
 import { ConfigError, loadConfig } from './config';
-import { createDeps, redactUrl } from './deps';
+import { createDeps, redactUrl, settleWithin } from './deps';
 
 type Role = 'api' | 'worker';
 
@@ -68,7 +68,12 @@ async function main() {
     }, 90_000);
     force.unref();
     await app?.stop();
-    await worker?.close();
+    if (worker) {
+      // Finish in-flight runs; with Redis down nothing can finish, so hand them back at once
+      // (BullMQ's stalled check gives them to another worker).
+      if (deps.redis.status === 'ready') await worker.close();
+      else await settleWithin(worker.close(true), 2000);
+    }
     await deps.close();
     logger.info('stopped');
     process.exit(0);

@@ -27,7 +27,12 @@ let counter = 0;
  * file, its own stream key and BullMQ prefix, silent logs. Only the model server is fake.
  */
 export async function startTestApp(
-  opts: { env?: Record<string, string>; worker?: boolean; redisUrl?: string } = {},
+  opts: {
+    env?: Record<string, string>;
+    worker?: boolean;
+    redisUrl?: string;
+    waitForRedis?: boolean;
+  } = {},
 ) {
   const id = `${process.pid}-${Date.now().toString(36)}-${counter++}`;
   const dir = mkdtempSync(join(tmpdir(), 'agent-run-test-'));
@@ -41,6 +46,9 @@ export async function startTestApp(
   });
   config.redis.queuePrefix = `test-${id}`;
   const deps = createDeps(config, { logger: createLogger('silent') });
+  if (opts.waitForRedis !== false && deps.redis.status !== 'ready') {
+    await new Promise((resolve) => deps.redis.once('ready', resolve));
+  }
   const app = createApp(deps);
   deps.publisher.startRelay();
   const worker = opts.worker === false ? undefined : createWorker(deps);

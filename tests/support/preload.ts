@@ -1,8 +1,4 @@
-import { setDefaultTimeout } from 'bun:test';
 import { REDIS_URL, redisAnswers } from './redis';
-
-// Integration tests wait for real events; the default 5 s is too tight on a shared 2-core box.
-setDefaultTimeout(30_000);
 
 /**
  * RUN_REDIS_TESTS=true: the Redis tests must run (CI). =false: they are skipped.

@@ -1,0 +1,64 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { isNull } from 'drizzle-orm';
+import { outbox } from '../../db/schema';
+import { startTestApp, type TestApp } from '../support/app';
+import { type FakeLlm, startFakeLlm } from '../support/fake-llm';
+import { PrivateRedis, redisTestsEnabled } from '../support/redis';
+
+// This test stops Redis, so it runs its own redis-server: never the shared one.
+describe.skipIf(!redisTestsEnabled())('Redis unreachable at ingress', () => {
+  let redis: PrivateRedis;
+  let llm: FakeLlm;
+  let t: TestApp;
+  beforeAll(async () => {
+    redis = await PrivateRedis.start();
+    llm = await startFakeLlm({ quiet: true });
+    t = await startTestApp({ redisUrl: redis.url, env: { OPENAI_BASE_URL: llm.url } });
+  });
+  afterAll(async () => {
+    await redis.up().catch(() => {}); // let close() reach it
+    await t.close();
+    await llm.stop();
+    await redis.down();
+  });
+
+  test('messages are accepted (202) while Redis is down and run once it is back', async () => {
+    await redis.down();
+    // Wait until our client has noticed, so the publish really meets a dead Redis.
+    while (t.deps.redis.status === 'ready') await new Promise((r) => t.deps.redis.once('close', r));
+
+    const threadId = `outage-${Date.now()}`;
+    const first = await t.post({ content: 'sent while Redis is down', threadId });
+    const second = await t.post({ content: 'and another one', threadId });
+    expect([first.status, second.status]).toEqual([202, 202]);
+
+    const ready = await t.get('/ready');
+    expect(ready).toEqual({
+      status: 503,
+      body: { status: 'not_ready', checks: { database: 'ok', redis: 'unreachable' } },
+    });
+    expect((await t.get('/health')).status).toBe(200);
+    expect(await t.get(`/api/chat/runs/${first.body.runId}`)).toMatchObject({
+      status: 200,
+      body: { status: 'queued' },
+    });
+    const pending = t.deps.db.select().from(outbox).where(isNull(outbox.deliveredAt)).all();
+    expect(pending.map((row) => row.runId)).toEqual([first.body.runId, second.body.runId]);
+
+    await redis.up();
+    const events = await t.events.waitForTerminal(second.body.runId, 30_000);
+    expect(events.map((e) => e.type)).toEqual([
+      'agent.run.requested',
+      'agent.run.started',
+      'agent.run.completed',
+    ]);
+    const firstEvents = t.events.forRun(first.body.runId).map((e) => e.type);
+    expect(firstEvents).toEqual([
+      'agent.run.requested',
+      'agent.run.started',
+      'agent.run.completed',
+    ]);
+    expect((await t.get('/ready')).status).toBe(200);
+    expect(t.deps.db.select().from(outbox).where(isNull(outbox.deliveredAt)).all()).toEqual([]);
+  });
+});

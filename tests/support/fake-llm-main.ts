@@ -1,0 +1,21 @@
+import { parseArgs } from 'node:util';
+import { startFakeLlm } from './fake-llm';
+
+// `bun run fake-llm [--port 4010] [--delay-ms 0]`: the test suite's model server, on its own,
+// so anyone can see a message answered end to end without an API key.
+const { values } = parseArgs({
+  options: { port: { type: 'string' }, 'delay-ms': { type: 'string' } },
+});
+const port = Number(values.port ?? process.env.FAKE_LLM_PORT ?? 4010);
+const delayMs = Number(values['delay-ms'] ?? 0);
+
+const fake = await startFakeLlm({ port, delayMs });
+console.log(`fake LLM listening: OPENAI_BASE_URL=${fake.url}`);
+console.log('it answers "echo: <your last message>"; Ctrl-C stops it');
+
+const stop = async () => {
+  await fake.stop();
+  process.exit(0);
+};
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);
