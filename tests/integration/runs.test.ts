@@ -101,6 +101,9 @@ describe.skipIf(!redisTestsEnabled())('the run job against the fake model server
     expect(run.body.error.code).toBe('llm_unauthorized');
     const job = await t.deps.queue.getJob(body.runId);
     expect(await job?.getState()).toBe('failed');
+    // Finished jobs are kept for Bull Board, bounded in age and count.
+    expect(job?.opts.removeOnFail).toEqual({ age: 7 * 24 * 3600, count: 50_000 });
+    expect(job?.opts.removeOnComplete).toEqual({ age: 24 * 3600, count: 10_000 });
   });
 
   test('garbage from the model is llm_bad_response, retried until attempts run out', async () => {
