@@ -11,6 +11,7 @@ import { newMessageId } from '../src/ids';
 import { type Llm, LlmError } from '../src/llm/llm';
 import type { Logger } from '../src/logger';
 import { buildRunPrompt } from '../src/memory/memory';
+import type { Metrics } from '../src/metrics/metrics';
 import { parseRunJobData, type RunJobData, type RunQueue } from './catalog';
 
 export interface RunJobDeps {
@@ -20,6 +21,7 @@ export interface RunJobDeps {
   queue: RunQueue;
   llm: Llm;
   publisher: Publisher;
+  metrics: Metrics;
   logger: Logger;
 }
 
@@ -85,6 +87,7 @@ export function createRunProcessor(deps: RunJobDeps) {
       ),
     });
     if (!row) return { status: 'skipped' };
+    deps.metrics.runsFinished.inc({ status: 'completed' });
     await publisher.deliver(row);
     logger.info({ attempt, usage }, 'run completed');
     return { status: 'completed', replyId };
@@ -122,7 +125,7 @@ export function createRunProcessor(deps: RunJobDeps) {
 
 /** Makes a run failed and announces it; shared with the worker's safety net. */
 export async function failRun(
-  deps: Pick<RunJobDeps, 'db' | 'publisher'>,
+  deps: Pick<RunJobDeps, 'db' | 'publisher' | 'metrics'>,
   run: Pick<Run, 'id' | 'threadId'>,
   attempts: number,
   error: { code: string; message: string },
@@ -140,5 +143,7 @@ export async function failRun(
       now,
     ),
   });
-  if (row) await deps.publisher.deliver(row);
+  if (!row) return;
+  deps.metrics.runsFinished.inc({ status: 'failed' });
+  await deps.publisher.deliver(row);
 }

@@ -1,16 +1,40 @@
-import { swagger } from '@elysiajs/swagger';
+import { cors } from '@elysiajs/cors';
 import { Elysia, ValidationError } from 'elysia';
-import pkg from '../package.json';
+import { createAuthGate } from './admin/auth';
+import { boardRoutes } from './admin/board';
 import { chatRoutes } from './chat/routes';
 import type { Deps } from './deps';
+import { docsRoutes } from './docs/swagger';
 import { AppError } from './errors';
 import { healthRoutes } from './health/routes';
+import { createRequestLog } from './http/request-log';
+import { metricsRoutes } from './metrics/routes';
 import { runRoutes } from './runs/routes';
 
-/** The root app: one error handler, the domains, the docs. No listening here: see main.ts. */
-export function createApp(deps: Deps) {
+/**
+ * The root app: one auth gate, one error handler, the domains, the docs, the board and the
+ * metrics. No listening here: see main.ts.
+ */
+export async function createApp(deps: Deps) {
+  const gate = createAuthGate(deps.config);
+  const requestLog = createRequestLog(deps);
+  const { corsOrigins } = deps.config.http;
   // normalize: false makes unknown body fields a 400 instead of silently dropping them.
   return new Elysia({ name: 'agent-run-server', normalize: false })
+    .use(requestLog.plugin)
+    .onRequest(({ request }) => {
+      if (request.method === 'OPTIONS') return;
+      const url = request.url;
+      const path = url.slice(url.indexOf('/', url.indexOf('//') + 2)).split('?')[0] ?? '/';
+      const denied = gate(request, path);
+      if (denied)
+        requestLog.record(
+          request,
+          path === '/metrics' ? path : path.replace(/^(\/[^/]+).*$/, '$1/*'),
+          401,
+        );
+      return denied;
+    })
     .onError(({ error, code, set, request }) => {
       const appError = toAppError(error, code);
       if (appError.status >= 500) {
@@ -24,24 +48,23 @@ export function createApp(deps: Deps) {
       return appError.toBody();
     })
     .use(
-      swagger({
-        path: '/swagger',
-        documentation: {
-          info: { title: 'Agent run server', version: pkg.version, description: pkg.description },
-          tags: [
-            { name: 'chat', description: 'Post messages, read threads' },
-            { name: 'runs', description: 'Follow runs' },
-            { name: 'health', description: 'Liveness and readiness' },
-          ],
-        },
-      }),
+      // No origins configured: no CORS headers at all, so browsers keep cross-origin calls out.
+      corsOrigins.length > 0
+        ? cors({
+            origin: corsOrigins,
+            allowedHeaders: ['content-type', 'authorization', 'idempotency-key'],
+          })
+        : new Elysia({ name: 'no-cors' }),
     )
+    .use(docsRoutes({ bearerAuth: deps.config.apiKeys.length > 0 }))
     .use(healthRoutes(deps))
     .use(chatRoutes(deps))
-    .use(runRoutes(deps));
+    .use(runRoutes(deps))
+    .use(metricsRoutes(deps))
+    .use(await boardRoutes(deps.queue));
 }
 
-export type App = ReturnType<typeof createApp>;
+export type App = Awaited<ReturnType<typeof createApp>>;
 
 function toAppError(error: unknown, code: string | number): AppError {
   if (error instanceof AppError) return error;
@@ -50,10 +73,9 @@ function toAppError(error: unknown, code: string | number): AppError {
       path: 'path' in issue ? issue.path : '',
       message: issue.summary ?? issue.message,
     }));
-    const where = error.type === 'body' ? 'body' : `${error.type}`;
     return new AppError(
       'invalid_request',
-      `invalid ${where}: ${issues[0]?.path || '(root)'} ${issues[0]?.message ?? ''}`.trim(),
+      `invalid ${error.type}: ${issues[0]?.path || '(root)'} ${issues[0]?.message ?? ''}`.trim(),
       issues,
     );
   }

@@ -6,6 +6,7 @@ import { createPublisher, type Publisher } from './events/outbox-relay';
 import type { Llm } from './llm/llm';
 import { createLlm } from './llm/openai';
 import { createLogger, type Logger } from './logger';
+import { createMetrics, instrumentLlm, type Metrics } from './metrics/metrics';
 
 export interface Deps {
   config: Config;
@@ -17,6 +18,7 @@ export interface Deps {
   queue: RunQueue;
   llm: Llm;
   publisher: Publisher;
+  metrics: Metrics;
   close(): Promise<void>;
 }
 
@@ -26,6 +28,7 @@ export function createDeps(
   overrides: Partial<Pick<Deps, 'logger' | 'llm'>> = {},
 ): Deps {
   const logger = overrides.logger ?? createLogger(config.logLevel);
+  const metrics = createMetrics();
   const store = openDb(config.databaseUrl);
   const redis = createRedis(config, logger);
   const queue = createRunQueue(config);
@@ -43,8 +46,9 @@ export function createDeps(
     db: store.db,
     redis,
     queue,
-    llm: overrides.llm ?? createLlm(config),
+    llm: instrumentLlm(overrides.llm ?? createLlm(config), metrics),
     publisher,
+    metrics,
     async close() {
       await publisher.stopRelay();
       // BullMQ's close waits for its connection; with Redis gone that would be forever.

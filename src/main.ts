@@ -1,7 +1,8 @@
 import { createWorker } from '../jobs/worker';
 import { createApp } from './app';
-import { ConfigError, loadConfig } from './config';
+import { type Config, ConfigError, loadConfig } from './config';
 import { createDeps, redactUrl, settleWithin } from './deps';
+import type { Logger } from './logger';
 
 type Role = 'api' | 'worker';
 
@@ -37,7 +38,7 @@ async function main() {
   deps.publisher.startRelay();
   const worker = roles.includes('worker') ? createWorker(deps) : undefined;
   const app = roles.includes('api')
-    ? createApp(deps).listen({
+    ? (await createApp(deps)).listen({
         port: config.port,
         // Bun cuts off far larger bodies itself; below this our own check answers 413 as JSON.
         maxRequestBodySize: config.http.maxBodyBytes + 1024 * 1024,
@@ -56,6 +57,8 @@ async function main() {
     },
     'agent-run server started',
   );
+
+  if (app?.server) announceSurfaces(config, `http://localhost:${app.server.port}`, logger);
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -80,6 +83,20 @@ async function main() {
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+/** Where to look, once at start-up. A generated admin password is printed here and only here. */
+function announceSurfaces(config: Config, base: string, logger: Logger) {
+  if (config.apiKeys.length === 0) {
+    logger.warn('API_KEYS is empty: /api is open to anyone who can reach this port');
+  }
+  const password = config.admin.passwordGenerated
+    ? `password ${config.admin.password} (generated for this run; set ADMIN_PASSWORD to fix one)`
+    : 'password from ADMIN_PASSWORD';
+  // Plain stdout, not the JSON log: the one place a generated password is shown.
+  console.log(
+    `\n  API docs:   ${base}/swagger\n  Bull Board: ${base}/admin/queues  (user ${config.admin.user}, ${password})\n  Metrics:    ${base}/metrics (same login)\n`,
+  );
 }
 
 await main();

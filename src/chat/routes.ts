@@ -2,7 +2,7 @@ import { Elysia } from 'elysia';
 import { readJsonBody } from '../http/json-body';
 import {
   acceptedMessage,
-  errorBody,
+  errors,
   messagesPage,
   messagesQuery,
   modelsView,
@@ -25,9 +25,10 @@ export function chatRoutes(deps: ChatDeps) {
         body: postMessageBody,
         response: {
           202: acceptedMessage,
-          400: errorBody,
-          413: errorBody,
-          415: errorBody,
+          400: errors.invalid,
+          401: errors.unauthorized,
+          413: errors.tooLarge,
+          415: errors.mediaType,
         },
         detail: {
           summary: 'Post a chat message',
@@ -38,12 +39,12 @@ export function chatRoutes(deps: ChatDeps) {
       },
     )
     .get('/models', () => listModels(deps.config), {
-      response: { 200: modelsView },
+      response: { 200: modelsView, 401: errors.unauthorized },
       detail: { summary: 'The default model and the allow list' },
     })
     .get('/threads/:threadId', ({ params }) => getThreadView(deps.db, params.threadId), {
       params: threadParams,
-      response: { 200: threadView, 404: errorBody },
+      response: { 200: threadView, 401: errors.unauthorized, 404: errors.notFound },
       detail: { summary: 'A thread: timestamps, message count and its current summary' },
     })
     .get(
@@ -52,7 +53,12 @@ export function chatRoutes(deps: ChatDeps) {
       {
         params: threadParams,
         query: messagesQuery,
-        response: { 200: messagesPage, 400: errorBody, 404: errorBody },
+        response: {
+          200: messagesPage,
+          400: errors.invalid,
+          401: errors.unauthorized,
+          404: errors.notFound,
+        },
         detail: {
           summary: "A thread's messages, oldest first",
           description:

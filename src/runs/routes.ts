@@ -1,6 +1,6 @@
 import { Elysia } from 'elysia';
 import type { Db } from '../../db/client';
-import { errorBody } from '../chat/model';
+import { errors } from '../chat/model';
 import { runParams, runView } from './model';
 import { getRunView } from './service';
 
@@ -10,7 +10,7 @@ export function runRoutes(deps: { db: Db }) {
     ({ params }) => getRunView(deps.db, params.runId),
     {
       params: runParams,
-      response: { 200: runView, 404: errorBody },
+      response: { 200: runView, 401: errors.unauthorized, 404: errors.notFound },
       detail: {
         summary: 'A run: status, attempts, error, reply and token usage',
       },

@@ -2,11 +2,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import pino from 'pino';
 import { createWorker } from '../../jobs/worker';
 import { createApp } from '../../src/app';
 import { type Config, loadConfig } from '../../src/config';
 import { createDeps } from '../../src/deps';
-import { createLogger } from '../../src/logger';
+import { createLogger, type Logger } from '../../src/logger';
 import { REDIS_URL } from './redis';
 
 export interface StreamEntry {
@@ -32,6 +33,9 @@ export async function startTestApp(
     worker?: boolean;
     redisUrl?: string;
     waitForRedis?: boolean;
+    logger?: Logger;
+    /** Also serve over real HTTP on a free port (browser and end-to-end tests). */
+    listen?: boolean;
   } = {},
 ) {
   const id = `${process.pid}-${Date.now().toString(36)}-${counter++}`;
@@ -45,11 +49,12 @@ export async function startTestApp(
     ...opts.env,
   });
   config.redis.queuePrefix = `test-${id}`;
-  const deps = createDeps(config, { logger: createLogger('silent') });
+  const deps = createDeps(config, { logger: opts.logger ?? createLogger('silent') });
   if (opts.waitForRedis !== false && deps.redis.status !== 'ready') {
     await new Promise((resolve) => deps.redis.once('ready', resolve));
   }
-  const app = createApp(deps);
+  const app = await createApp(deps);
+  const server = opts.listen ? app.listen({ port: 0, hostname: '127.0.0.1' }).server : undefined;
   deps.publisher.startRelay();
   const worker = opts.worker === false ? undefined : createWorker(deps);
   const events = new EventReader(config.redis.url, config.redis.streamKey);
@@ -60,6 +65,7 @@ export async function startTestApp(
     app,
     worker,
     events,
+    baseUrl: server ? `http://127.0.0.1:${server.port}` : undefined,
     request(path: string, init?: RequestInit) {
       return app.handle(new Request(`http://localhost${path}`, init));
     },
@@ -80,6 +86,7 @@ export async function startTestApp(
       return { status: response.status, body: (await response.json()) as any };
     },
     async close() {
+      if (server) await app.stop();
       await worker?.close();
       await deps.close();
       await events.close();
@@ -172,3 +179,13 @@ export class EventReader {
 
 export const isTerminal = (type: string) =>
   type === 'agent.run.completed' || type === 'agent.run.failed';
+
+/** A real pino logger at debug level whose lines are kept in memory, for tests that read logs. */
+export function captureLogs(): { logger: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const logger = pino(
+    { level: 'debug' },
+    { write: (line: string) => void lines.push(line.trimEnd()) },
+  );
+  return { logger, lines };
+}

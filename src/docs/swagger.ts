@@ -1,0 +1,94 @@
+import { dirname, join } from 'node:path';
+import { swagger } from '@elysiajs/swagger';
+import { Elysia } from 'elysia';
+import pkg from '../../package.json';
+
+const ASSETS = dirname(require.resolve('swagger-ui-dist/package.json'));
+const ASSET_TYPES: Record<string, string> = {
+  'swagger-ui.css': 'text/css; charset=utf-8',
+  'swagger-ui-bundle.js': 'text/javascript; charset=utf-8',
+  'favicon-32x32.png': 'image/png',
+};
+
+/**
+ * Swagger UI at /swagger over the OpenAPI document at /swagger/json. The plugin builds the
+ * document; the page is ours because the plugin's loads Swagger UI from a CDN, and a docs page
+ * must work offline: its assets come from the swagger-ui-dist package, served here.
+ */
+export function docsRoutes(opts: { bearerAuth: boolean }) {
+  const page = new Response(renderPage(), {
+    headers: { 'content-type': 'text/html; charset=utf-8' },
+  });
+  return new Elysia({ name: 'docs' })
+    .use(
+      swagger({
+        provider: 'swagger-ui',
+        path: '/swagger',
+        specPath: '/swagger/json',
+        exclude: [/^\/admin/, '/metrics', /^\/swagger/],
+        documentation: {
+          info: {
+            title: 'Agent run server',
+            version: pkg.version,
+            description:
+              'Post chat messages, follow the LLM runs they start. Events go to a Redis Stream; ' +
+              'operators watch runs in Bull Board at /admin/queues.',
+          },
+          tags: [
+            { name: 'chat', description: 'Post messages, read threads and their messages' },
+            { name: 'runs', description: 'Follow a run: status, attempts, reply, usage' },
+            { name: 'health', description: 'Liveness and readiness probes' },
+          ],
+          components: opts.bearerAuth
+            ? {
+                securitySchemes: {
+                  bearerAuth: {
+                    type: 'http',
+                    scheme: 'bearer',
+                    description: 'One of the keys in API_KEYS',
+                  },
+                },
+              }
+            : undefined,
+        },
+      }),
+    )
+    .get('/swagger', () => page.clone(), { detail: { hide: true } })
+    .get(
+      '/swagger/assets/:file',
+      ({ params, status }) => {
+        const type = ASSET_TYPES[params.file];
+        if (!type) return status(404, { error: { code: 'not_found', message: 'no such asset' } });
+        return new Response(Bun.file(join(ASSETS, params.file)), {
+          headers: { 'content-type': type, 'cache-control': 'public, max-age=86400' },
+        });
+      },
+      { detail: { hide: true } },
+    );
+}
+
+function renderPage(): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8" />
+  <meta name="viewport" content="width=device-width, initial-scale=1" />
+  <title>Agent run server — API</title>
+  <link rel="icon" type="image/png" href="/swagger/assets/favicon-32x32.png" />
+  <link rel="stylesheet" href="/swagger/assets/swagger-ui.css" />
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script src="/swagger/assets/swagger-ui-bundle.js"></script>
+  <script>
+    window.ui = SwaggerUIBundle({
+      url: '/swagger/json',
+      dom_id: '#swagger-ui',
+      deepLinking: true,
+      persistAuthorization: true,
+      tryItOutEnabled: false,
+    });
+  </script>
+</body>
+</html>`;
+}

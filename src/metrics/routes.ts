@@ -1,0 +1,24 @@
+import { Elysia } from 'elysia';
+import type { RunQueue } from '../../jobs/catalog';
+import type { Metrics } from './metrics';
+
+/** GET /metrics in Prometheus text format; behind the admin basic auth (admin/auth.ts). */
+export function metricsRoutes(deps: { metrics: Metrics; queue: RunQueue }) {
+  return new Elysia({ name: 'metrics' }).get(
+    '/metrics',
+    async () => {
+      const [own, queue] = await Promise.all([
+        deps.metrics.registry.metrics(),
+        // With Redis down the scrape still answers, without the queue's figures.
+        Promise.race([
+          deps.queue.exportPrometheusMetrics(),
+          new Promise<string>((resolve) => setTimeout(() => resolve(''), 1000).unref()),
+        ]).catch(() => ''),
+      ]);
+      return new Response(`${own}\n${queue}\n`, {
+        headers: { 'content-type': deps.metrics.registry.contentType },
+      });
+    },
+    { detail: { hide: true } },
+  );
+}

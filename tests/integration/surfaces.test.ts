@@ -1,0 +1,245 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import pkg from '../../package.json';
+import { startTestApp, type TestApp } from '../support/app';
+import { redisTestsEnabled } from '../support/redis';
+
+const ADMIN = { user: 'ops', password: 'correct-horse-battery' };
+const basic = (user: string, password: string) =>
+  `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+const adminHeaders = { authorization: basic(ADMIN.user, ADMIN.password) };
+
+describe.skipIf(!redisTestsEnabled())('Swagger', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ worker: false });
+  });
+  afterAll(() => t.close());
+
+  test('the page loads Swagger UI from this server, not a CDN', async () => {
+    const page = await t.request('/swagger');
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toContain('text/html');
+    const html = await page.text();
+    expect(html).not.toMatch(/https?:\/\//);
+    const assets = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1] as string);
+    expect(assets).toContain('/swagger/assets/swagger-ui-bundle.js');
+    expect(assets).toContain('/swagger/assets/swagger-ui.css');
+    for (const asset of assets) {
+      const response = await t.request(asset);
+      expect(response.status).toBe(200);
+      expect((await response.arrayBuffer()).byteLength).toBeGreaterThan(100);
+    }
+    expect((await t.request('/swagger/assets/secrets.txt')).status).toBe(404);
+  });
+
+  test('the document has every route with schemas, errors, examples, tags, name and version', async () => {
+    const { status, body: doc } = await t.get('/swagger/json');
+    expect(status).toBe(200);
+    expect(doc.info).toMatchObject({ title: 'Agent run server', version: pkg.version });
+    expect(doc.tags.map((tag: { name: string }) => tag.name)).toEqual(['chat', 'runs', 'health']);
+    expect(Object.keys(doc.paths).sort()).toEqual([
+      '/api/chat/messages',
+      '/api/chat/models',
+      '/api/chat/runs/{runId}',
+      '/api/chat/threads/{threadId}',
+      '/api/chat/threads/{threadId}/messages',
+      '/health',
+      '/ready',
+    ]);
+    const post = doc.paths['/api/chat/messages'].post;
+    expect(post.tags).toEqual(['chat']);
+    expect(Object.keys(post.responses).sort()).toEqual(['202', '400', '401', '413', '415']);
+    expect(post.responses['413'].description).toContain('HTTP_MAX_BODY_BYTES');
+    const requestSchema = post.requestBody.content['application/json'].schema;
+    expect(requestSchema.required).toEqual(['content']);
+    expect(JSON.stringify(post.requestBody)).toContain('Hello! What can you do?');
+    expect(doc.paths['/api/chat/runs/{runId}'].get.responses['404']).toBeDefined();
+    expect(doc.paths['/ready'].get.responses['503']).toBeDefined();
+  });
+});
+
+describe.skipIf(!redisTestsEnabled())('Bull Board, admin auth and metrics', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({
+      worker: false,
+      env: { ADMIN_USER: ADMIN.user, ADMIN_PASSWORD: ADMIN.password },
+    });
+  });
+  afterAll(() => t.close());
+
+  test.each([
+    ['no credentials', {}],
+    ['a wrong password', { authorization: basic(ADMIN.user, 'nope') }],
+    ['a wrong user', { authorization: basic('admin', ADMIN.password) }],
+    ['a bearer token', { authorization: `Bearer ${ADMIN.password}` }],
+    ['garbage', { authorization: 'Basic !!!' }],
+  ])('/admin/queues with %s is a 401 that asks for basic auth', async (_name, headers) => {
+    const response = await t.request('/admin/queues', { headers });
+    expect(response.status).toBe(401);
+    expect(response.headers.get('www-authenticate')).toStartWith('Basic');
+    const body = (await response.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe('unauthorized');
+    expect(JSON.stringify(body)).not.toContain(ADMIN.password);
+  });
+
+  test('with the right login the board and all its static files load', async () => {
+    const page = await t.request('/admin/queues', { headers: adminHeaders });
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    // The page sets <base href="/admin/queues/">: its assets are relative to it.
+    const assets = [...html.matchAll(/(?:src|href)="([^"]+)"/g)]
+      .map((m) => new URL(m[1] as string, 'http://localhost/admin/queues/'))
+      .filter((url) => url.host === 'localhost')
+      .map((url) => url.pathname);
+    expect(assets.filter((a) => a.endsWith('.js')).length).toBeGreaterThan(0);
+    expect(assets.filter((a) => a.endsWith('.css')).length).toBeGreaterThan(0);
+    for (const asset of assets) {
+      expect({ asset, status: (await t.request(asset, { headers: adminHeaders })).status }).toEqual(
+        {
+          asset,
+          status: 200,
+        },
+      );
+      // The static files sit behind the same login.
+      expect((await t.request(asset)).status).toBe(401);
+    }
+    const api = await t.request('/admin/queues/api/queues', { headers: adminHeaders });
+    expect(api.status).toBe(200);
+    const queues = (await api.json()) as { queues: { name: string }[] };
+    expect(queues.queues.map((q) => q.name)).toEqual(['agent-runs']);
+  });
+
+  test('with the board mounted, API errors keep their own status and shape', async () => {
+    const missing = await t.get('/api/chat/runs/run_nothere');
+    expect(missing.status).toBe(404);
+    expect(missing.body.error.code).toBe('not_found');
+    const bad = await t.post({ nope: true });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.code).toBe('invalid_request');
+  });
+
+  test('/metrics needs the admin login and speaks Prometheus', async () => {
+    expect((await t.request('/metrics')).status).toBe(401);
+    await t.post({ content: 'count me' });
+    // A request is counted once its response is out, just after handle() returns: scrape until
+    // it shows (bounded), rather than sleeping.
+    let response = await t.request('/metrics', { headers: adminHeaders });
+    let text = await response.text();
+    for (let i = 0; i < 20 && !text.includes('status="202"'); i++) {
+      response = await t.request('/metrics', { headers: adminHeaders });
+      text = await response.text();
+    }
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toContain('text/plain');
+    expect(text).toContain('http_request_duration_seconds_bucket');
+    expect(text).toMatch(
+      /http_requests_total\{method="POST",route="\/api\/chat\/messages",status="202"\} \d+/,
+    );
+    expect(text).toContain('# TYPE agent_runs_finished_total counter');
+    expect(text).toContain('# TYPE llm_call_duration_seconds histogram');
+    expect(text).toContain('# TYPE llm_tokens_total counter');
+    expect(text).toMatch(/bullmq_job_count\{queue="agent-runs", state="waiting"\} 1/);
+  });
+
+  test('/health, /ready and /swagger stay open', async () => {
+    for (const path of ['/health', '/ready', '/swagger', '/swagger/json']) {
+      expect((await t.request(path)).status).toBe(200);
+    }
+  });
+});
+
+describe.skipIf(!redisTestsEnabled())('API keys', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ worker: false, env: { API_KEYS: 'key-one, key-two' } });
+  });
+  afterAll(() => t.close());
+
+  const post = (authorization?: string) =>
+    t.request('/api/chat/messages', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
+      body: JSON.stringify({ content: 'hi' }),
+    });
+
+  test('no key: 401 and nothing stored', async () => {
+    const response = await post();
+    expect(response.status).toBe(401);
+    expect(response.headers.get('www-authenticate')).toStartWith('Bearer');
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe(
+      'unauthorized',
+    );
+  });
+
+  test('a wrong key: 401, and the key is not echoed', async () => {
+    const response = await post('Bearer key-three');
+    expect(response.status).toBe(401);
+    expect(await response.text()).not.toContain('key-');
+  });
+
+  test('either right key: through', async () => {
+    expect((await post('Bearer key-one')).status).toBe(202);
+    expect((await post('bearer key-two')).status).toBe(202);
+    const models = await t.request('/api/chat/models', {
+      headers: { authorization: 'Bearer key-two' },
+    });
+    expect(models.status).toBe(200);
+    expect((await t.request('/api/chat/models')).status).toBe(401);
+  });
+
+  test('probes and docs need no key; the document declares bearer auth', async () => {
+    for (const path of ['/health', '/ready', '/swagger']) {
+      expect((await t.request(path)).status).toBe(200);
+    }
+    const doc = (await (await t.request('/swagger/json')).json()) as {
+      components: { securitySchemes: Record<string, unknown> };
+    };
+    expect(doc.components.securitySchemes.bearerAuth).toMatchObject({
+      type: 'http',
+      scheme: 'bearer',
+    });
+  });
+});
+
+describe.skipIf(!redisTestsEnabled())('CORS', () => {
+  const preflight = (t: TestApp, origin: string) =>
+    t.request('/api/chat/messages', {
+      method: 'OPTIONS',
+      headers: {
+        origin,
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'content-type',
+      },
+    });
+
+  test('none by default: no allow-origin header for anyone', async () => {
+    const t = await startTestApp({ worker: false });
+    try {
+      const response = await preflight(t, 'https://elsewhere.example');
+      expect(response.headers.get('access-control-allow-origin')).toBeNull();
+      const get = await t.request('/api/chat/models', {
+        headers: { origin: 'https://elsewhere.example' },
+      });
+      expect(get.headers.get('access-control-allow-origin')).toBeNull();
+    } finally {
+      await t.close();
+    }
+  });
+
+  test('CORS_ORIGINS lets exactly those origins in', async () => {
+    const t = await startTestApp({ worker: false, env: { CORS_ORIGINS: 'https://app.example' } });
+    try {
+      const allowed = await preflight(t, 'https://app.example');
+      expect(allowed.headers.get('access-control-allow-origin')).toBe('https://app.example');
+      const other = await preflight(t, 'https://evil.example');
+      expect(other.headers.get('access-control-allow-origin')).not.toBe('https://evil.example');
+      const get = await t.request('/api/chat/models', {
+        headers: { origin: 'https://app.example' },
+      });
+      expect(get.headers.get('access-control-allow-origin')).toBe('https://app.example');
+    } finally {
+      await t.close();
+    }
+  });
+});
