@@ -102,3 +102,20 @@ export type Thread = typeof threads.$inferSelect;
 export type Message = typeof messages.$inferSelect;
 export type Run = typeof runs.$inferSelect;
 export type OutboxRow = typeof outbox.$inferSelect;
+
+/**
+ * Idempotency keys of POST /api/chat/messages: the first response, replayed for the same key and
+ * body. Written in the ingress transaction, so two concurrent requests with one key make one run.
+ * Purged after IDEMPOTENCY_TTL_MS (db/queries/idempotency.ts).
+ */
+export const idempotencyKeys = sqliteTable(
+  'idempotency_keys',
+  {
+    key: text('key').primaryKey(),
+    /** SHA-256 of the normalised request: the same key with another body is a conflict. */
+    requestHash: text('request_hash').notNull(),
+    response: text('response', { mode: 'json' }).notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index('idempotency_keys_created').on(t.createdAt)],
+);

@@ -25,6 +25,11 @@ export interface RunJobDeps {
   logger: Logger;
 }
 
+/** A model server that answers 429 this many times in a row for one run fails it. */
+export const MAX_RATE_LIMITED_TRIES = 10;
+/** The longest queue pause one retry-after can ask for. */
+const MAX_RATE_LIMIT_WAIT_MS = 5 * 60_000;
+
 export type RunJobResult = { status: 'completed'; replyId: string } | { status: 'skipped' };
 
 /**
@@ -43,7 +48,7 @@ export function createRunProcessor(deps: RunJobDeps) {
     if (!run) return { status: 'skipped' };
     const ids = { runId: run.id, threadId: run.threadId };
     const logger = deps.logger.child(ids);
-    const attempt = run.attempts + 1;
+    const attempt = run.attempts;
     await publishEvent(redis, stream, buildEvent('agent.run.started', ids, { attempt }));
     logger.info({ attempt, model: run.model }, 'run attempt started');
 
@@ -101,22 +106,31 @@ export function createRunProcessor(deps: RunJobDeps) {
     logger: Logger,
   ): Promise<never> {
     const failure = { code: error.code, message: error.message };
-    if (error.kind === 'rate_limited') {
+    // attemptsStarted counts every start, attemptsMade only the spent attempts: the difference
+    // is this run's rate-limited tries (this one included).
+    const rateLimitedTries = job.attemptsStarted - job.attemptsMade;
+    if (error.kind === 'rate_limited' && rateLimitedTries < MAX_RATE_LIMITED_TRIES) {
       // Pause the whole queue for the server's retry-after and put the job back without
       // spending an attempt: the model server asked every caller to wait, not just this run.
-      const waitMs = error.retryAfterMs ?? 1000;
-      await recordRunRetry(db, run.id, run.attempts, failure);
+      const waitMs = Math.min(error.retryAfterMs ?? 1000, MAX_RATE_LIMIT_WAIT_MS);
+      // A rate-limited try spends no attempt: give back the one claimed at the start.
+      await recordRunRetry(db, run.id, attempt - 1, failure);
       await deps.queue.rateLimit(waitMs);
       logger.warn({ waitMs }, 'model server rate limited; queue paused');
       throw new RateLimitError();
     }
     const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    let spent = attempt;
+    if (error.kind === 'rate_limited') {
+      failure.message = `still rate limited after ${rateLimitedTries} tries: ${failure.message}`;
+      spent = attempt - 1;
+    }
     if (error.kind === 'retryable' && !lastAttempt) {
       await recordRunRetry(db, run.id, attempt, failure);
       logger.warn({ attempt, error: failure }, 'run attempt failed; BullMQ will retry');
       throw error;
     }
-    await failRun(deps, run, attempt, failure);
+    await failRun(deps, run, spent, failure);
     logger.warn({ attempt, error: failure }, 'run failed');
     // Unrecoverable: BullMQ moves the job to failed now, where Bull Board can retry it.
     throw new UnrecoverableError(`${failure.code}: ${failure.message}`);

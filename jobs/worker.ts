@@ -16,10 +16,15 @@ export function createWorker(deps: RunJobDeps) {
     prefix: config.redis.queuePrefix,
     name: config.redis.consumerName,
     concurrency: config.run.workerConcurrency,
-    // A model call can take LLM_TIMEOUT_MS (a minute by default); the lock is renewed every
-    // lockDuration/2 while the job runs, so a live worker never loses a long call.
-    lockDuration: 60_000,
-    maxStalledCount: 1,
+    // The lock is renewed every lockDuration/2 while the job runs, so a model call of
+    // LLM_TIMEOUT_MS (a minute) never loses it; it only lapses when the worker is gone (or its
+    // event loop is blocked for lockDuration). Then the stalled check, every stalledInterval,
+    // hands the job to another worker: recovery within about lockDuration + stalledInterval.
+    lockDuration: config.run.lockMs,
+    stalledInterval: config.run.stalledCheckMs,
+    // A run whose worker dies twice is given up (agent.run.failed, run_aborted) rather than
+    // crashing workers forever.
+    maxStalledCount: 2,
   });
 
   worker.on('error', (error) => {

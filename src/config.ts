@@ -45,6 +45,10 @@ export interface Config {
     llmTimeoutMs: number;
     workerConcurrency: number;
     staleMs: number;
+    /** BullMQ job lock; renewed every half of it while a run is in flight. */
+    lockMs: number;
+    /** How often workers look for jobs whose lock expired (a crashed worker's runs). */
+    stalledCheckMs: number;
   };
   http: { maxBodyBytes: number; corsOrigins: string[] };
   apiKeys: string[];
@@ -150,6 +154,8 @@ export function loadConfig(env: Env = process.env): Config {
       llmTimeoutMs: int('LLM_TIMEOUT_MS', 60_000, 1),
       workerConcurrency: int('WORKER_CONCURRENCY', 16, 1, 1000),
       staleMs: int('RUN_STALE_MS', 300_000, 1000),
+      lockMs: int('RUN_LOCK_MS', 30_000, 1000),
+      stalledCheckMs: int('RUN_STALLED_CHECK_MS', 30_000, 500),
     },
     http: {
       maxBodyBytes: int('HTTP_MAX_BODY_BYTES', 1_048_576, 1),

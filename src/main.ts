@@ -3,6 +3,7 @@ import { createApp } from './app';
 import { type Config, ConfigError, loadConfig } from './config';
 import { createDeps, redactUrl, settleWithin } from './deps';
 import type { Logger } from './logger';
+import { createReconciler } from './recovery/reconciler';
 
 type Role = 'api' | 'worker';
 
@@ -36,6 +37,8 @@ async function main() {
   }
 
   deps.publisher.startRelay();
+  const reconciler = createReconciler(deps);
+  reconciler.start();
   const worker = roles.includes('worker') ? createWorker(deps) : undefined;
   const app = roles.includes('api')
     ? (await createApp(deps)).listen({
@@ -71,6 +74,7 @@ async function main() {
     }, 90_000);
     force.unref();
     await app?.stop();
+    await reconciler.stop();
     if (worker) {
       // Finish in-flight runs; with Redis down nothing can finish, so hand them back at once
       // (BullMQ's stalled check gives them to another worker).

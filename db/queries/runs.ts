@@ -1,6 +1,16 @@
-import { and, asc, eq, inArray, ne, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, lt, ne, notExists, sql } from 'drizzle-orm';
+import { alias } from 'drizzle-orm/sqlite-core';
 import type { Db } from '../client';
-import { type Message, messages, outbox, type Run, runs, threads } from '../schema';
+import {
+  idempotencyKeys,
+  type Message,
+  messages,
+  type OutboxRow,
+  outbox,
+  type Run,
+  runs,
+  threads,
+} from '../schema';
 import type { NewOutboxRow } from './outbox';
 
 const ACTIVE = ['queued', 'running'] as const;
@@ -11,8 +21,11 @@ type Event = Omit<NewOutboxRow, 'id' | 'enqueueRunId' | 'createdAt' | 'delivered
  * `agent.run.requested`, all in one transaction, so a 202 always means all four exist.
  * The outbox row carries the job only when this run is the thread's oldest unfinished one;
  * otherwise the run that finishes before it enqueues it (see `finishRun`).
+ *
+ * With an idempotency key, the key is claimed in the same transaction: a key already stored
+ * returns its first response (same request) or a conflict (another request), and creates nothing.
  */
-export async function insertRunRequest(
+export async function insertRunRequest<R>(
   db: Db,
   input: {
     threadId: string;
@@ -22,10 +35,34 @@ export async function insertRunRequest(
     model: string;
     now: Date;
     event: Event;
+    idempotency?: { key: string; requestHash: string; response: R };
   },
-) {
+): Promise<
+  { kind: 'created'; row: OutboxRow } | { kind: 'replayed'; response: R } | { kind: 'conflict' }
+> {
   return db.transaction(
     (tx) => {
+      const idem = input.idempotency;
+      if (idem) {
+        const seen = tx
+          .select()
+          .from(idempotencyKeys)
+          .where(eq(idempotencyKeys.key, idem.key))
+          .get();
+        if (seen) {
+          return seen.requestHash === idem.requestHash
+            ? { kind: 'replayed' as const, response: seen.response as R }
+            : { kind: 'conflict' as const };
+        }
+        tx.insert(idempotencyKeys)
+          .values({
+            key: idem.key,
+            requestHash: idem.requestHash,
+            response: idem.response,
+            createdAt: input.now,
+          })
+          .run();
+      }
       const { nextSeq } = tx
         .insert(threads)
         .values({
@@ -73,11 +110,12 @@ export async function insertRunRequest(
           createdAt: input.now,
         })
         .run();
-      return tx
+      const row = tx
         .insert(outbox)
         .values({ ...input.event, enqueueRunId: busy ? null : input.runId, createdAt: input.now })
         .returning()
         .get();
+      return { kind: 'created' as const, row };
     },
     { behavior: 'immediate' },
   );
@@ -100,8 +138,9 @@ export async function getRunWithReply(
 }
 
 /**
- * Marks the start of an attempt. Returns null for a completed run (a duplicate job: skip it).
- * A failed run is reopened: only an operator's retry from Bull Board processes its job again.
+ * Claims an attempt: status running, attempts + 1 (an attempt cut off by a crash was spent too).
+ * Returns null for a completed run (a duplicate job: skip it). A failed run is reopened: only an
+ * operator's retry from Bull Board processes its job again.
  */
 export async function startRunAttempt(db: Db, runId: string, now: Date): Promise<Run | null> {
   return db.transaction(
@@ -110,7 +149,12 @@ export async function startRunAttempt(db: Db, runId: string, now: Date): Promise
       if (!run || run.status === 'completed') return null;
       return tx
         .update(runs)
-        .set({ status: 'running', startedAt: run.startedAt ?? now, finishedAt: null })
+        .set({
+          status: 'running',
+          attempts: run.attempts + 1,
+          startedAt: run.startedAt ?? now,
+          finishedAt: null,
+        })
         .where(eq(runs.id, runId))
         .returning()
         .get();
@@ -119,7 +163,7 @@ export async function startRunAttempt(db: Db, runId: string, now: Date): Promise
   );
 }
 
-/** A retryable failure: the attempt is spent, the run waits for BullMQ's next try. */
+/** The run waits for BullMQ's next try; `attempts` is what was spent so far. */
 export async function recordRunRetry(
   db: Db,
   runId: string,
@@ -199,4 +243,35 @@ export async function finishRun(
     },
     { behavior: 'immediate' },
   );
+}
+
+/**
+ * Each thread's oldest unfinished run: the one run per thread that should have a live job.
+ * (The runs behind it have none by design; the head's completion enqueues the next.)
+ */
+export async function listThreadHeads(db: Db, limit: number): Promise<Run[]> {
+  const earlier = alias(runs, 'earlier');
+  return db
+    .select()
+    .from(runs)
+    .where(
+      and(
+        inArray(runs.status, ACTIVE),
+        notExists(
+          db
+            .select({ one: sql`1` })
+            .from(earlier)
+            .where(
+              and(
+                eq(earlier.threadId, runs.threadId),
+                inArray(earlier.status, ACTIVE),
+                lt(earlier.seq, runs.seq),
+              ),
+            ),
+        ),
+      ),
+    )
+    .orderBy(asc(runs.createdAt))
+    .limit(limit)
+    .all();
 }

@@ -23,6 +23,10 @@ export const errors = {
     code: 'unauthorized',
     message: 'an API key is required: Authorization: Bearer <key>',
   }),
+  keyReused: errorBody('The Idempotency-Key was already used with a different body', {
+    code: 'idempotency_key_reused',
+    message: 'this Idempotency-Key was used with a different request body',
+  }),
   notFound: errorBody('Unknown id', { code: 'not_found', message: 'run "run_…" not found' }),
   tooLarge: errorBody('Body over HTTP_MAX_BODY_BYTES', {
     code: 'payload_too_large',

@@ -16,9 +16,10 @@ export function chatRoutes(deps: ChatDeps) {
   return new Elysia({ name: 'chat', prefix: '/api/chat', tags: ['chat'], normalize: false })
     .post(
       '/messages',
-      async ({ body, set }) => {
+      async ({ body, set, request }) => {
+        const accepted = await acceptMessage(deps, body, request.headers.get('idempotency-key'));
         set.status = 202;
-        return acceptMessage(deps, body);
+        return accepted;
       },
       {
         parse: ({ request }) => readJsonBody(request, deps.config.http.maxBodyBytes),
@@ -27,6 +28,7 @@ export function chatRoutes(deps: ChatDeps) {
           202: acceptedMessage,
           400: errors.invalid,
           401: errors.unauthorized,
+          409: errors.keyReused,
           413: errors.tooLarge,
           415: errors.mediaType,
         },
@@ -34,7 +36,18 @@ export function chatRoutes(deps: ChatDeps) {
           summary: 'Post a chat message',
           description:
             'Stores the message, records a run and queues it. 202 means the run will happen, ' +
-            'even if Redis is down at that moment. Follow it with GET /api/chat/runs/{runId}.',
+            'even if Redis is down at that moment. Follow it with GET /api/chat/runs/{runId}. ' +
+            'Send an Idempotency-Key to retry safely: the same key and body return the first ' +
+            'response again and create nothing.',
+          parameters: [
+            {
+              name: 'Idempotency-Key',
+              in: 'header',
+              required: false,
+              description: '1 to 255 visible ASCII characters; kept at least 24 hours',
+              schema: { type: 'string', minLength: 1, maxLength: 255 },
+            },
+          ],
         },
       },
     )

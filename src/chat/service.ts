@@ -24,6 +24,7 @@ export interface ChatDeps {
 export async function acceptMessage(
   deps: ChatDeps,
   body: PostMessageBody,
+  idempotencyKey?: string | null,
 ): Promise<AcceptedMessage> {
   const { chat } = deps.config;
   const content = body.content.trim();
@@ -41,11 +42,21 @@ export async function acceptMessage(
       allowed: chat.allowedModels,
     });
   }
+  if (idempotencyKey != null && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
+    throw new AppError(
+      'invalid_request',
+      'Idempotency-Key must be 1 to 255 visible ASCII characters',
+      {
+        field: 'Idempotency-Key',
+      },
+    );
+  }
   const threadId = body.threadId ?? newThreadId();
   const messageId = newMessageId();
   const runId = newRunId();
   const now = new Date();
-  const row = await insertRunRequest(deps.db, {
+  const response: AcceptedMessage = { threadId, messageId, runId, model, status: 'queued' };
+  const result = await insertRunRequest(deps.db, {
     threadId,
     messageId,
     runId,
@@ -58,9 +69,29 @@ export async function acceptMessage(
       { messageId, model, content },
       now,
     ),
+    idempotency:
+      idempotencyKey == null
+        ? undefined
+        : { key: idempotencyKey, requestHash: requestHash(content, body), response },
   });
-  await deps.publisher.deliver(row);
-  return { threadId, messageId, runId, model, status: 'queued' };
+  if (result.kind === 'conflict') {
+    throw new AppError(
+      'idempotency_key_reused',
+      'this Idempotency-Key was used with a different request body',
+    );
+  }
+  if (result.kind === 'replayed') return result.response;
+  await deps.publisher.deliver(result.row);
+  return response;
+}
+
+/** Visible ASCII, 1 to 255 characters. */
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+/** What makes two requests "the same" for one idempotency key: the normalised fields. */
+function requestHash(content: string, body: PostMessageBody): string {
+  const normalised = JSON.stringify([content, body.threadId ?? null, body.model ?? null]);
+  return new Bun.CryptoHasher('sha256').update(normalised).digest('hex');
 }
 
 export function listModels(config: Config) {

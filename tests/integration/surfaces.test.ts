@@ -48,7 +48,10 @@ describe.skipIf(!redisTestsEnabled())('Swagger', () => {
     ]);
     const post = doc.paths['/api/chat/messages'].post;
     expect(post.tags).toEqual(['chat']);
-    expect(Object.keys(post.responses).sort()).toEqual(['202', '400', '401', '413', '415']);
+    expect(Object.keys(post.responses).sort()).toEqual(['202', '400', '401', '409', '413', '415']);
+    expect(post.parameters).toContainEqual(
+      expect.objectContaining({ name: 'Idempotency-Key', in: 'header' }),
+    );
     expect(post.responses['413'].description).toContain('HTTP_MAX_BODY_BYTES');
     const requestSchema = post.requestBody.content['application/json'].schema;
     expect(requestSchema.required).toEqual(['content']);

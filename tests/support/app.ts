@@ -8,6 +8,7 @@ import { createApp } from '../../src/app';
 import { type Config, loadConfig } from '../../src/config';
 import { createDeps } from '../../src/deps';
 import { createLogger, type Logger } from '../../src/logger';
+import { createReconciler } from '../../src/recovery/reconciler';
 import { REDIS_URL } from './redis';
 
 export interface StreamEntry {
@@ -56,6 +57,8 @@ export async function startTestApp(
   const app = await createApp(deps);
   const server = opts.listen ? app.listen({ port: 0, hostname: '127.0.0.1' }).server : undefined;
   deps.publisher.startRelay();
+  const reconciler = createReconciler(deps);
+  reconciler.start();
   const worker = opts.worker === false ? undefined : createWorker(deps);
   const events = new EventReader(config.redis.url, config.redis.streamKey);
 
@@ -64,6 +67,7 @@ export async function startTestApp(
     deps,
     app,
     worker,
+    reconciler,
     events,
     baseUrl: server ? `http://127.0.0.1:${server.port}` : undefined,
     request(path: string, init?: RequestInit) {
@@ -87,6 +91,7 @@ export async function startTestApp(
     },
     async close() {
       if (server) await app.stop();
+      await reconciler.stop();
       await worker?.close();
       await deps.close();
       await events.close();

@@ -39,6 +39,8 @@ describe('loadConfig', () => {
       llmTimeoutMs: 60_000,
       workerConcurrency: 16,
       staleMs: 300_000,
+      lockMs: 30_000,
+      stalledCheckMs: 30_000,
     });
     expect(config.http).toEqual({ maxBodyBytes: 1_048_576, corsOrigins: [] });
     expect(config.apiKeys).toEqual([]);
@@ -93,6 +95,8 @@ describe('loadConfig', () => {
     ['LOG_LEVEL', 'loud'],
     ['DATABASE_URL', 'mysql://localhost/db'],
     ['STREAM_MAX_DELIVERIES', '0'],
+    ['RUN_LOCK_MS', '10'],
+    ['RUN_STALLED_CHECK_MS', 'often'],
   ])('a bad %s (%s) is named', (name, value) => {
     const found = problems({ [name]: value });
     expect(found).toHaveLength(1);
