@@ -1,0 +1,162 @@
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { and, count, eq } from 'drizzle-orm';
+import { openDb } from '../../db/client';
+import { messages } from '../../db/schema';
+import { EventReader, isTerminal } from '../support/app';
+import { type FakeLlm, startFakeLlm } from '../support/fake-llm';
+import { postMessage, type ServerProcess, spawnServer } from '../support/processes';
+import { PrivateRedis, redisTestsEnabled } from '../support/redis';
+
+/**
+ * Real processes, really killed: the API and workers run as `bun src/main.ts` children over a
+ * private redis-server and one SQLite file; the test watches the stream and the database.
+ */
+describe.skipIf(!redisTestsEnabled())('crashes and shutdowns lose nothing', () => {
+  let redis: PrivateRedis;
+  let llm: FakeLlm;
+  let dir: string;
+  let env: Record<string, string>;
+  let events: EventReader;
+  const children: ServerProcess[] = [];
+  const spawn = async (role: 'api' | 'worker' | 'both', extra: Record<string, string> = {}) => {
+    const child = await spawnServer(role, { ...env, ...extra });
+    children.push(child);
+    return child;
+  };
+
+  beforeAll(async () => {
+    redis = await PrivateRedis.start();
+    llm = await startFakeLlm({ quiet: true });
+    dir = mkdtempSync(join(tmpdir(), 'agent-run-crash-'));
+    env = {
+      DATABASE_URL: `file:${join(dir, 'crash.db')}`,
+      REDIS_URL: redis.url,
+      OPENAI_BASE_URL: llm.url,
+      ADMIN_PASSWORD: 'crash-test',
+      // Fast recovery for the test: a dead worker's lock lapses in 1.5 s, checked every 0.5 s.
+      RUN_LOCK_MS: '1500',
+      RUN_STALLED_CHECK_MS: '500',
+      RUN_BACKOFF_MS: '50',
+    };
+  });
+  afterEach(async () => {
+    for (const child of children.splice(0)) await child.kill('SIGKILL');
+    await events?.close();
+    llm.reset();
+  });
+  afterAll(async () => {
+    await llm.stop();
+    await redis.down();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const useStream = (key: string) => {
+    env.REDIS_STREAM_KEY = key;
+    events = new EventReader(redis.url, key);
+  };
+  const terminalCounts = (runIds: string[]) =>
+    runIds.map((id) => events.forRun(id).filter((e) => isTerminal(e.type)).length);
+  const replies = (runId: string) => {
+    const store = openDb(env.DATABASE_URL as string);
+    try {
+      return (
+        store.db
+          .select({ n: count() })
+          .from(messages)
+          .where(and(eq(messages.runId, runId), eq(messages.role, 'assistant')))
+          .get()?.n ?? 0
+      );
+    } finally {
+      store.close();
+    }
+  };
+
+  test('a worker SIGKILLed mid-run: the run is recovered and completes once', async () => {
+    useStream(`crash-worker-${Date.now()}`);
+    llm.enqueue({ kind: 'reply', delayMs: 60_000, content: 'never delivered' });
+    const api = await spawn('api');
+    const doomed = await spawn('worker');
+    const { body } = await postMessage(api.baseUrl, { content: 'survive a crash' });
+    await events.waitFor(
+      (all) => all.some((e) => e.runId === body.runId && e.type === 'agent.run.started'),
+      'the first attempt to start',
+    );
+    await llm.waitForRequests(1);
+    expect(await doomed.kill('SIGKILL')).not.toBe(0);
+
+    await spawn('worker');
+    const runEvents = await events.waitForTerminal(body.runId);
+    expect(runEvents.map((e) => e.type)).toEqual([
+      'agent.run.requested',
+      'agent.run.started',
+      'agent.run.started',
+      'agent.run.completed',
+    ]);
+    // The crashed attempt counts as spent.
+    expect(runEvents.at(-1)?.payload).toMatchObject({
+      content: 'echo: survive a crash',
+      attempts: 2,
+    });
+    expect(replies(body.runId)).toBe(1);
+  });
+
+  test('the API killed before it could publish: the relay delivers after restart', async () => {
+    useStream(`crash-api-${Date.now()}`);
+    await redis.down();
+    const api = await spawn('api');
+    const accepted = [];
+    for (let i = 0; i < 3; i++) {
+      const answer = await postMessage(api.baseUrl, { content: `while Redis is away ${i}` });
+      expect(answer.status).toBe(202);
+      accepted.push(answer.body.runId as string);
+    }
+    await api.kill('SIGKILL');
+    await redis.up();
+
+    await spawn('api'); // its relay finds the undelivered rows
+    await spawn('worker');
+    for (const runId of accepted) await events.waitForTerminal(runId);
+    expect(terminalCounts(accepted)).toEqual([1, 1, 1]);
+    for (const runId of accepted) {
+      expect(events.forRun(runId).map((e) => e.type)).toEqual([
+        'agent.run.requested',
+        'agent.run.started',
+        'agent.run.completed',
+      ]);
+    }
+  });
+
+  test('SIGTERM under load: in-flight runs finish, the rest wait; none lost, none twice', async () => {
+    useStream(`shutdown-${Date.now()}`);
+    llm.setDefault({ kind: 'reply', delayMs: 700 });
+    const server = await spawn('both', { WORKER_CONCURRENCY: '3' });
+    const runIds: string[] = [];
+    for (let i = 0; i < 9; i++) {
+      runIds.push((await postMessage(server.baseUrl, { content: `load ${i}` })).body.runId);
+    }
+    await events.waitFor(
+      (all) => all.filter((e) => e.type === 'agent.run.started').length >= 3,
+      'three runs in flight',
+    );
+    const inFlight = events.entries
+      .filter((e) => e.type === 'agent.run.started')
+      .map((e) => e.runId);
+    expect(await server.kill('SIGTERM')).toBe(0);
+    // Graceful: the runs that were in flight finished before the process left (it is gone
+    // now, so their completed events must already be on the stream).
+    await events.waitFor(
+      (all) =>
+        inFlight.every((id) => all.some((e) => e.runId === id && e.type === 'agent.run.completed')),
+      'the in-flight runs to have completed before exit',
+      5000,
+    );
+
+    await spawn('both', { WORKER_CONCURRENCY: '3' });
+    for (const runId of runIds) await events.waitForTerminal(runId);
+    expect(terminalCounts(runIds)).toEqual(runIds.map(() => 1));
+    expect(runIds.map(replies)).toEqual(runIds.map(() => 1));
+  });
+});
