@@ -19,9 +19,34 @@ export async function readJsonBody(request: Request, maxBytes: number): Promise<
   const bytes = await request.arrayBuffer();
   if (bytes.byteLength > maxBytes) throw tooLarge();
   const text = new TextDecoder('utf-8', { fatal: false }).decode(bytes);
+  // Deeply nested input would overflow the stack of the validator's error reporting (found by
+  // the fuzz test): no request of ours nests deeper than a few levels.
+  if (nestingDepth(text) > MAX_DEPTH) {
+    throw new AppError('invalid_request', `the body nests deeper than ${MAX_DEPTH} levels`);
+  }
   try {
     return JSON.parse(text);
   } catch {
     throw new AppError('invalid_request', 'the body is not valid JSON');
   }
+}
+
+const MAX_DEPTH = 32;
+
+/** The deepest array/object nesting in JSON text, skipping string contents. One linear pass. */
+export function nestingDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92)
+        i++; // backslash: skip the escaped character
+      else if (c === 34) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 91 || c === 123) max = Math.max(max, ++depth);
+    else if (c === 93 || c === 125) depth--;
+  }
+  return max;
 }
