@@ -15,7 +15,7 @@ describe('readJsonBody', () => {
     ['malformed JSON', request('{"content":'), 'invalid_request'],
     ['deep nesting', request(`{"a":${'['.repeat(40)}${']'.repeat(40)}}`), 'invalid_request'],
   ])('rejects %s', async (_name, req, code) => {
-    const error = await readJsonBody(req, 100).catch((e) => e);
+    const error: AppError = await readJsonBody(req, 100).catch((e) => e);
     expect(error).toBeInstanceOf(AppError);
     expect(error.code).toBe(code);
   });
