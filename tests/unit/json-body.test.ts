@@ -15,9 +15,9 @@ describe('readJsonBody', () => {
     ['malformed JSON', request('{"content":'), 'invalid_request'],
     ['deep nesting', request(`{"a":${'['.repeat(40)}${']'.repeat(40)}}`), 'invalid_request'],
   ])('rejects %s', async (_name, req, code) => {
-    const error: AppError = await readJsonBody(req, 100).catch((e) => e);
+    const error = (await readJsonBody(req, 100).catch((e: unknown) => e)) as AppError;
     expect(error).toBeInstanceOf(AppError);
-    expect(error.code).toBe(code);
+    expect(error.code as string).toBe(code);
   });
 });
 
