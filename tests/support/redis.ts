@@ -44,15 +44,19 @@ export async function freePort(): Promise<number> {
 
 /**
  * A private `redis-server` for tests that stop or restart Redis: never the shared one.
- * No persistence, so a restart loses its data like a real unpersisted Redis would.
+ * By default without persistence, so a restart loses its data like a real unpersisted Redis.
  */
 export class PrivateRedis {
   private process: Subprocess | undefined;
   private readonly dir = mkdtempSync(join(tmpdir(), 'agent-run-redis-'));
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    private readonly persist: boolean,
+  ) {}
 
-  static async start(): Promise<PrivateRedis> {
-    const redis = new PrivateRedis(await freePort());
+  /** `persist`: an append-only file synced on every write, so a restart keeps the data. */
+  static async start(opts: { persist?: boolean } = {}): Promise<PrivateRedis> {
+    const redis = new PrivateRedis(await freePort(), opts.persist ?? false);
     await redis.up();
     return redis;
   }
@@ -72,7 +76,9 @@ export class PrivateRedis {
         '--save',
         '',
         '--appendonly',
-        'no',
+        this.persist ? 'yes' : 'no',
+        '--appendfsync',
+        'always',
         '--dir',
         this.dir,
       ],
