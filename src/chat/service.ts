@@ -1,6 +1,6 @@
 import type { Db } from '../../db/client';
 import { getMessage, listThreadMessages } from '../../db/queries/messages';
-import { insertRunRequest } from '../../db/queries/runs';
+import { insertRunRequest } from '../../db/queries/ingress';
 import { getThread } from '../../db/queries/threads';
 import type { Message } from '../../db/schema';
 import type { Config } from '../config';

@@ -1,0 +1,155 @@
+import autocannon from 'autocannon';
+import { Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+
+/** One autocannon run (the load generator lives in this process, never in the server's). */
+export async function cannon(opts: {
+  url: string;
+  connections: number;
+  durationS?: number;
+  amount?: number;
+  method?: 'GET' | 'POST';
+  body?: () => string;
+  onAccepted?: (body: string) => void;
+}) {
+  const headers = { 'content-type': 'application/json' };
+  const result = await autocannon({
+    url: opts.url,
+    connections: opts.connections,
+    ...(opts.amount ? { amount: opts.amount } : { duration: opts.durationS ?? 5 }),
+    requests: [
+      {
+        method: opts.method ?? 'GET',
+        headers,
+        setupRequest: (request) => (opts.body ? { ...request, body: opts.body() } : request),
+        onResponse: (status: number, body: string) => {
+          if (status === 202) opts.onAccepted?.(body);
+        },
+      },
+    ],
+  });
+  const elapsedS = (result.duration as number) || 1;
+  return {
+    rps: result.requests.total / elapsedS,
+    total: result.requests.total,
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+  };
+}
+
+/** Plain BullMQ on the same Redis: how fast can jobs be added with `inFlight` adds pending? */
+export async function queueAddCeiling(redisUrl: string, durationMs: number, inFlight = 50) {
+  const name = `bench-raw-${Date.now()}`;
+  const queue = new Queue(name, { connection: connectionOf(redisUrl), prefix: 'bench' });
+  await queue.waitUntilReady();
+  let added = 0;
+  const end = Date.now() + durationMs;
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (Date.now() < end) {
+        await queue.add('noop', { runId: `run_${added}` }, { jobId: `job-${added++}` });
+      }
+    }),
+  );
+  const rate = added / ((performance.now() - start) / 1000);
+  return { rate, queue, added };
+}
+
+/** A no-op BullMQ worker at concurrency 50 over the jobs the add ceiling left behind. */
+export async function processCeiling(queue: Queue, total: number, concurrency = 50) {
+  let done = 0;
+  const start = performance.now();
+  const finished = new Promise<void>((resolve) => {
+    const worker = new Worker(queue.name, async () => {}, {
+      connection: { ...connectionOf(queue.opts.connection as { host: string; port: number }) },
+      prefix: 'bench',
+      concurrency,
+      removeOnComplete: { count: 0 },
+    });
+    worker.on('completed', async () => {
+      done += 1;
+      if (done === total) {
+        await worker.close();
+        resolve();
+      }
+    });
+  });
+  await finished;
+  const rate = total / ((performance.now() - start) / 1000);
+  await queue.obliterate({ force: true });
+  await queue.close();
+  return { rate };
+}
+
+function connectionOf(source: string | { host: string; port: number }) {
+  if (typeof source !== 'string') return { host: source.host, port: source.port };
+  const url = new URL(source);
+  return { host: url.hostname, port: Number(url.port || 6379) };
+}
+
+/**
+ * Follows the event stream and records when each run's terminal event was written, so the
+ * bench can time 202 → completed for every run.
+ */
+export class CompletionWatcher {
+  readonly completedAt = new Map<string, number>();
+  readonly failed = new Set<string>();
+  private readonly redis: Redis;
+  private lastId = '$';
+  private stopped = false;
+  private loop: Promise<void>;
+
+  constructor(url: string, key: string) {
+    this.redis = new Redis(url, { maxRetriesPerRequest: null });
+    this.redis.on('error', () => {});
+    this.loop = this.read(key);
+  }
+
+  private async read(key: string) {
+    while (!this.stopped) {
+      const result = await this.redis.xread(
+        'COUNT',
+        5000,
+        'BLOCK',
+        200,
+        'STREAMS',
+        key,
+        this.lastId,
+      );
+      for (const [, entries] of result ?? []) {
+        for (const [id, fields] of entries) {
+          this.lastId = id;
+          const entry: Record<string, string> = {};
+          for (let i = 0; i < fields.length; i += 2)
+            entry[fields[i] as string] = fields[i + 1] as string;
+          if (entry.type === 'agent.run.completed') {
+            this.completedAt.set(entry.runId as string, Date.parse(entry.occurredAt as string));
+          } else if (entry.type === 'agent.run.failed') this.failed.add(entry.runId as string);
+        }
+      }
+    }
+  }
+
+  async waitFor(runIds: string[], timeoutMs: number) {
+    const deadline = Date.now() + timeoutMs;
+    while (runIds.some((id) => !this.completedAt.has(id) && !this.failed.has(id))) {
+      if (Date.now() > deadline) break;
+      await Bun.sleep(20);
+    }
+  }
+
+  async close() {
+    this.stopped = true;
+    await this.loop.catch(() => {});
+    this.redis.disconnect();
+  }
+}
+
+export const percentile = (values: number[], p: number) => {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+};

@@ -1,0 +1,172 @@
+import { and, eq, inArray, sql } from 'drizzle-orm';
+import type { Db } from '../client';
+import { idempotencyKeys, messages, type OutboxRow, outbox, runs, threads } from '../schema';
+import { ACTIVE, type Event } from './runs';
+
+/**
+ * The hot path's statements, prepared once per database: building and compiling SQL on every
+ * request cost more than running it (bench P1).
+ */
+function prepare(db: Db) {
+  const p = sql.placeholder;
+  return {
+    findKey: db
+      .select()
+      .from(idempotencyKeys)
+      .where(eq(idempotencyKeys.key, p('key')))
+      .prepare(),
+    insertKey: db
+      .insert(idempotencyKeys)
+      .values({
+        key: p('key'),
+        requestHash: p('requestHash'),
+        response: p('response'),
+        createdAt: p('now'),
+      })
+      .prepare(),
+    // Creates the thread on first use, else takes the next conversation slot: one statement.
+    claimSlot: db
+      .insert(threads)
+      .values({
+        id: p('threadId'),
+        createdAt: p('now'),
+        updatedAt: p('now'),
+        nextSeq: 2,
+        messageCount: 1,
+      })
+      .onConflictDoUpdate({
+        target: threads.id,
+        set: {
+          nextSeq: sql`${threads.nextSeq} + 2`,
+          messageCount: sql`${threads.messageCount} + 1`,
+          updatedAt: sql`excluded.updated_at`,
+        },
+      })
+      .returning({ nextSeq: threads.nextSeq })
+      .prepare(),
+    busy: db
+      .select({ id: runs.id })
+      .from(runs)
+      .where(and(eq(runs.threadId, p('threadId')), inArray(runs.status, ACTIVE)))
+      .limit(1)
+      .prepare(),
+    insertMessage: db
+      .insert(messages)
+      .values({
+        id: p('id'),
+        threadId: p('threadId'),
+        runId: p('runId'),
+        role: 'user',
+        content: p('content'),
+        seq: p('seq'),
+        createdAt: p('now'),
+      })
+      .prepare(),
+    insertRun: db
+      .insert(runs)
+      .values({
+        id: p('id'),
+        threadId: p('threadId'),
+        userMessageId: p('messageId'),
+        seq: p('seq'),
+        model: p('model'),
+        createdAt: p('now'),
+      })
+      .prepare(),
+    insertOutbox: db
+      .insert(outbox)
+      .values({
+        eventId: p('eventId'),
+        type: p('type'),
+        runId: p('runId'),
+        threadId: p('threadId'),
+        occurredAt: p('occurredAt'),
+        payload: p('payload'),
+        enqueueRunId: p('enqueueRunId'),
+        createdAt: p('now'),
+      })
+      .returning()
+      .prepare(),
+  };
+}
+
+const prepared = new WeakMap<Db, ReturnType<typeof prepare>>();
+
+/**
+ * Accepts a user message: thread (created on first use), message, run and the outbox row of
+ * `agent.run.requested`, all in one transaction, so a 202 always means all four exist.
+ * The outbox row carries the job only when this run is the thread's oldest unfinished one;
+ * otherwise the run that finishes before it enqueues it (see `finishRun`).
+ *
+ * With an idempotency key, the key is claimed in the same transaction: a key already stored
+ * returns its first response (same request) or a conflict (another request), and creates nothing.
+ */
+export async function insertRunRequest<R>(
+  db: Db,
+  input: {
+    threadId: string;
+    messageId: string;
+    runId: string;
+    content: string;
+    model: string;
+    now: Date;
+    event: Event;
+    idempotency?: { key: string; requestHash: string; response: R };
+  },
+): Promise<
+  { kind: 'created'; row: OutboxRow } | { kind: 'replayed'; response: R } | { kind: 'conflict' }
+> {
+  let q = prepared.get(db);
+  if (!q) {
+    q = prepare(db);
+    prepared.set(db, q);
+  }
+  const s = q;
+  // Placeholders go through the columns' own mapping: pass Dates and objects, not raw values.
+  const now = input.now;
+  return db.transaction(
+    () => {
+      const idem = input.idempotency;
+      if (idem) {
+        const seen = s.findKey.get({ key: idem.key });
+        if (seen) {
+          return seen.requestHash === idem.requestHash
+            ? { kind: 'replayed' as const, response: seen.response as R }
+            : { kind: 'conflict' as const };
+        }
+        s.insertKey.run({
+          key: idem.key,
+          requestHash: idem.requestHash,
+          response: idem.response,
+          now,
+        });
+      }
+      const slot = s.claimSlot.get({ threadId: input.threadId, now });
+      const seq = (slot?.nextSeq ?? 2) - 2;
+      const busy = s.busy.get({ threadId: input.threadId });
+      s.insertMessage.run({
+        id: input.messageId,
+        threadId: input.threadId,
+        runId: input.runId,
+        content: input.content,
+        seq,
+        now,
+      });
+      s.insertRun.run({
+        id: input.runId,
+        threadId: input.threadId,
+        messageId: input.messageId,
+        seq,
+        model: input.model,
+        now,
+      });
+      const row = s.insertOutbox.get({
+        ...input.event,
+        enqueueRunId: busy ? null : input.runId,
+        now,
+      }) as OutboxRow;
+      return { kind: 'created' as const, row };
+    },
+    { behavior: 'immediate' },
+  );
+}
