@@ -56,9 +56,14 @@ export function createRunQueue(config: Config): RunQueue {
 }
 
 /**
- * Adds the run's job. The job id is the run id, so a second add (the relay re-delivering, the
+ * A run's job. The job id is the run id, so a second add (the relay re-delivering, the
  * reconciler) is a no-op while the job exists. The name carries the thread for Bull Board.
  */
+export function runJob(runId: string, threadId: string) {
+  return { name: `thread ${threadId}`, data: { runId }, opts: { jobId: runId } };
+}
+
 export async function enqueueRun(queue: RunQueue, runId: string, threadId: string) {
-  return queue.add(`thread ${threadId}`, { runId }, { jobId: runId });
+  const job = runJob(runId, threadId);
+  return queue.add(job.name, job.data, job.opts);
 }

@@ -90,7 +90,100 @@ function prepare(db: Db) {
   };
 }
 
-const prepared = new WeakMap<Db, ReturnType<typeof prepare>>();
+type Statements = ReturnType<typeof prepare>;
+type Input<R> = {
+  threadId: string;
+  messageId: string;
+  runId: string;
+  content: string;
+  model: string;
+  now: Date;
+  event: Event;
+  idempotency?: { key: string; requestHash: string; response: R };
+};
+type Output<R> =
+  | { kind: 'created'; row: OutboxRow }
+  | { kind: 'replayed'; response: R }
+  | { kind: 'conflict' };
+
+/** One accepted message's writes, inside a transaction the caller holds. */
+function write<R>(s: Statements, input: Input<R>): Output<R> {
+  // Placeholders go through the columns' own mapping: pass Dates and objects, not raw values.
+  const now = input.now;
+  const idem = input.idempotency;
+  if (idem) {
+    const seen = s.findKey.get({ key: idem.key });
+    if (seen) {
+      return seen.requestHash === idem.requestHash
+        ? { kind: 'replayed', response: seen.response as R }
+        : { kind: 'conflict' };
+    }
+    s.insertKey.run({ key: idem.key, requestHash: idem.requestHash, response: idem.response, now });
+  }
+  const slot = s.claimSlot.get({ threadId: input.threadId, now });
+  const seq = (slot?.nextSeq ?? 2) - 2;
+  const busy = s.busy.get({ threadId: input.threadId });
+  s.insertMessage.run({
+    id: input.messageId,
+    threadId: input.threadId,
+    runId: input.runId,
+    content: input.content,
+    seq,
+    now,
+  });
+  s.insertRun.run({
+    id: input.runId,
+    threadId: input.threadId,
+    messageId: input.messageId,
+    seq,
+    model: input.model,
+    now,
+  });
+  const row = s.insertOutbox.get({ ...input.event, enqueueRunId: busy ? null : input.runId, now });
+  return { kind: 'created', row: row as OutboxRow };
+}
+
+/**
+ * Group commit: the messages accepted during one turn of the event loop are written in one
+ * transaction (each still all-or-nothing), which spares a commit per request under load. If the
+ * group's transaction fails, each message is retried in a transaction of its own, so one bad
+ * write cannot fail the others.
+ */
+function createIngressWriter(db: Db) {
+  const s = prepare(db);
+  // biome-ignore lint/suspicious/noExplicitAny: one queue serves every response type
+  type Pending = {
+    input: Input<any>;
+    resolve: (o: Output<any>) => void;
+    reject: (e: unknown) => void;
+  };
+  let pending: Pending[] = [];
+  const flush = () => {
+    const group = pending;
+    pending = [];
+    try {
+      const outputs = db.transaction(() => group.map((p) => write(s, p.input)), {
+        behavior: 'immediate',
+      });
+      group.forEach((p, i) => p.resolve(outputs[i] as Output<unknown>));
+    } catch {
+      for (const p of group) {
+        try {
+          p.resolve(db.transaction(() => write(s, p.input), { behavior: 'immediate' }));
+        } catch (error) {
+          p.reject(error);
+        }
+      }
+    }
+  };
+  return <R>(input: Input<R>) =>
+    new Promise<Output<R>>((resolve, reject) => {
+      if (pending.length === 0) setImmediate(flush);
+      pending.push({ input, resolve: resolve as Pending['resolve'], reject });
+    });
+}
+
+const writers = new WeakMap<Db, ReturnType<typeof createIngressWriter>>();
 
 /**
  * Accepts a user message: thread (created on first use), message, run and the outbox row of
@@ -101,72 +194,11 @@ const prepared = new WeakMap<Db, ReturnType<typeof prepare>>();
  * With an idempotency key, the key is claimed in the same transaction: a key already stored
  * returns its first response (same request) or a conflict (another request), and creates nothing.
  */
-export async function insertRunRequest<R>(
-  db: Db,
-  input: {
-    threadId: string;
-    messageId: string;
-    runId: string;
-    content: string;
-    model: string;
-    now: Date;
-    event: Event;
-    idempotency?: { key: string; requestHash: string; response: R };
-  },
-): Promise<
-  { kind: 'created'; row: OutboxRow } | { kind: 'replayed'; response: R } | { kind: 'conflict' }
-> {
-  let q = prepared.get(db);
-  if (!q) {
-    q = prepare(db);
-    prepared.set(db, q);
+export async function insertRunRequest<R>(db: Db, input: Input<R>): Promise<Output<R>> {
+  let writer = writers.get(db);
+  if (!writer) {
+    writer = createIngressWriter(db);
+    writers.set(db, writer);
   }
-  const s = q;
-  // Placeholders go through the columns' own mapping: pass Dates and objects, not raw values.
-  const now = input.now;
-  return db.transaction(
-    () => {
-      const idem = input.idempotency;
-      if (idem) {
-        const seen = s.findKey.get({ key: idem.key });
-        if (seen) {
-          return seen.requestHash === idem.requestHash
-            ? { kind: 'replayed' as const, response: seen.response as R }
-            : { kind: 'conflict' as const };
-        }
-        s.insertKey.run({
-          key: idem.key,
-          requestHash: idem.requestHash,
-          response: idem.response,
-          now,
-        });
-      }
-      const slot = s.claimSlot.get({ threadId: input.threadId, now });
-      const seq = (slot?.nextSeq ?? 2) - 2;
-      const busy = s.busy.get({ threadId: input.threadId });
-      s.insertMessage.run({
-        id: input.messageId,
-        threadId: input.threadId,
-        runId: input.runId,
-        content: input.content,
-        seq,
-        now,
-      });
-      s.insertRun.run({
-        id: input.runId,
-        threadId: input.threadId,
-        messageId: input.messageId,
-        seq,
-        model: input.model,
-        now,
-      });
-      const row = s.insertOutbox.get({
-        ...input.event,
-        enqueueRunId: busy ? null : input.runId,
-        now,
-      }) as OutboxRow;
-      return { kind: 'created' as const, row };
-    },
-    { behavior: 'immediate' },
-  );
+  return writer(input);
 }

@@ -1,4 +1,4 @@
-import { and, asc, eq, isNull, lt } from 'drizzle-orm';
+import { and, asc, eq, isNull, lt, sql } from 'drizzle-orm';
 import type { Db } from '../client';
 import { type OutboxRow, outbox } from '../schema';
 
@@ -19,8 +19,21 @@ export async function listPendingOutbox(
     .all();
 }
 
-export async function markOutboxDelivered(db: Db, id: number): Promise<void> {
-  db.update(outbox).set({ deliveredAt: new Date() }).where(eq(outbox.id, id)).run();
+/** Prepared once per database: a variable-length IN list would be rebuilt on every call. */
+const markStatements = new WeakMap<Db, { run(values: { now: number; ids: string }): unknown }>();
+
+/** Marks a delivered batch in one statement (the ids travel as one JSON array). */
+export async function markOutboxDelivered(db: Db, ids: number[]): Promise<void> {
+  let statement = markStatements.get(db);
+  if (!statement) {
+    statement = db
+      .update(outbox)
+      .set({ deliveredAt: sql`${sql.placeholder('now')}` }) // epoch ms, as the column stores
+      .where(sql`${outbox.id} IN (SELECT value FROM json_each(${sql.placeholder('ids')}))`)
+      .prepare();
+    markStatements.set(db, statement);
+  }
+  statement.run({ now: Date.now(), ids: JSON.stringify(ids) });
 }
 
 export async function getOutboxByEventId(db: Db, eventId: string): Promise<OutboxRow | undefined> {

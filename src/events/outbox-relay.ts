@@ -2,12 +2,12 @@ import type { Redis } from 'ioredis';
 import type { Db } from '../../db/client';
 import { listPendingOutbox, markOutboxDelivered } from '../../db/queries/outbox';
 import type { OutboxRow } from '../../db/schema';
-import { enqueueRun, type RunQueue } from '../../jobs/catalog';
+import { type RunQueue, runJob } from '../../jobs/catalog';
 import type { Logger } from '../logger';
 import type { EventType } from './event';
-import { publishEvent, type StreamTarget } from './stream-writer';
+import { appendEvent, type StreamTarget } from './stream-writer';
 
-/** How long one Redis call of a delivery may take before the row is left to the relay. */
+/** How long one Redis call of a delivery may take before the rows are left to the relay. */
 const DELIVERY_TIMEOUT_MS = 5000;
 /** Rows younger than this may still be in another process's hands (its own inline delivery). */
 const RELAY_GRACE_MS = 5000;
@@ -15,9 +15,13 @@ const RELAY_INTERVAL_MS = 1000;
 const RELAY_BATCH = 200;
 
 export interface Publisher {
-  /** Delivers one committed outbox row now; false when it is left for the relay. */
+  /**
+   * Delivers one committed outbox row now; false when it is left for the relay. Rows handed in
+   * during one turn of the event loop go out together: one pipeline of XADDs, one bulk add of
+   * jobs, one update marking them delivered.
+   */
   deliver(row: OutboxRow): Promise<boolean>;
-  /** One relay pass: delivers pending rows in order, stops at the first failure. */
+  /** One relay pass: delivers pending rows in order. */
   relayPending(): Promise<number>;
   startRelay(): void;
   stopRelay(): Promise<void>;
@@ -32,47 +36,59 @@ export function createPublisher(deps: {
 }): Publisher {
   const { db, redis, queue, stream, logger } = deps;
   const inFlight = new Set<number>();
+  let waiting: { row: OutboxRow; done: (ok: boolean) => void }[] = [];
   let timer: ReturnType<typeof setTimeout> | undefined;
   let pass: Promise<number> | undefined;
   let stopped = true;
 
-  async function deliver(row: OutboxRow): Promise<boolean> {
+  /** Delivers rows in order: their events first (a run's `requested` precedes its job), then jobs. */
+  async function deliverRows(rows: OutboxRow[]): Promise<boolean> {
     // A command sent while disconnected would wait for the reconnect; the outbox already
-    // holds the row, so fail fast and let the relay deliver it when Redis is back.
-    if (redis.status !== 'ready' || inFlight.has(row.id)) return false;
-    inFlight.add(row.id);
+    // holds the rows, so fail fast and let the relay deliver them when Redis is back.
+    const mine = rows.filter((row) => !inFlight.has(row.id));
+    if (redis.status !== 'ready' || mine.length === 0) return false;
+    for (const row of mine) inFlight.add(row.id);
     try {
-      // The event first: a run's `requested` must be on the stream before its job can start.
-      await withTimeout(
-        publishEvent(redis, stream, { ...row, type: row.type as EventType }),
-        'XADD',
+      const pipeline = redis.pipeline();
+      for (const row of mine)
+        appendEvent(pipeline, stream, { ...row, type: row.type as EventType });
+      const results = await withTimeout(pipeline.exec(), 'XADD');
+      const failed = results?.find(([error]) => error)?.[0];
+      if (failed) throw failed;
+      const jobs = mine.flatMap((row) =>
+        row.enqueueRunId ? [runJob(row.enqueueRunId, row.threadId)] : [],
       );
-      if (row.enqueueRunId) {
-        await withTimeout(enqueueRun(queue, row.enqueueRunId, row.threadId), 'enqueue');
-      }
-      await markOutboxDelivered(db, row.id);
+      if (jobs.length > 0) await withTimeout(queue.addBulk(jobs), 'enqueue');
+      await markOutboxDelivered(
+        db,
+        mine.map((row) => row.id),
+      );
       return true;
     } catch (error) {
       logger.warn(
-        { runId: row.runId, threadId: row.threadId, eventId: row.eventId, err: error },
+        { err: error, rows: mine.length, runId: mine[0]?.runId, threadId: mine[0]?.threadId },
         'outbox delivery failed; the relay will retry',
       );
       return false;
     } finally {
-      inFlight.delete(row.id);
+      for (const row of mine) inFlight.delete(row.id);
     }
   }
 
+  function flush() {
+    const batch = waiting;
+    waiting = [];
+    void deliverRows(batch.map((w) => w.row)).then((ok) => {
+      for (const w of batch) w.done(ok);
+    });
+  }
+
   async function relayOnce(): Promise<number> {
-    let delivered = 0;
     const rows = await listPendingOutbox(db, new Date(Date.now() - RELAY_GRACE_MS), RELAY_BATCH);
-    for (const row of rows) {
-      if (inFlight.has(row.id)) continue;
-      if (!(await deliver(row))) break;
-      delivered += 1;
-    }
-    if (delivered > 0) logger.info({ delivered }, 'outbox relay delivered pending rows');
-    return delivered;
+    const todo = rows.filter((row) => !inFlight.has(row.id));
+    if (todo.length === 0 || !(await deliverRows(todo))) return 0;
+    logger.info({ delivered: todo.length }, 'outbox relay delivered pending rows');
+    return todo.length;
   }
 
   function relayPending(): Promise<number> {
@@ -96,7 +112,12 @@ export function createPublisher(deps: {
   }
 
   return {
-    deliver,
+    deliver(row) {
+      return new Promise((done) => {
+        if (waiting.length === 0) setImmediate(flush);
+        waiting.push({ row, done });
+      });
+    },
     relayPending,
     startRelay() {
       stopped = false;

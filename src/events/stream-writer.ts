@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import type { StreamEvent } from './event';
 
 export interface StreamTarget {
@@ -7,13 +7,9 @@ export interface StreamTarget {
   maxLen: number;
 }
 
-/** XADDs one event as flat fields. Re-delivery keeps the same `eventId`, so consumers de-dupe. */
-export async function publishEvent(
-  redis: Redis,
-  stream: StreamTarget,
-  event: StreamEvent,
-): Promise<string> {
-  const id = await redis.xadd(
+/** The XADD arguments of one event: flat fields, as DESIGN.md's stream table says. */
+function xaddArgs(stream: StreamTarget, event: StreamEvent) {
+  return [
     stream.key,
     'MAXLEN',
     '~',
@@ -31,6 +27,23 @@ export async function publishEvent(
     event.occurredAt,
     'payload',
     event.payload,
-  );
-  return id as string;
+  ] as const;
+}
+
+/** XADDs one event. Re-delivery keeps the same `eventId`, so consumers de-duplicate. */
+export async function publishEvent(
+  redis: Redis,
+  stream: StreamTarget,
+  event: StreamEvent,
+): Promise<string> {
+  return (await redis.xadd(...xaddArgs(stream, event))) as string;
+}
+
+/** Queues one XADD on a pipeline: many events, one round trip. */
+export function appendEvent(
+  pipeline: ChainableCommander,
+  stream: StreamTarget,
+  event: StreamEvent,
+) {
+  pipeline.xadd(...xaddArgs(stream, event));
 }
