@@ -151,10 +151,9 @@ function write<R>(s: Statements, input: Input<R>): Output<R> {
  */
 function createIngressWriter(db: Db) {
   const s = prepare(db);
-  // biome-ignore lint/suspicious/noExplicitAny: one queue serves every response type
   type Pending = {
-    input: Input<any>;
-    resolve: (o: Output<any>) => void;
+    input: Input<unknown>;
+    resolve: (o: Output<unknown>) => void;
     reject: (e: unknown) => void;
   };
   let pending: Pending[] = [];
@@ -165,7 +164,7 @@ function createIngressWriter(db: Db) {
       const outputs = db.transaction(() => group.map((p) => write(s, p.input)), {
         behavior: 'immediate',
       });
-      group.forEach((p, i) => p.resolve(outputs[i] as Output<unknown>));
+      for (const [i, p] of group.entries()) p.resolve(outputs[i] as Output<unknown>);
     } catch {
       for (const p of group) {
         try {
