@@ -1,6 +1,7 @@
-import { and, asc, desc, eq, gt, lt, lte } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, lt, lte, sql } from 'drizzle-orm';
 import type { Db } from '../client';
 import { type Message, messages } from '../schema';
+import { prepared } from './prepared';
 
 export async function getMessage(db: Db, messageId: string): Promise<Message | undefined> {
   return db.select().from(messages).where(eq(messages.id, messageId)).get();
@@ -30,6 +31,31 @@ export async function listThreadMessages(
   return { messages: rows.slice(0, opts.limit).reverse(), hasMore };
 }
 
+const p = sql.placeholder;
+/** Memory's statements, run for every run (see prepared.ts). */
+const statements = (db: Db) =>
+  prepared(db, 'messages', (db) => ({
+    recent: db
+      .select()
+      .from(messages)
+      .where(and(eq(messages.threadId, p('threadId')), lte(messages.seq, p('throughSeq'))))
+      .orderBy(desc(messages.seq))
+      .limit(p('count'))
+      .prepare(),
+    between: db
+      .select()
+      .from(messages)
+      .where(
+        and(
+          eq(messages.threadId, p('threadId')),
+          gt(messages.seq, p('afterSeq')),
+          lt(messages.seq, p('beforeSeq')),
+        ),
+      )
+      .orderBy(asc(messages.seq))
+      .prepare(),
+  }));
+
 /** The last `count` messages at or before slot `throughSeq`, in conversation order. */
 export async function listRecentMessages(
   db: Db,
@@ -37,14 +63,7 @@ export async function listRecentMessages(
   throughSeq: number,
   count: number,
 ): Promise<Message[]> {
-  return db
-    .select()
-    .from(messages)
-    .where(and(eq(messages.threadId, threadId), lte(messages.seq, throughSeq)))
-    .orderBy(desc(messages.seq))
-    .limit(count)
-    .all()
-    .reverse();
+  return statements(db).recent.all({ threadId, throughSeq, count }).reverse();
 }
 
 /** Messages strictly between two slots, in conversation order: what a summary has to fold in. */
@@ -54,12 +73,5 @@ export async function listMessagesBetween(
   afterSeq: number,
   beforeSeq: number,
 ): Promise<Message[]> {
-  return db
-    .select()
-    .from(messages)
-    .where(
-      and(eq(messages.threadId, threadId), gt(messages.seq, afterSeq), lt(messages.seq, beforeSeq)),
-    )
-    .orderBy(asc(messages.seq))
-    .all();
+  return statements(db).between.all({ threadId, afterSeq, beforeSeq });
 }

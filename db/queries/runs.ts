@@ -1,14 +1,15 @@
 import { and, asc, eq, inArray, lt, ne, notExists, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/sqlite-core';
 import type { Db } from '../client';
-import { type Message, messages, outbox, type Run, runs, threads } from '../schema';
+import { type Message, messages, type OutboxRow, outbox, type Run, runs, threads } from '../schema';
 import type { NewOutboxRow } from './outbox';
+import { prepared } from './prepared';
 
 export const ACTIVE = ['queued', 'running'] as const;
 export type Event = Omit<NewOutboxRow, 'id' | 'enqueueRunId' | 'createdAt' | 'deliveredAt'>;
 
 export async function getRun(db: Db, runId: string): Promise<Run | undefined> {
-  return db.select().from(runs).where(eq(runs.id, runId)).get();
+  return statements(db).getRun.get({ id: runId });
 }
 
 export async function getRunWithReply(
@@ -23,27 +24,99 @@ export async function getRunWithReply(
   return { run, reply };
 }
 
+const p = sql.placeholder;
+/** The run job's statements (see prepared.ts). */
+const statements = (db: Db) =>
+  prepared(db, 'runs', (db) => ({
+    getRun: db
+      .select()
+      .from(runs)
+      .where(eq(runs.id, p('id')))
+      .prepare(),
+    startAttempt: db
+      .update(runs)
+      .set({
+        status: 'running',
+        attempts: sql`${runs.attempts} + 1`,
+        startedAt: sql`coalesce(${runs.startedAt}, ${p('now')})`,
+        finishedAt: null,
+      })
+      .where(eq(runs.id, p('id')))
+      .returning()
+      .prepare(),
+    retry: db
+      .update(runs)
+      .set({ status: 'queued', attempts: sql`${p('attempts')}`, error: sql`${p('error')}` })
+      .where(and(eq(runs.id, p('id')), ne(runs.status, 'completed')))
+      .prepare(),
+    insertReply: db
+      .insert(messages)
+      .values({
+        id: p('id'),
+        threadId: p('threadId'),
+        runId: p('runId'),
+        role: 'assistant',
+        content: p('content'),
+        seq: p('seq'),
+        createdAt: p('now'),
+      })
+      .prepare(),
+    countReply: db
+      .update(threads)
+      .set({ messageCount: sql`${threads.messageCount} + 1`, updatedAt: sql`${p('now')}` })
+      .where(eq(threads.id, p('threadId')))
+      .prepare(),
+    finish: db
+      .update(runs)
+      .set({
+        status: sql`${p('status')}`,
+        attempts: sql`${p('attempts')}`,
+        error: sql`${p('error')}`,
+        usage: sql`${p('usage')}`,
+        replyMessageId: sql`${p('replyId')}`,
+        finishedAt: sql`${p('now')}`,
+      })
+      .where(eq(runs.id, p('id')))
+      .prepare(),
+    next: db
+      .select({ id: runs.id })
+      .from(runs)
+      .where(
+        and(eq(runs.threadId, p('threadId')), inArray(runs.status, ACTIVE), ne(runs.id, p('id'))),
+      )
+      .orderBy(asc(runs.seq))
+      .limit(1)
+      .prepare(),
+    insertOutbox: db
+      .insert(outbox)
+      .values({
+        eventId: p('eventId'),
+        type: p('type'),
+        runId: p('runId'),
+        threadId: p('threadId'),
+        occurredAt: p('occurredAt'),
+        payload: p('payload'),
+        enqueueRunId: p('enqueueRunId'),
+        createdAt: p('now'),
+      })
+      .returning()
+      .prepare(),
+  }));
+
+const json = (value: unknown) => (value == null ? null : JSON.stringify(value));
+
 /**
  * Claims an attempt: status running, attempts + 1 (an attempt cut off by a crash was spent too).
  * Returns null for a completed run (a duplicate job: skip it). A failed run is reopened: only an
  * operator's retry from Bull Board processes its job again.
  */
 export async function startRunAttempt(db: Db, runId: string, now: Date): Promise<Run | null> {
+  const q = statements(db);
   return db.transaction(
-    (tx) => {
-      const run = tx.select().from(runs).where(eq(runs.id, runId)).get();
+    () => {
+      const run = q.getRun.get({ id: runId });
       if (!run || run.status === 'completed') return null;
-      return tx
-        .update(runs)
-        .set({
-          status: 'running',
-          attempts: run.attempts + 1,
-          startedAt: run.startedAt ?? now,
-          finishedAt: null,
-        })
-        .where(eq(runs.id, runId))
-        .returning()
-        .get();
+      return q.startAttempt.get({ id: runId, now: now.getTime() }) ?? null;
     },
     { behavior: 'immediate' },
   );
@@ -56,10 +129,7 @@ export async function recordRunRetry(
   attempts: number,
   error: { code: string; message: string },
 ): Promise<void> {
-  db.update(runs)
-    .set({ status: 'queued', attempts, error })
-    .where(and(eq(runs.id, runId), ne(runs.status, 'completed')))
-    .run();
+  statements(db).retry.run({ id: runId, attempts, error: json(error) });
 }
 
 /**
@@ -79,53 +149,39 @@ export async function finishRun(
     usage?: Run['usage'];
     error?: { code: string; message: string };
   },
-) {
+): Promise<OutboxRow | null> {
+  const q = statements(db);
+  const now = input.now.getTime();
   return db.transaction(
-    (tx) => {
-      const run = tx.select().from(runs).where(eq(runs.id, input.runId)).get();
+    () => {
+      const run = q.getRun.get({ id: input.runId });
       if (!run || run.status === 'completed' || run.status === 'failed') return null;
       if (input.reply) {
-        tx.insert(messages)
-          .values({
-            id: input.reply.id,
-            threadId: run.threadId,
-            runId: run.id,
-            role: 'assistant',
-            content: input.reply.content,
-            seq: run.seq + 1,
-            createdAt: input.now,
-          })
-          .run();
-        tx.update(threads)
-          .set({ messageCount: sql`${threads.messageCount} + 1`, updatedAt: input.now })
-          .where(eq(threads.id, run.threadId))
-          .run();
+        q.insertReply.run({
+          id: input.reply.id,
+          threadId: run.threadId,
+          runId: run.id,
+          content: input.reply.content,
+          seq: run.seq + 1,
+          now: input.now,
+        });
+        q.countReply.run({ threadId: run.threadId, now });
       }
-      tx.update(runs)
-        .set({
-          status: input.reply ? 'completed' : 'failed',
-          attempts: input.attempts,
-          error: input.error ?? null,
-          usage: input.usage ?? null,
-          replyMessageId: input.reply?.id ?? null,
-          finishedAt: input.now,
-        })
-        .where(eq(runs.id, run.id))
-        .run();
-      const next = tx
-        .select({ id: runs.id })
-        .from(runs)
-        .where(
-          and(eq(runs.threadId, run.threadId), inArray(runs.status, ACTIVE), ne(runs.id, run.id)),
-        )
-        .orderBy(asc(runs.seq))
-        .limit(1)
-        .get();
-      return tx
-        .insert(outbox)
-        .values({ ...input.event, enqueueRunId: next?.id ?? null, createdAt: input.now })
-        .returning()
-        .get();
+      q.finish.run({
+        id: run.id,
+        status: input.reply ? 'completed' : 'failed',
+        attempts: input.attempts,
+        error: json(input.error),
+        usage: json(input.usage),
+        replyId: input.reply?.id ?? null,
+        now,
+      });
+      const next = q.next.get({ threadId: run.threadId, id: run.id });
+      return (q.insertOutbox.get({
+        ...input.event,
+        enqueueRunId: next?.id ?? null,
+        now: input.now,
+      }) ?? null) as OutboxRow | null;
     },
     { behavior: 'immediate' },
   );

@@ -1,9 +1,16 @@
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import type { Db } from '../client';
 import { type Thread, threads } from '../schema';
+import { prepared } from './prepared';
 
 export async function getThread(db: Db, threadId: string): Promise<Thread | undefined> {
-  return db.select().from(threads).where(eq(threads.id, threadId)).get();
+  return prepared(db, 'threads', (db) =>
+    db
+      .select()
+      .from(threads)
+      .where(eq(threads.id, sql.placeholder('id')))
+      .prepare(),
+  ).get({ id: threadId });
 }
 
 /** Stores a summary together with the last message it covers (id and conversation slot). */
