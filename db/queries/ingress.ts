@@ -1,6 +1,7 @@
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { Db } from '../client';
-import { idempotencyKeys, messages, type OutboxRow, outbox, runs, threads } from '../schema';
+import { idempotencyKeys, messages, type OutboxRow, runs, threads } from '../schema';
+import { insertOutboxStatement } from './outbox';
 import { ACTIVE, type Event } from './runs';
 
 /**
@@ -73,20 +74,7 @@ function prepare(db: Db) {
         createdAt: p('now'),
       })
       .prepare(),
-    insertOutbox: db
-      .insert(outbox)
-      .values({
-        eventId: p('eventId'),
-        type: p('type'),
-        runId: p('runId'),
-        threadId: p('threadId'),
-        occurredAt: p('occurredAt'),
-        payload: p('payload'),
-        enqueueRunId: p('enqueueRunId'),
-        createdAt: p('now'),
-      })
-      .returning()
-      .prepare(),
+    insertOutbox: insertOutboxStatement(db),
   };
 }
 

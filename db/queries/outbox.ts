@@ -39,3 +39,22 @@ export async function markOutboxDelivered(db: Db, ids: number[]): Promise<void> 
 export async function getOutboxByEventId(db: Db, eventId: string): Promise<OutboxRow | undefined> {
   return db.select().from(outbox).where(eq(outbox.eventId, eventId)).get();
 }
+
+/** Inserts one outbox row and returns it; prepared, shared by ingress and the run job. */
+export function insertOutboxStatement(db: Db) {
+  const p = sql.placeholder;
+  return db
+    .insert(outbox)
+    .values({
+      eventId: p('eventId'),
+      type: p('type'),
+      runId: p('runId'),
+      threadId: p('threadId'),
+      occurredAt: p('occurredAt'),
+      payload: p('payload'),
+      enqueueRunId: p('enqueueRunId'),
+      createdAt: p('now'),
+    })
+    .returning()
+    .prepare();
+}

@@ -1,8 +1,9 @@
 import { and, asc, eq, inArray, lt, ne, notExists, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/sqlite-core';
 import type { Db } from '../client';
-import { type Message, messages, type OutboxRow, outbox, type Run, runs, threads } from '../schema';
+import { type Message, messages, type OutboxRow, type Run, runs, threads } from '../schema';
 import type { NewOutboxRow } from './outbox';
+import { insertOutboxStatement } from './outbox';
 import { prepared } from './prepared';
 
 export const ACTIVE = ['queued', 'running'] as const;
@@ -87,20 +88,7 @@ const statements = (db: Db) =>
       .orderBy(asc(runs.seq))
       .limit(1)
       .prepare(),
-    insertOutbox: db
-      .insert(outbox)
-      .values({
-        eventId: p('eventId'),
-        type: p('type'),
-        runId: p('runId'),
-        threadId: p('threadId'),
-        occurredAt: p('occurredAt'),
-        payload: p('payload'),
-        enqueueRunId: p('enqueueRunId'),
-        createdAt: p('now'),
-      })
-      .returning()
-      .prepare(),
+    insertOutbox: insertOutboxStatement(db),
   }));
 
 const json = (value: unknown) => (value == null ? null : JSON.stringify(value));
