@@ -25,6 +25,9 @@ export function createWorker(deps: RunJobDeps) {
     // A run whose worker dies twice is given up (agent.run.failed, run_aborted) rather than
     // crashing workers forever.
     maxStalledCount: 2,
+    // No rate limit of our own, but a limiter must be configured for a manual one (a 429's
+    // queue.rateLimit) to hold: without it a blocked fetch takes the job straight back.
+    limiter: { max: 1_000_000_000, duration: 1000 },
   });
 
   worker.on('error', (error) => {

@@ -2,6 +2,7 @@ import { createWorker } from '../jobs/worker';
 import { createApp } from './app';
 import { type Config, ConfigError, loadConfig } from './config';
 import { createDeps, redactUrl, settleWithin } from './deps';
+import { createStreamConsumer } from './events/stream-consumer';
 import type { Logger } from './logger';
 import { createReconciler } from './recovery/reconciler';
 
@@ -40,6 +41,8 @@ async function main() {
   const reconciler = createReconciler(deps);
   reconciler.start();
   const worker = roles.includes('worker') ? createWorker(deps) : undefined;
+  const consumer = worker ? createStreamConsumer(deps) : undefined;
+  await consumer?.start();
   const app = roles.includes('api')
     ? (await createApp(deps)).listen({
         port: config.port,
@@ -75,6 +78,7 @@ async function main() {
     force.unref();
     await app?.stop();
     await reconciler.stop();
+    await consumer?.stop();
     if (worker) {
       // Finish in-flight runs; with Redis down nothing can finish, so hand them back at once
       // (BullMQ's stalled check gives them to another worker).

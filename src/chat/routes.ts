@@ -17,7 +17,9 @@ export function chatRoutes(deps: ChatDeps) {
     .post(
       '/messages',
       async ({ body, set, request }) => {
-        const accepted = await acceptMessage(deps, body, request.headers.get('idempotency-key'));
+        const accepted = await acceptMessage(deps, body, {
+          idempotencyKey: request.headers.get('idempotency-key'),
+        });
         set.status = 202;
         return accepted;
       },

@@ -1,6 +1,7 @@
+import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { Db } from '../../db/client';
-import { getMessage, listThreadMessages } from '../../db/queries/messages';
 import { insertRunRequest } from '../../db/queries/ingress';
+import { getMessage, listThreadMessages } from '../../db/queries/messages';
 import { getThread } from '../../db/queries/threads';
 import type { Message } from '../../db/schema';
 import type { Config } from '../config';
@@ -8,7 +9,12 @@ import { AppError } from '../errors';
 import { buildEvent } from '../events/event';
 import type { Publisher } from '../events/outbox-relay';
 import { newMessageId, newRunId, newThreadId } from '../ids';
-import type { AcceptedMessage, MessageView, PostMessageBody } from './model';
+import {
+  type AcceptedMessage,
+  type MessageView,
+  type PostMessageBody,
+  postMessageBody,
+} from './model';
 
 export interface ChatDeps {
   db: Db;
@@ -24,8 +30,11 @@ export interface ChatDeps {
 export async function acceptMessage(
   deps: ChatDeps,
   body: PostMessageBody,
-  idempotencyKey?: string | null,
+  opts: { idempotencyKey?: string | null; requestId?: string } = {},
 ): Promise<AcceptedMessage> {
+  const { requestId } = opts;
+  // A stream request's requestId is its idempotency key, in a namespace of its own.
+  const idempotencyKey = requestId === undefined ? opts.idempotencyKey : `stream:${requestId}`;
   const { chat } = deps.config;
   const content = body.content.trim();
   const length = [...content].length;
@@ -42,7 +51,7 @@ export async function acceptMessage(
       allowed: chat.allowedModels,
     });
   }
-  if (idempotencyKey != null && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
+  if (requestId === undefined && idempotencyKey != null && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
     throw new AppError(
       'invalid_request',
       'Idempotency-Key must be 1 to 255 visible ASCII characters',
@@ -66,7 +75,7 @@ export async function acceptMessage(
     event: buildEvent(
       'agent.run.requested',
       { runId, threadId },
-      { messageId, model, content },
+      { messageId, model, content, ...(requestId === undefined ? {} : { requestId }) },
       now,
     ),
     idempotency:
@@ -77,7 +86,9 @@ export async function acceptMessage(
   if (result.kind === 'conflict') {
     throw new AppError(
       'idempotency_key_reused',
-      'this Idempotency-Key was used with a different request body',
+      requestId === undefined
+        ? 'this Idempotency-Key was used with a different request body'
+        : 'this requestId was used with a different payload',
     );
   }
   if (result.kind === 'replayed') return result.response;
@@ -148,4 +159,20 @@ export function toMessageView(message: Message): MessageView {
 
 export function notFound(what: string, id: string): AppError {
   return new AppError('not_found', `${what} "${id}" not found`);
+}
+
+const checkBody = TypeCompiler.Compile(postMessageBody);
+
+/**
+ * Validates a request body that did not come through Elysia (a stream request) against the very
+ * schema the HTTP route uses, with the same error an HTTP client would get.
+ */
+export function parseMessageBody(value: unknown): PostMessageBody {
+  if (checkBody.Check(value)) return value;
+  const issues = [...checkBody.Errors(value)].map((e) => ({ path: e.path, message: e.message }));
+  throw new AppError(
+    'invalid_request',
+    `invalid body: ${issues[0]?.path || '(root)'} ${issues[0]?.message ?? ''}`.trim(),
+    issues,
+  );
 }

@@ -15,7 +15,8 @@ export interface Usage {
 }
 
 export interface EventPayloads {
-  'agent.run.requested': { messageId: string; model: string; content: string };
+  /** `requestId`: set when a producer asked for the run through the stream. */
+  'agent.run.requested': { messageId: string; model: string; content: string; requestId?: string };
   'agent.run.started': { attempt: number };
   'agent.run.completed': {
     messageId: string;

@@ -7,6 +7,7 @@ import { createWorker } from '../../jobs/worker';
 import { createApp } from '../../src/app';
 import { type Config, loadConfig } from '../../src/config';
 import { createDeps } from '../../src/deps';
+import { createStreamConsumer } from '../../src/events/stream-consumer';
 import { createLogger, type Logger } from '../../src/logger';
 import { createReconciler } from '../../src/recovery/reconciler';
 import { REDIS_URL } from './redis';
@@ -18,6 +19,8 @@ export interface StreamEntry {
   runId: string;
   threadId: string;
   occurredAt: string;
+  /** Only on agent.run.rejected. */
+  requestId?: string;
   // biome-ignore lint/suspicious/noExplicitAny: tests inspect payloads freely
   payload: any;
 }
@@ -35,6 +38,8 @@ export async function startTestApp(
     redisUrl?: string;
     waitForRedis?: boolean;
     logger?: Logger;
+    /** Also read the stream as the worker role does (consumer group ingress). */
+    consumer?: boolean;
     /** Also serve over real HTTP on a free port (browser and end-to-end tests). */
     listen?: boolean;
   } = {},
@@ -60,6 +65,8 @@ export async function startTestApp(
   const reconciler = createReconciler(deps);
   reconciler.start();
   const worker = opts.worker === false ? undefined : createWorker(deps);
+  const consumer = opts.consumer ? createStreamConsumer(deps) : undefined;
+  await consumer?.start();
   const events = new EventReader(config.redis.url, config.redis.streamKey);
 
   return {
@@ -92,6 +99,7 @@ export async function startTestApp(
     async close() {
       if (server) await app.stop();
       await reconciler.stop();
+      await consumer?.stop();
       await worker?.close();
       await deps.close();
       await events.close();
@@ -154,7 +162,7 @@ export class EventReader {
           this.entries.push({
             ...(entry as unknown as StreamEntry),
             id,
-            payload: JSON.parse(entry.payload ?? 'null'),
+            payload: parseOr(entry.payload),
           });
           this.lastId = id;
         }
@@ -193,4 +201,13 @@ export function captureLogs(): { logger: Logger; lines: string[] } {
     { write: (line: string) => void lines.push(line.trimEnd()) },
   );
   return { logger, lines };
+}
+
+/** A producer's entry may carry anything as payload: keep what is not JSON as text. */
+function parseOr(text: string | undefined): unknown {
+  try {
+    return JSON.parse(text ?? 'null');
+  } catch {
+    return text;
+  }
 }

@@ -1,0 +1,200 @@
+import { Redis } from 'ioredis';
+import { acceptMessage, type ChatDeps, parseMessageBody } from '../chat/service';
+import { AppError } from '../errors';
+import { newEventId } from '../ids';
+import type { Logger } from '../logger';
+
+const REQUEST_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+const READ_COUNT = 100;
+const BLOCK_MS = 1000;
+
+type Fields = Record<string, string>;
+
+/**
+ * The runtime reads its own stream as one consumer of a group, so other services can ask for a
+ * run without HTTP: an `agent.run.requested` entry with a `requestId` and no `runId` goes
+ * through the same ingress code as POST /api/chat/messages, with the requestId as idempotency
+ * key. Every entry read is acknowledged, but only once its effect is committed: a consumer that
+ * dies leaves its entries pending, and another claims them after STREAM_CLAIM_IDLE_MS; an entry
+ * delivered STREAM_MAX_DELIVERIES times is rejected (`delivery_failed`) so it cannot block the
+ * group. See "The runtime reads the stream" in DESIGN.md.
+ */
+export function createStreamConsumer(deps: ChatDeps & { redis: Redis; logger: Logger }) {
+  const { config, redis, logger } = deps;
+  const { streamKey: key, consumerGroup: group, consumerName: name } = config.redis;
+  const { claimIdleMs, maxDeliveries } = config.stream;
+  // XREADGROUP BLOCK holds its connection: it gets one of its own.
+  const reader = new Redis(config.redis.url, { maxRetriesPerRequest: null });
+  reader.on('error', () => {}); // reported once by the shared client (deps.ts)
+  let running = false;
+  let loop: Promise<void> | undefined;
+  let lastClaim = 0;
+
+  async function ensureGroup() {
+    try {
+      // From id 0: requests written before the service first ran are served too.
+      await reader.xgroup('CREATE', key, group, '0', 'MKSTREAM');
+    } catch (error) {
+      if (!String((error as Error).message).includes('BUSYGROUP')) throw error;
+    }
+  }
+
+  async function reject(
+    id: string,
+    requestId: string,
+    body: { code: string; message: string; details?: unknown },
+  ) {
+    await redis
+      .multi()
+      .xadd(
+        key,
+        'MAXLEN',
+        '~',
+        config.redis.streamMaxLen,
+        '*',
+        'type',
+        'agent.run.rejected',
+        'eventId',
+        newEventId(),
+        'requestId',
+        requestId,
+        'occurredAt',
+        new Date().toISOString(),
+        'payload',
+        JSON.stringify({ requestId, error: body }),
+      )
+      .xack(key, group, id)
+      .exec();
+    logger.info({ requestId, error: body.code }, 'stream request rejected');
+  }
+
+  /** Handles one entry; throws (leaving it pending) only when it must be tried again. */
+  async function handle(id: string, fields: Fields) {
+    if (fields.type !== 'agent.run.requested' || fields.runId) {
+      await redis.xack(key, group, id); // our own announcements and every other type
+      return;
+    }
+    const requestId = fields.requestId ?? '';
+    try {
+      if (!REQUEST_ID.test(requestId)) {
+        throw new AppError('invalid_request', 'requestId must match ^[A-Za-z0-9_.:-]{1,128}$');
+      }
+      let payload: unknown;
+      try {
+        payload = JSON.parse(fields.payload ?? '');
+      } catch {
+        throw new AppError('invalid_request', 'payload is not valid JSON');
+      }
+      const accepted = await acceptMessage(deps, parseMessageBody(payload), { requestId });
+      await redis.xack(key, group, id);
+      logger.debug(
+        { requestId, runId: accepted.runId, threadId: accepted.threadId },
+        'stream request accepted',
+      );
+    } catch (error) {
+      // The same error an HTTP client would get for this body.
+      if (error instanceof AppError) await reject(id, requestId, error.toBody().error);
+      else throw error;
+    }
+  }
+
+  async function handleAll(entries: [string, string[]][]) {
+    for (const [id, raw] of entries) {
+      try {
+        await handle(id, toFields(raw));
+      } catch (error) {
+        logger.warn(
+          { err: error, entryId: id },
+          'stream entry failed; it stays pending for a retry',
+        );
+      }
+    }
+  }
+
+  /** Takes over entries idle for claimIdleMs (a dead consumer's, or our own failures). */
+  async function claimStale() {
+    const pending = (await redis.xpending(
+      key,
+      group,
+      'IDLE',
+      claimIdleMs,
+      '-',
+      '+',
+      READ_COUNT,
+    )) as [string, string, number, number][];
+    for (const [id, , , deliveries] of pending) {
+      if (deliveries >= maxDeliveries) {
+        const [entry] = (await redis.xrange(key, id, id)) as [string, string[]][];
+        const requestId = entry ? (toFields(entry[1]).requestId ?? '') : '';
+        await reject(id, requestId, {
+          code: 'delivery_failed',
+          message: `the entry could not be processed in ${deliveries} deliveries`,
+        }).catch(() => {});
+        continue;
+      }
+      const claimed = (await redis.xclaim(key, group, name, claimIdleMs, id)) as [
+        string,
+        string[] | null,
+      ][];
+      for (const [claimedId, raw] of claimed) {
+        // Trimmed from the stream while pending: nothing left to do.
+        if (!raw) await redis.xack(key, group, claimedId);
+        else await handleAll([[claimedId, raw]]);
+      }
+    }
+  }
+
+  async function run() {
+    while (running) {
+      try {
+        if (Date.now() - lastClaim >= Math.min(claimIdleMs, 5000)) {
+          lastClaim = Date.now();
+          await claimStale();
+        }
+        const result = (await reader.xreadgroup(
+          'GROUP',
+          group,
+          name,
+          'COUNT',
+          READ_COUNT,
+          'BLOCK',
+          BLOCK_MS,
+          'STREAMS',
+          key,
+          '>',
+        )) as [string, [string, string[]][]][] | null;
+        for (const [, entries] of result ?? []) await handleAll(entries);
+      } catch (error) {
+        if (!running) break;
+        // The group is gone when Redis lost its data: create it again, then go on.
+        if (String((error as Error).message).includes('NOGROUP'))
+          await ensureGroup().catch(() => {});
+        else {
+          logger.debug({ err: error }, 'stream consumer read failed; retrying');
+          await Bun.sleep(500);
+        }
+      }
+    }
+  }
+
+  return {
+    async start() {
+      running = true;
+      await ensureGroup().catch((error) =>
+        logger.debug({ err: error }, 'consumer group not created yet; will retry'),
+      );
+      loop = run();
+    },
+    async stop() {
+      running = false;
+      await loop;
+      reader.disconnect();
+    },
+  };
+}
+
+function toFields(raw: string[]): Fields {
+  const fields: Fields = {};
+  for (let i = 0; i < raw.length; i += 2) fields[raw[i] as string] = raw[i + 1] as string;
+  return fields;
+}
