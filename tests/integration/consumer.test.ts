@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import { Redis } from 'ioredis';
+import { createStreamConsumer } from '../../src/events/stream-consumer';
 import { isTerminal, startTestApp, type TestApp } from '../support/app';
 import { rowCounts } from '../support/db';
 import { type FakeLlm, startFakeLlm } from '../support/fake-llm';
@@ -169,6 +170,48 @@ describe.skipIf(!redisTestsEnabled())('consumer group ingress', () => {
     expect(runOf('poison-1')).toBeUndefined();
     const pending = (await producer.xpending(key, group, '-', '+', 1000)) as [string][];
     expect(pending.map(([pendingId]) => pendingId)).not.toContain(id);
+  });
+
+  test('two consumers share 200 requests; none is served twice', async () => {
+    const second = createStreamConsumer({
+      ...t.deps,
+      config: { ...t.config, redis: { ...t.config.redis, consumerName: 'second-consumer' } },
+    });
+    await second.start();
+    try {
+      const ids = Array.from({ length: 200 }, (_, i) => `shared-${i}`);
+      const pipeline = producer.pipeline();
+      for (const id of ids) {
+        pipeline.xadd(
+          t.config.redis.streamKey,
+          '*',
+          'type',
+          'agent.run.requested',
+          'requestId',
+          id,
+          'payload',
+          JSON.stringify({ content: id }),
+        );
+      }
+      await pipeline.exec();
+      await t.events.waitFor(
+        () => ids.every((id) => runOf(id) !== undefined),
+        'all 200 shared requests to be announced',
+      );
+      const announced = t.events.entries.filter(
+        (e) => e.type === 'agent.run.requested' && ids.includes(e.payload.requestId),
+      );
+      expect(announced).toHaveLength(200);
+      expect(new Set(announced.map((e) => e.runId)).size).toBe(200);
+      const consumers = (await producer.xinfo(
+        'CONSUMERS',
+        t.config.redis.streamKey,
+        t.config.redis.consumerGroup,
+      )) as unknown[][];
+      expect(consumers.map((c) => c[1])).toContain('second-consumer');
+    } finally {
+      await second.stop();
+    }
   });
 
   test('every terminal event is unique per run', () => {
