@@ -6,7 +6,8 @@ import type { Run } from '../db/schema';
 import type { Config } from '../src/config';
 import { buildEvent } from '../src/events/event';
 import type { Publisher } from '../src/events/outbox-relay';
-import { publishEvent } from '../src/events/stream-writer';
+import { createDeltaWriter } from '../src/events/delta-writer';
+import { appendEvent } from '../src/events/stream-writer';
 import { newMessageId } from '../src/ids';
 import { type Llm, LlmError } from '../src/llm/llm';
 import type { Logger } from '../src/logger';
@@ -39,7 +40,11 @@ export type RunJobResult = { status: 'completed'; replyId: string } | { status: 
  */
 export function createRunProcessor(deps: RunJobDeps) {
   const { config, db, redis, llm, publisher } = deps;
-  const stream = { key: config.redis.streamKey, maxLen: config.redis.streamMaxLen };
+  const stream = {
+    key: config.redis.streamKey,
+    maxLen: config.redis.streamMaxLen,
+    runFeedTtlS: config.stream.runFeedTtlS,
+  };
 
   return async function processRun(job: Job<RunJobData>): Promise<RunJobResult> {
     const { runId } = parseRunJobData(job.data);
@@ -49,14 +54,20 @@ export function createRunProcessor(deps: RunJobDeps) {
     const ids = { runId: run.id, threadId: run.threadId };
     const logger = deps.logger.child(ids);
     const attempt = run.attempts;
-    await publishEvent(redis, stream, buildEvent('agent.run.started', ids, { attempt }));
+    const announce = redis.pipeline();
+    appendEvent(announce, stream, buildEvent('agent.run.started', ids, { attempt }));
+    const [failed] = ((await announce.exec()) ?? []).filter(([error]) => error);
+    if (failed) throw failed[0];
     logger.info({ attempt, model: run.model }, 'run attempt started');
 
     let reply: Awaited<ReturnType<Llm['chat']>>;
+    const deltas = createDeltaWriter({ redis, stream, ids, attempt });
     try {
       const messages = await buildRunPrompt({ ...deps, logger }, run);
-      reply = await llm.chat({ model: run.model, messages });
+      reply = await llm.chat({ model: run.model, messages, onDelta: deltas.push });
+      await deltas.close();
     } catch (thrown) {
+      await deltas.close();
       const error =
         thrown instanceof LlmError
           ? thrown

@@ -6,6 +6,7 @@ import { chatRoutes } from './chat/routes';
 import type { Deps } from './deps';
 import { docsRoutes } from './docs/swagger';
 import { AppError } from './errors';
+import { feedRoutes } from './feeds/routes';
 import { healthRoutes } from './health/routes';
 import { createRequestLog } from './http/request-log';
 import { metricsRoutes } from './metrics/routes';
@@ -60,6 +61,7 @@ export async function createApp(deps: Deps) {
     .use(healthRoutes(deps))
     .use(chatRoutes(deps))
     .use(runRoutes(deps))
+    .use(feedRoutes(deps))
     .use(metricsRoutes(deps))
     .use(await boardRoutes(deps.queue));
 }

@@ -3,6 +3,8 @@ import { type DbHandle, openDb } from '../db/client';
 import { createRunQueue, type RunQueue } from '../jobs/catalog';
 import type { Config } from './config';
 import { createPublisher, type Publisher } from './events/outbox-relay';
+import type { StreamTarget } from './events/stream-writer';
+import { createFeedReader, type FeedReader } from './feeds/feed-reader';
 import type { Llm } from './llm/llm';
 import { createLlm } from './llm/openai';
 import { createLogger, type Logger } from './logger';
@@ -19,6 +21,10 @@ export interface Deps {
   llm: Llm;
   publisher: Publisher;
   metrics: Metrics;
+  /** The main stream and the run streams' settings. */
+  stream: StreamTarget;
+  /** The one reader behind every SSE feed of this process. */
+  feeds: FeedReader;
   close(): Promise<void>;
 }
 
@@ -36,9 +42,14 @@ export function createDeps(
   queue.on('error', (error) => {
     if (!isConnectionError(error)) logger.error({ err: error }, 'queue error');
   });
-  const stream = { key: config.redis.streamKey, maxLen: config.redis.streamMaxLen };
+  const stream = {
+    key: config.redis.streamKey,
+    maxLen: config.redis.streamMaxLen,
+    runFeedTtlS: config.stream.runFeedTtlS,
+  };
   const publisher = createPublisher({ db: store.db, redis, queue, stream, logger });
   redis.on('ready', () => void publisher.relayPending().catch(() => {}));
+  const feeds = createFeedReader({ redisUrl: config.redis.url, logger });
   return {
     config,
     logger,
@@ -49,8 +60,11 @@ export function createDeps(
     llm: instrumentLlm(overrides.llm ?? createLlm(config), metrics),
     publisher,
     metrics,
+    stream,
+    feeds,
     async close() {
       await publisher.stopRelay();
+      await feeds.close();
       // BullMQ's close waits for its connection; with Redis gone that would be forever.
       await settleWithin(queue.close(), 2000);
       redis.disconnect();

@@ -37,6 +37,7 @@ export function docsRoutes(opts: { bearerAuth: boolean }) {
           tags: [
             { name: 'chat', description: 'Post messages, read threads and their messages' },
             { name: 'runs', description: 'Follow a run: status, attempts, reply, usage' },
+            { name: 'feeds', description: 'Watch runs and threads live (Server-Sent Events)' },
             { name: 'health', description: 'Liveness and readiness probes' },
           ],
           components: opts.bearerAuth

@@ -3,6 +3,7 @@ import { newEventId } from '../ids';
 export const EVENT_TYPES = [
   'agent.run.requested',
   'agent.run.started',
+  'agent.run.delta',
   'agent.run.completed',
   'agent.run.failed',
 ] as const;
@@ -18,6 +19,8 @@ export interface EventPayloads {
   /** `requestId`: set when a producer asked for the run through the stream. */
   'agent.run.requested': { messageId: string; model: string; content: string; requestId?: string };
   'agent.run.started': { attempt: number };
+  /** A piece of the reply while the model streams it; a higher attempt starts the reply over. */
+  'agent.run.delta': { attempt: number; index: number; text: string };
   'agent.run.completed': {
     messageId: string;
     model: string;

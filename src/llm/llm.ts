@@ -19,10 +19,15 @@ export interface ChatResult {
 }
 
 export interface Llm {
+  /**
+   * One chat completion. With `onDelta` the model streams and each piece of the reply is handed
+   * over as it arrives; the result still holds the whole text and the usage.
+   */
   chat(request: {
     model: string;
     messages: ChatMessage[];
     signal?: AbortSignal;
+    onDelta?: (text: string) => void;
   }): Promise<ChatResult>;
 }
 

@@ -29,7 +29,8 @@ export function createLlm(config: Config): Llm {
     timeout: config.run.llmTimeoutMs,
   });
   return {
-    async chat({ model, messages, signal }): Promise<ChatResult> {
+    async chat({ model, messages, signal, onDelta }): Promise<ChatResult> {
+      if (onDelta) return streamCompletion(client, { model, messages, signal, onDelta });
       let completion: unknown;
       try {
         completion = await client.chat.completions.create({ model, messages }, { signal });
@@ -39,6 +40,42 @@ export function createLlm(config: Config): Llm {
       return readCompletion(completion);
     },
   };
+}
+
+/** Streams a completion; an error in the middle of the stream is classified like any other. */
+async function streamCompletion(
+  client: OpenAI,
+  request: {
+    model: string;
+    messages: OpenAI.Chat.ChatCompletionMessageParam[];
+    signal?: AbortSignal;
+    onDelta: (text: string) => void;
+  },
+): Promise<ChatResult> {
+  let content = '';
+  let usage: OpenAI.CompletionUsage | undefined;
+  try {
+    const stream = await client.chat.completions.create(
+      {
+        model: request.model,
+        messages: request.messages,
+        stream: true,
+        stream_options: { include_usage: true },
+      },
+      { signal: request.signal },
+    );
+    for await (const chunk of stream) {
+      const text = chunk.choices?.[0]?.delta?.content;
+      if (text) {
+        content += text;
+        request.onDelta(text);
+      }
+      if (chunk.usage) usage = chunk.usage;
+    }
+  } catch (error) {
+    throw classifyLlmError(error);
+  }
+  return readCompletion({ choices: [{ message: { content } }], usage });
 }
 
 /** A 200 that is not a chat completion with text is a bad response, retried like a 5xx. */

@@ -55,7 +55,7 @@ export function instrumentLlm(llm: Llm, metrics: Metrics): Llm {
     async chat(request) {
       const stop = metrics.llmDuration.startTimer({ model: request.model });
       try {
-        const result = await llm.chat(request);
+        const result = await llm.chat(request); // onDelta passes through untouched
         stop({ outcome: 'ok' });
         metrics.llmTokens.inc({ model: request.model, kind: 'prompt' }, result.usage.promptTokens);
         metrics.llmTokens.inc(

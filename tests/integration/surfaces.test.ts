@@ -36,12 +36,19 @@ describe.skipIf(!redisTestsEnabled())('Swagger', () => {
     const { status, body: doc } = await t.get('/swagger/json');
     expect(status).toBe(200);
     expect(doc.info).toMatchObject({ title: 'Agent run server', version: pkg.version });
-    expect(doc.tags.map((tag: { name: string }) => tag.name)).toEqual(['chat', 'runs', 'health']);
+    expect(doc.tags.map((tag: { name: string }) => tag.name)).toEqual([
+      'chat',
+      'runs',
+      'feeds',
+      'health',
+    ]);
     expect(Object.keys(doc.paths).sort()).toEqual([
       '/api/chat/messages',
       '/api/chat/models',
       '/api/chat/runs/{runId}',
+      '/api/chat/runs/{runId}/events',
       '/api/chat/threads/{threadId}',
+      '/api/chat/threads/{threadId}/events',
       '/api/chat/threads/{threadId}/messages',
       '/health',
       '/ready',

@@ -1,0 +1,166 @@
+import { Redis } from 'ioredis';
+import type { Logger } from '../logger';
+
+export type Fields = Record<string, string>;
+export interface Entry {
+  id: string;
+  fields: Fields;
+}
+
+interface Subscriber {
+  key: string;
+  lastId: string;
+  live: boolean;
+  buffered: Entry[];
+  onEntry: (entry: Entry) => void;
+}
+
+const BLOCK_MS = 250;
+const READ_COUNT = 500;
+const PAGE = 500;
+
+/** Stream ids compare as (milliseconds, sequence). */
+export function compareIds(a: string, b: string): number {
+  const [am = 0, as = 0] = a.split('-').map(Number);
+  const [bm = 0, bs = 0] = b.split('-').map(Number);
+  return am === bm ? as - bs : am - bm;
+}
+
+/**
+ * One reader per process for every open feed: a single blocking XREAD over all the streams that
+ * have subscribers, fanned out in memory, so a thousand watchers cost Redis no more reads than
+ * one. A new subscriber first catches up from its own position with XRANGE (buffering what the
+ * shared reader delivers meanwhile), then goes live; ids decide, so nothing is missed or doubled.
+ */
+export function createFeedReader(opts: { redisUrl: string; logger: Logger }) {
+  const reader = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
+  const query = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
+  for (const client of [reader, query]) client.on('error', () => {});
+  const subscribers = new Map<string, Set<Subscriber>>();
+  const positions = new Map<string, string>();
+  let running = true;
+  let wake: (() => void) | undefined;
+
+  const deliver = (sub: Subscriber, entry: Entry) => {
+    if (compareIds(entry.id, sub.lastId) <= 0) return;
+    sub.lastId = entry.id;
+    sub.onEntry(entry);
+  };
+
+  async function loop() {
+    while (running) {
+      if (subscribers.size === 0) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        continue;
+      }
+      const keys = [...positions.keys()];
+      try {
+        const result = (await reader.xread(
+          'COUNT',
+          READ_COUNT,
+          'BLOCK',
+          BLOCK_MS,
+          'STREAMS',
+          ...keys,
+          ...keys.map((k) => positions.get(k) as string),
+        )) as [string, [string, string[]][]][] | null;
+        for (const [key, entries] of result ?? []) {
+          for (const [id, raw] of entries) {
+            if (positions.has(key)) positions.set(key, id);
+            const entry = { id, fields: toFields(raw) };
+            for (const sub of subscribers.get(key) ?? []) {
+              if (sub.live) deliver(sub, entry);
+              else sub.buffered.push(entry);
+            }
+          }
+        }
+      } catch (error) {
+        if (!running) break;
+        opts.logger.debug({ err: error }, 'feed reader: read failed; retrying');
+        await Bun.sleep(250);
+      }
+    }
+  }
+  const done = loop();
+
+  /** The id of the newest entry of a stream, or 0-0 when it is empty. */
+  async function lastIdOf(key: string): Promise<string> {
+    const [newest] = (await query.xrevrange(key, '+', '-', 'COUNT', 1)) as [string, string[]][];
+    return newest?.[0] ?? '0-0';
+  }
+
+  return {
+    lastIdOf,
+
+    /** The entry with this id on this stream, if it is still there. */
+    async entry(key: string, id: string): Promise<Entry | undefined> {
+      const [found] = (await query.xrange(key, id, id)) as [string, string[]][];
+      return found ? { id: found[0], fields: toFields(found[1]) } : undefined;
+    },
+
+    /**
+     * Delivers every entry of `key` after `afterId` (in order, once), live until unsubscribed.
+     * Returns the unsubscribe function.
+     */
+    async subscribe(key: string, afterId: string, onEntry: (entry: Entry) => void) {
+      const sub: Subscriber = { key, lastId: afterId, live: false, buffered: [], onEntry };
+      let set = subscribers.get(key);
+      if (!set) {
+        set = new Set();
+        subscribers.set(key, set);
+      }
+      set.add(sub);
+      if (!positions.has(key)) positions.set(key, await lastIdOf(key));
+      wake?.();
+      wake = undefined;
+      const unsubscribe = () => {
+        set.delete(sub);
+        if (set.size === 0 && subscribers.get(key) === set) {
+          subscribers.delete(key);
+          positions.delete(key);
+        }
+      };
+      try {
+        // Catch up from the subscriber's own position, then hand over to the shared reader.
+        for (let from = `(${afterId}`; ; ) {
+          const page = (await query.xrange(key, from, '+', 'COUNT', PAGE)) as [string, string[]][];
+          for (const [id, raw] of page) deliver(sub, { id, fields: toFields(raw) });
+          if (page.length < PAGE) break;
+          from = `(${sub.lastId}`;
+        }
+        for (const entry of sub.buffered) deliver(sub, entry);
+        sub.buffered = [];
+        sub.live = true;
+      } catch (error) {
+        unsubscribe();
+        throw error;
+      }
+      return unsubscribe;
+    },
+
+    /** Open subscriptions and watched streams: what the leak tests count. */
+    stats() {
+      let open = 0;
+      for (const set of subscribers.values()) open += set.size;
+      return { subscribers: open, streams: positions.size };
+    },
+
+    async close() {
+      running = false;
+      wake?.();
+      reader.disconnect();
+      query.disconnect();
+      await done;
+    },
+  };
+}
+
+export type FeedReader = ReturnType<typeof createFeedReader>;
+
+function toFields(raw: string[]): Fields {
+  const fields: Fields = {};
+  for (let i = 0; i < raw.length; i += 2) fields[raw[i] as string] = raw[i + 1] as string;
+  return fields;
+}

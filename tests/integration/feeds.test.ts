@@ -1,0 +1,183 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
+import { Redis } from 'ioredis';
+import { startTestApp, type TestApp } from '../support/app';
+import { type FakeLlm, startFakeLlm } from '../support/fake-llm';
+import { redisTestsEnabled } from '../support/redis';
+import { type FeedEvent, readFeed } from '../support/sse';
+
+const WORDS = 'one two three four five six seven eight nine ten eleven twelve'.split(' ');
+const chunks = WORDS.map((w) => `${w} `);
+const slowStream = { kind: 'stream' as const, chunks, delayMs: 30 };
+
+const summary = (events: FeedEvent[]) =>
+  events.map((e) => (e.event === 'agent.run.delta' ? `delta:${e.data.payload.attempt}` : e.event));
+const replyOf = (events: FeedEvent[], attempt: number) =>
+  events
+    .filter((e) => e.event === 'agent.run.delta' && e.data.payload.attempt === attempt)
+    .map((e) => e.data.payload.text)
+    .join('');
+
+describe.skipIf(!redisTestsEnabled())('live feeds (SSE)', () => {
+  let llm: FakeLlm;
+  let t: TestApp;
+  beforeAll(async () => {
+    llm = await startFakeLlm({ quiet: true });
+    t = await startTestApp({ listen: true, env: { OPENAI_BASE_URL: llm.url } });
+  });
+  afterAll(async () => {
+    await t.close();
+    await llm.stop();
+  });
+  beforeEach(() => llm.reset());
+  const runFeed = (runId: string) => `${t.baseUrl}/api/chat/runs/${runId}/events`;
+
+  test('a run feed: lifecycle and deltas in order, then it ends after the terminal event', async () => {
+    llm.setDefault(slowStream);
+    const { body } = await t.post({ content: 'count to twelve' });
+    const feed = await readFeed(runFeed(body.runId));
+    expect(feed.status).toBe(200);
+    expect(feed.headers.get('content-type')).toContain('text/event-stream');
+    expect(feed.headers.get('cache-control')).toBe('no-cache');
+    expect(feed.headers.get('x-accel-buffering')).toBe('no');
+    expect(feed.ended).toBe(true);
+    const kinds = summary(feed.events);
+    expect(kinds[0]).toBe('agent.run.requested');
+    expect(kinds[1]).toBe('agent.run.started');
+    expect(kinds.at(-1)).toBe('agent.run.completed');
+    // Batched: fewer writes than pieces, and the deltas add up to the stored reply, in order.
+    const deltas = feed.events.filter((e) => e.event === 'agent.run.delta');
+    expect(deltas.length).toBeGreaterThan(1);
+    expect(deltas.length).toBeLessThan(WORDS.length);
+    expect(deltas.map((e) => e.data.payload.index)).toEqual(deltas.map((_, i) => i));
+    const completed = feed.events.at(-1)?.data;
+    expect(replyOf(feed.events, 1)).toBe(completed.payload.content);
+    expect(completed.payload.content).toBe(chunks.join(''));
+    // The SSE data is the event as one JSON object, payload an object.
+    expect(completed).toMatchObject({
+      type: 'agent.run.completed',
+      eventId: expect.stringMatching(/^evt_/),
+      runId: body.runId,
+      threadId: body.threadId,
+      occurredAt: expect.any(String),
+    });
+    expect(completed.payload.usage.totalTokens).toBeGreaterThan(0);
+    // Usage came through the stream (stream_options.include_usage).
+    expect(llm.requests[0]?.body).toMatchObject({
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+  });
+
+  test('a client that leaves mid-run and resumes with Last-Event-ID sees the same sequence', async () => {
+    llm.setDefault(slowStream);
+    const { body } = await t.post({ content: 'resume me' });
+    const first = await readFeed(runFeed(body.runId), {
+      stopWhen: (events) => events.some((e) => e.event === 'agent.run.delta'),
+    });
+    expect(first.ended).toBe(false);
+    const rest = await readFeed(runFeed(body.runId), { lastEventId: first.events.at(-1)?.id });
+    const whole = await readFeed(runFeed(body.runId));
+    const joined = [...first.events, ...rest.events];
+    expect(joined.map((e) => e.id)).toEqual(whole.events.map((e) => e.id));
+    expect(joined.map((e) => e.data.eventId)).toEqual(whole.events.map((e) => e.data.eventId));
+    // From the terminal event's id: nothing, and the feed closes.
+    const after = await readFeed(runFeed(body.runId), { lastEventId: whole.events.at(-1)?.id });
+    expect(after).toMatchObject({ status: 200, ended: true, events: [] });
+  });
+
+  test("a retried attempt's deltas carry the higher attempt", async () => {
+    llm.enqueue({ kind: 'status', status: 503 });
+    llm.setDefault(slowStream);
+    const { body } = await t.post({ content: 'flaky stream' });
+    const feed = await readFeed(runFeed(body.runId));
+    const attempts = feed.events
+      .filter((e) => e.event === 'agent.run.started')
+      .map((e) => e.data.payload.attempt);
+    expect(attempts).toEqual([1, 2]);
+    const deltaAttempts = new Set(
+      feed.events.filter((e) => e.event === 'agent.run.delta').map((e) => e.data.payload.attempt),
+    );
+    expect([...deltaAttempts]).toEqual([2]);
+    expect(replyOf(feed.events, 2)).toBe(feed.events.at(-1)?.data.payload.content);
+  });
+
+  test('a finished run replays its whole history and closes at once', async () => {
+    const { body } = await t.post({ content: 'already done' });
+    await t.events.waitForTerminal(body.runId);
+    const feed = await readFeed(runFeed(body.runId));
+    expect(feed.ended).toBe(true);
+    expect(summary(feed.events)).toEqual([
+      'agent.run.requested',
+      'agent.run.started',
+      ...summary(feed.events).slice(2, -1),
+      'agent.run.completed',
+    ]);
+  });
+
+  test('unknown runs and threads are a 404 JSON error before any stream', async () => {
+    for (const path of ['runs/run_nope/events', 'threads/nope/events']) {
+      const response = await fetch(`${t.baseUrl}/api/chat/${path}`);
+      expect(response.status).toBe(404);
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe('not_found');
+    }
+  });
+
+  test('a thread feed: the thread lifecycle events from the moment of connection, resumable', async () => {
+    const threadId = `feed-thread-${Date.now()}`;
+    const before = await t.post({ content: 'before connecting', threadId });
+    await t.events.waitForTerminal(before.body.runId);
+    const url = `${t.baseUrl}/api/chat/threads/${threadId}/events`;
+    const watching = readFeed(url, {
+      stopWhen: (events) => events.some((e) => e.event === 'agent.run.completed'),
+    });
+    // Wait until the feed is subscribed (one more stream reader subscriber), then post.
+    while (t.deps.feeds.stats().subscribers === 0) await new Promise((r) => setTimeout(r, 5));
+    const other = await t.post({ content: 'another thread' });
+    const during = await t.post({ content: 'while watching', threadId });
+    const feed = await watching;
+    expect(feed.events.map((e) => e.data.runId)).not.toContain(before.body.runId);
+    expect(feed.events.map((e) => e.data.runId)).not.toContain(other.body.runId);
+    expect(feed.events.map((e) => e.event)).toEqual([
+      'agent.run.requested',
+      'agent.run.started',
+      'agent.run.completed',
+    ]);
+    expect(feed.events.every((e) => e.data.runId === during.body.runId)).toBe(true);
+    // Resume after the first event: exactly the two after it.
+    const resumed = await readFeed(url, {
+      lastEventId: feed.events[0]?.id,
+      stopWhen: (events) => events.some((e) => e.event === 'agent.run.completed'),
+    });
+    expect(resumed.events.map((e) => e.id)).toEqual(feed.events.slice(1).map((e) => e.id));
+  });
+
+  test('200 concurrent feeds share one reader, and leave nothing behind when closed', async () => {
+    const probe = new Redis(t.config.redis.url);
+    const clients = async () => ((await probe.client('LIST')) as string).trim().split('\n').length;
+    const clientsBefore = await clients();
+    llm.setDefault({ kind: 'stream', chunks, delayMs: 20 });
+    const { body } = await t.post({ content: 'many watchers' });
+    const feeds = await Promise.all(
+      Array.from({ length: 200 }, () => readFeed(runFeed(body.runId))),
+    );
+    const ids = feeds[0]?.events.map((e) => e.id);
+    for (const feed of feeds) {
+      expect(feed.ended).toBe(true);
+      expect(feed.events.map((e) => e.id)).toEqual(ids as string[]);
+    }
+    // Leaving mid-run releases the subscription too.
+    const { body: second } = await t.post({ content: 'leave early' });
+    await Promise.all(
+      Array.from({ length: 50 }, () =>
+        readFeed(runFeed(second.runId), { stopWhen: (events) => events.length >= 2 }),
+      ),
+    );
+    await t.events.waitForTerminal(second.runId);
+    for (let i = 0; i < 100 && t.deps.feeds.stats().subscribers > 0; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(t.deps.feeds.stats()).toEqual({ subscribers: 0, streams: 0 });
+    expect(await clients()).toBe(clientsBefore);
+    probe.disconnect();
+  });
+});
