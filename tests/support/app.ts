@@ -107,7 +107,11 @@ export async function startTestApp(
       cleanup.on('error', () => {});
       try {
         await cleanup.connect();
-        const keys = await cleanup.keys(`test-${id}:*`);
+        // The queue's keys, and the runs' own streams (test:<id>:events:run:<runId>).
+        const keys = [
+          ...(await cleanup.keys(`test-${id}:*`)),
+          ...(await cleanup.keys(`test:${id}:*`)),
+        ];
         if (keys.length > 0) await cleanup.del(...keys);
         await cleanup.del(config.redis.streamKey);
       } catch {
