@@ -54,20 +54,26 @@ export function createRunProcessor(deps: RunJobDeps) {
     const ids = { runId: run.id, threadId: run.threadId };
     const logger = deps.logger.child(ids);
     const attempt = run.attempts;
-    const announce = redis.pipeline();
-    appendEvent(announce, stream, buildEvent('agent.run.started', ids, { attempt }));
-    const [failed] = ((await announce.exec()) ?? []).filter(([error]) => error);
-    if (failed) throw failed[0];
+    // `started` goes out while memory is built and the model called: the deltas are chained
+    // behind it and the terminal event waits for it, so the order on the streams holds.
+    const pipeline = redis.pipeline();
+    appendEvent(pipeline, stream, buildEvent('agent.run.started', ids, { attempt }));
+    const announced = pipeline.exec().then((results) => {
+      const failed = results?.find(([error]) => error);
+      if (failed) throw failed[0];
+    });
     logger.info({ attempt, model: run.model }, 'run attempt started');
 
     let reply: Awaited<ReturnType<Llm['chat']>>;
-    const deltas = createDeltaWriter({ redis, stream, ids, attempt });
+    const deltas = createDeltaWriter({ redis, stream, ids, attempt, after: announced });
     try {
       const messages = await buildRunPrompt({ ...deps, logger }, run);
       reply = await llm.chat({ model: run.model, messages, onDelta: deltas.push });
       await deltas.close();
+      await announced;
     } catch (thrown) {
       await deltas.close();
+      await announced.catch(() => {});
       const error =
         thrown instanceof LlmError
           ? thrown

@@ -17,11 +17,13 @@ export function createDeltaWriter(opts: {
   stream: StreamTarget;
   ids: { runId: string; threadId: string };
   attempt: number;
+  /** Deltas wait for this write (the attempt's `started` event) to land first. */
+  after?: Promise<unknown>;
 }) {
   let buffer = '';
   let index = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  let writes: Promise<unknown> = Promise.resolve();
+  let writes: Promise<unknown> = (opts.after ?? Promise.resolve()).catch(() => {});
 
   const flush = () => {
     clearTimeout(timer);

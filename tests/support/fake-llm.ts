@@ -9,9 +9,11 @@ export type FakeBehaviour =
   | {
       kind: 'reply';
       content?: string;
+      /** The whole answer takes this long (streamed: before its first piece). */
       delayMs?: number;
       usage?: { prompt_tokens: number; completion_tokens: number };
     }
+  /** Streamed in these pieces (default: the echo's words), `delayMs` apart. */
   | { kind: 'stream'; chunks?: string[]; delayMs?: number }
   | { kind: 'stall' }
   | { kind: 'status'; status: number; body?: unknown; headers?: Record<string, string> }
@@ -89,8 +91,14 @@ export async function startFakeLlm(
       if (roll < fail5xx + stall + rateLimit + garbage) return { kind: 'garbage' };
     }
     const chosen = typeof fallback === 'function' ? fallback(req) : fallback;
-    if (opts.delayMs && chosen.kind === 'reply' && chosen.delayMs === undefined) {
-      return { ...chosen, delayMs: opts.delayMs };
+    // The standalone fake's --delay-ms: a streamed echo, one word per delay.
+    if (
+      opts.delayMs &&
+      chosen.kind === 'reply' &&
+      chosen.delayMs === undefined &&
+      !chosen.content
+    ) {
+      return { kind: 'stream', delayMs: opts.delayMs };
     }
     return chosen;
   }
@@ -143,7 +151,11 @@ export async function startFakeLlm(
         if (body.stream === true) {
           const chunks =
             behaviour.kind === 'stream' && behaviour.chunks ? behaviour.chunks : words(content);
-          return streamResponse(model, chunks, behaviour.delayMs ?? 0, usage, body, sleep);
+          // 'reply' answers slowly as a whole (delay before the first piece); 'stream' pauses
+          // between pieces.
+          if (behaviour.kind === 'reply' && behaviour.delayMs) await sleep(behaviour.delayMs);
+          const gap = behaviour.kind === 'stream' ? (behaviour.delayMs ?? 0) : 0;
+          return streamResponse(model, chunks, gap, usage, body, sleep);
         }
         if (behaviour.delayMs) await sleep(behaviour.delayMs);
         return Response.json(completion(model, content, usage));
