@@ -38,6 +38,8 @@ export function createWorker(deps: RunJobDeps) {
   // terminal (stalled too often, a bug) must still end in exactly one agent.run.failed.
   worker.on('failed', async (job, error) => {
     if (!job || error instanceof UnrecoverableError || error?.name === 'UnrecoverableError') return;
+    // The job's name carries its thread (catalog.ts), so every line names both ids.
+    const ids = { runId: job.data.runId, threadId: job.name.replace(/^thread /, '') };
     try {
       if ((await job.getState()) !== 'failed') return;
       const run = await getRun(deps.db, job.data.runId);
@@ -46,8 +48,9 @@ export function createWorker(deps: RunJobDeps) {
         code: 'run_aborted',
         message: `the job failed outside the run: ${error?.message ?? 'unknown error'}`,
       });
+      logger.warn({ ...ids, err: error }, 'run aborted: its job failed outside the run');
     } catch (netError) {
-      logger.error({ err: netError, runId: job.data.runId }, 'could not fail an aborted run');
+      logger.error({ ...ids, err: netError }, 'could not fail an aborted run');
     }
   });
 
