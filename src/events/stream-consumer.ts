@@ -87,7 +87,7 @@ export function createStreamConsumer(deps: ChatDeps & { redis: Redis; logger: Lo
       }
       const accepted = await acceptMessage(deps, parseMessageBody(payload), { requestId });
       await redis.xack(key, group, id);
-      logger.debug(
+      logger.info(
         { requestId, runId: accepted.runId, threadId: accepted.threadId },
         'stream request accepted',
       );

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { and, count, eq } from 'drizzle-orm';
+import { Redis } from 'ioredis';
 import { openDb } from '../../db/client';
 import { messages } from '../../db/schema';
 import { EventReader, isTerminal } from '../support/app';
@@ -158,5 +159,44 @@ describe.skipIf(!redisTestsEnabled())('crashes and shutdowns lose nothing', () =
     for (const runId of runIds) await events.waitForTerminal(runId);
     expect(terminalCounts(runIds)).toEqual(runIds.map(() => 1));
     expect(runIds.map(replies)).toEqual(runIds.map(() => 1));
+  });
+
+  test('two worker processes share 200 stream requests; none is served twice', async () => {
+    useStream(`shared-${Date.now()}`);
+    const first = await spawn('worker', { REDIS_CONSUMER_NAME: 'host-a' });
+    const second = await spawn('worker', { REDIS_CONSUMER_NAME: 'host-b' });
+    const producer = new Redis(redis.url);
+    try {
+      const ids = Array.from({ length: 200 }, (_, i) => `req-${i}`);
+      const pipeline = producer.pipeline();
+      for (const id of ids) {
+        pipeline.xadd(
+          env.REDIS_STREAM_KEY as string,
+          '*',
+          'type',
+          'agent.run.requested',
+          'requestId',
+          id,
+          'payload',
+          JSON.stringify({ content: id }),
+        );
+      }
+      await pipeline.exec();
+      const announced = () =>
+        events.entries.filter((e) => e.type === 'agent.run.requested' && e.payload.requestId);
+      await events.waitFor(() => announced().length >= 200, 'all 200 requests to be announced');
+      expect(new Set(announced().map((e) => e.payload.requestId)).size).toBe(200);
+      expect(announced()).toHaveLength(200);
+      const served = (child: ServerProcess) =>
+        child.output
+          .join('')
+          .split('\n')
+          .filter((l) => l.includes('stream request accepted')).length;
+      expect(served(first) + served(second)).toBe(200);
+      expect(served(first)).toBeGreaterThan(0);
+      expect(served(second)).toBeGreaterThan(0);
+    } finally {
+      producer.disconnect();
+    }
   });
 });
