@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import type { Browser } from 'playwright-core';
-import { startTestApp, type TestApp } from '../support/app';
+import { startTestApp, type TestApp, waitForJobState } from '../support/app';
 import { chromiumAvailable, launchBrowser, screenshotPath } from '../support/browser';
 import { type FakeLlm, startFakeLlm } from '../support/fake-llm';
 import { redisTestsEnabled } from '../support/redis';
@@ -31,6 +31,7 @@ describe.skipIf(!redisTestsEnabled() || !chromiumAvailable)('Bull Board in a rea
     const runId: string = body.runId;
     await t.events.waitForTerminal(runId);
     expect((await t.get(`/api/chat/runs/${runId}`)).body.status).toBe('failed');
+    expect(await waitForJobState(t.deps.queue, runId, 'failed')).toBe('failed');
 
     const context = await browser.newContext({
       httpCredentials: ADMIN,

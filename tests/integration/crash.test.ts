@@ -192,6 +192,10 @@ describe.skipIf(!redisTestsEnabled())('crashes and shutdowns lose nothing', () =
           .join('')
           .split('\n')
           .filter((l) => l.includes('stream request accepted')).length;
+      // The log lines come through a pipe, a moment after the events: wait for them (bounded).
+      for (let i = 0; i < 500 && served(first) + served(second) < 200; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
       expect(served(first) + served(second)).toBe(200);
       expect(served(first)).toBeGreaterThan(0);
       expect(served(second)).toBeGreaterThan(0);

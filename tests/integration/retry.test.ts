@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { startTestApp, type TestApp } from '../support/app';
+import { startTestApp, type TestApp, waitForJobState } from '../support/app';
 import { type FakeLlm, startFakeLlm } from '../support/fake-llm';
 import { redisTestsEnabled } from '../support/redis';
 
@@ -25,8 +25,8 @@ describe.skipIf(!redisTestsEnabled())('an operator retries a failed run', () => 
       attempts: 1,
     });
 
+    expect(await waitForJobState(t.deps.queue, body.runId, 'failed')).toBe('failed');
     const job = await t.deps.queue.getJob(body.runId);
-    expect(await job?.getState()).toBe('failed');
     await job?.retry('failed');
 
     await t.events.waitFor(

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import { eq } from 'drizzle-orm';
 import { messages } from '../../db/schema';
-import { isTerminal, startTestApp, type TestApp } from '../support/app';
+import { isTerminal, startTestApp, type TestApp, waitForJobState } from '../support/app';
 import { type FakeLlm, startFakeLlm } from '../support/fake-llm';
 import { redisTestsEnabled } from '../support/redis';
 
@@ -99,8 +99,8 @@ describe.skipIf(!redisTestsEnabled())('the run job against the fake model server
     const run = await t.get(`/api/chat/runs/${body.runId}`);
     expect(run.body).toMatchObject({ status: 'failed', attempts: 1, reply: null });
     expect(run.body.error.code).toBe('llm_unauthorized');
+    expect(await waitForJobState(t.deps.queue, body.runId, 'failed')).toBe('failed');
     const job = await t.deps.queue.getJob(body.runId);
-    expect(await job?.getState()).toBe('failed');
     // Finished jobs are kept for Bull Board, bounded in age and count.
     expect(job?.opts.removeOnFail).toEqual({ age: 7 * 24 * 3600, count: 50_000 });
     expect(job?.opts.removeOnComplete).toEqual({ age: 24 * 3600, count: 10_000 });

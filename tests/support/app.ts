@@ -215,3 +215,23 @@ function parseOr(text: string | undefined): unknown {
     return text;
   }
 }
+
+/**
+ * Waits for a job to reach a state. A run's terminal event is written before BullMQ moves its
+ * job (the processor announces, then returns or throws), so a test that saw the event may still
+ * find the job active for a moment.
+ */
+export async function waitForJobState(
+  queue: { getJobState(id: string): Promise<string> },
+  jobId: string,
+  state: string,
+  timeoutMs = 10_000,
+): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let current = await queue.getJobState(jobId);
+  while (current !== state && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    current = await queue.getJobState(jobId);
+  }
+  return current;
+}
