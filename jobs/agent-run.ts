@@ -7,7 +7,7 @@ import type { Config } from '../src/config';
 import { buildEvent } from '../src/events/event';
 import type { Publisher } from '../src/events/outbox-relay';
 import { createDeltaWriter } from '../src/events/delta-writer';
-import { appendEvent } from '../src/events/stream-writer';
+import { appendEvent, type StreamTarget } from '../src/events/stream-writer';
 import { newMessageId } from '../src/ids';
 import { type Llm, LlmError } from '../src/llm/llm';
 import type { Logger } from '../src/logger';
@@ -23,6 +23,7 @@ export interface RunJobDeps {
   llm: Llm;
   publisher: Publisher;
   metrics: Metrics;
+  stream: StreamTarget;
   logger: Logger;
 }
 
@@ -39,12 +40,7 @@ export type RunJobResult = { status: 'completed'; replyId: string } | { status: 
  * to BullMQ, which owns retries.
  */
 export function createRunProcessor(deps: RunJobDeps) {
-  const { config, db, redis, llm, publisher } = deps;
-  const stream = {
-    key: config.redis.streamKey,
-    maxLen: config.redis.streamMaxLen,
-    runFeedTtlS: config.stream.runFeedTtlS,
-  };
+  const { db, redis, llm, publisher, stream } = deps;
 
   return async function processRun(job: Job<RunJobData>): Promise<RunJobResult> {
     const { runId } = parseRunJobData(job.data);
