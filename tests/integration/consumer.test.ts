@@ -4,20 +4,10 @@ import { createStreamConsumer } from '../../src/events/stream-consumer';
 import { isTerminal, startTestApp, type TestApp } from '../support/app';
 import { rowCounts } from '../support/db';
 import { type FakeLlm, startFakeLlm } from '../support/fake-llm';
+import { addStreamRequest, addStreamRequests } from '../support/producer';
 import { redisTestsEnabled } from '../support/redis';
 
-/** A producer: another service adding requests to the stream with XADD. */
-const request = (redis: Redis, key: string, requestId: string, payload: unknown) =>
-  redis.xadd(
-    key,
-    '*',
-    'type',
-    'agent.run.requested',
-    'requestId',
-    requestId,
-    'payload',
-    typeof payload === 'string' ? payload : JSON.stringify(payload),
-  );
+const request = addStreamRequest;
 
 describe.skipIf(!redisTestsEnabled())('consumer group ingress', () => {
   let llm: FakeLlm;
@@ -120,18 +110,12 @@ describe.skipIf(!redisTestsEnabled())('consumer group ingress', () => {
     const group = t.config.redis.consumerGroup;
     // Another consumer reads the request and dies before acknowledging it. (One transaction,
     // so it gets the entry before our consumer's blocked read can.)
-    const [[, id], [, dead]] = (await producer
-      .multi()
-      .xadd(
-        key,
-        '*',
-        'type',
-        'agent.run.requested',
-        'requestId',
-        'orphan-1',
-        'payload',
-        '{"content":"left behind"}',
-      )
+    const [[, id], [, dead]] = (await addStreamRequest(
+      producer.multi(),
+      key,
+      'orphan-1',
+      '{"content":"left behind"}',
+    )
       .xreadgroup('GROUP', group, 'dead-consumer', 'STREAMS', key, '>')
       .exec()) as [[null, string], [null, unknown]];
     expect(JSON.stringify(dead)).toContain(id);
@@ -150,18 +134,7 @@ describe.skipIf(!redisTestsEnabled())('consumer group ingress', () => {
     const key = t.config.redis.streamKey;
     const group = t.config.redis.consumerGroup;
     // It has crashed consumers over and over: each claim counts a delivery.
-    const [[, id]] = (await producer
-      .multi()
-      .xadd(
-        key,
-        '*',
-        'type',
-        'agent.run.requested',
-        'requestId',
-        'poison-1',
-        'payload',
-        '{"content":"x"}',
-      )
+    const [[, id]] = (await addStreamRequest(producer.multi(), key, 'poison-1', '{"content":"x"}')
       .xreadgroup('GROUP', group, 'crashing', 'STREAMS', key, '>')
       .exec()) as [[null, string]];
     for (let i = 0; i < 3; i++) await producer.xclaim(key, group, 'crashing', 0, id);
@@ -180,20 +153,7 @@ describe.skipIf(!redisTestsEnabled())('consumer group ingress', () => {
     await second.start();
     try {
       const ids = Array.from({ length: 200 }, (_, i) => `shared-${i}`);
-      const pipeline = producer.pipeline();
-      for (const id of ids) {
-        pipeline.xadd(
-          t.config.redis.streamKey,
-          '*',
-          'type',
-          'agent.run.requested',
-          'requestId',
-          id,
-          'payload',
-          JSON.stringify({ content: id }),
-        );
-      }
-      await pipeline.exec();
+      await addStreamRequests(producer, t.config.redis.streamKey, ids);
       await t.events.waitFor(
         () => ids.every((id) => runOf(id) !== undefined),
         'all 200 shared requests to be announced',

@@ -9,6 +9,7 @@ import { messages } from '../../db/schema';
 import { EventReader, isTerminal } from '../support/app';
 import { type FakeLlm, startFakeLlm } from '../support/fake-llm';
 import { postMessage, type ServerProcess, spawnServer } from '../support/processes';
+import { addStreamRequests } from '../support/producer';
 import { PrivateRedis, redisTestsEnabled } from '../support/redis';
 
 /**
@@ -168,20 +169,7 @@ describe.skipIf(!redisTestsEnabled())('crashes and shutdowns lose nothing', () =
     const producer = new Redis(redis.url);
     try {
       const ids = Array.from({ length: 200 }, (_, i) => `req-${i}`);
-      const pipeline = producer.pipeline();
-      for (const id of ids) {
-        pipeline.xadd(
-          env.REDIS_STREAM_KEY as string,
-          '*',
-          'type',
-          'agent.run.requested',
-          'requestId',
-          id,
-          'payload',
-          JSON.stringify({ content: id }),
-        );
-      }
-      await pipeline.exec();
+      await addStreamRequests(producer, env.REDIS_STREAM_KEY as string, ids);
       const announced = () =>
         events.entries.filter((e) => e.type === 'agent.run.requested' && e.payload.requestId);
       await events.waitFor(() => announced().length >= 200, 'all 200 requests to be announced');
