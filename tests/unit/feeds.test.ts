@@ -1,0 +1,42 @@
+import { describe, expect, test } from 'bun:test';
+import { compareIds } from '../../src/feeds/feed-reader';
+import { formatEntry } from '../../src/feeds/sse';
+
+describe('compareIds', () => {
+  test('orders stream ids by time, then sequence (not as strings)', () => {
+    expect(compareIds('1700000000000-0', '1700000000000-1')).toBeLessThan(0);
+    expect(compareIds('1700000000000-10', '1700000000000-9')).toBeGreaterThan(0);
+    expect(compareIds('999-0', '1000-0')).toBeLessThan(0);
+    expect(compareIds('5-5', '5-5')).toBe(0);
+    expect(compareIds('0-0', '1-0')).toBeLessThan(0);
+  });
+});
+
+describe('formatEntry', () => {
+  test('id, event and the event as one JSON object with the payload parsed', () => {
+    const text = formatEntry({
+      id: '1-2',
+      fields: {
+        type: 'agent.run.delta',
+        eventId: 'evt_x',
+        runId: 'run_x',
+        threadId: 'thr_x',
+        occurredAt: '2026-01-01T00:00:00.000Z',
+        payload: '{"attempt":1,"index":0,"text":"line one\\nline two"}',
+      },
+    });
+    const [id, event, data, ...rest] = text.split('\n');
+    expect(id).toBe('id: 1-2');
+    expect(event).toBe('event: agent.run.delta');
+    // One data line even when the text has newlines: JSON escapes them.
+    expect(rest).toEqual(['', '']);
+    expect(JSON.parse((data ?? '').slice('data: '.length))).toEqual({
+      type: 'agent.run.delta',
+      eventId: 'evt_x',
+      runId: 'run_x',
+      threadId: 'thr_x',
+      occurredAt: '2026-01-01T00:00:00.000Z',
+      payload: { attempt: 1, index: 0, text: 'line one\nline two' },
+    });
+  });
+});
