@@ -1,16 +1,18 @@
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { Db } from '../client';
+import { commitWrite } from '../group-commit';
 import { idempotencyKeys, messages, type OutboxRow, runs, threads } from '../schema';
 import { insertOutboxStatement } from './outbox';
+import { prepared } from './prepared';
 import { ACTIVE, type Event } from './runs';
 
+const p = sql.placeholder;
 /**
  * The hot path's statements, prepared once per database: building and compiling SQL on every
  * request cost more than running it (bench P1).
  */
-function prepare(db: Db) {
-  const p = sql.placeholder;
-  return {
+const statements = (db: Db) =>
+  prepared(db, 'ingress', (db) => ({
     findKey: db
       .select()
       .from(idempotencyKeys)
@@ -75,10 +77,9 @@ function prepare(db: Db) {
       })
       .prepare(),
     insertOutbox: insertOutboxStatement(db),
-  };
-}
+  }));
 
-type Statements = ReturnType<typeof prepare>;
+type Statements = ReturnType<typeof statements>;
 type Input<R> = {
   threadId: string;
   messageId: string;
@@ -132,47 +133,6 @@ function write<R>(s: Statements, input: Input<R>): Output<R> {
 }
 
 /**
- * Group commit: the messages accepted during one turn of the event loop are written in one
- * transaction (each still all-or-nothing), which spares a commit per request under load. If the
- * group's transaction fails, each message is retried in a transaction of its own, so one bad
- * write cannot fail the others.
- */
-function createIngressWriter(db: Db) {
-  const s = prepare(db);
-  type Pending = {
-    input: Input<unknown>;
-    resolve: (o: Output<unknown>) => void;
-    reject: (e: unknown) => void;
-  };
-  let pending: Pending[] = [];
-  const flush = () => {
-    const group = pending;
-    pending = [];
-    try {
-      const outputs = db.transaction(() => group.map((p) => write(s, p.input)), {
-        behavior: 'immediate',
-      });
-      for (const [i, p] of group.entries()) p.resolve(outputs[i] as Output<unknown>);
-    } catch {
-      for (const p of group) {
-        try {
-          p.resolve(db.transaction(() => write(s, p.input), { behavior: 'immediate' }));
-        } catch (error) {
-          p.reject(error);
-        }
-      }
-    }
-  };
-  return <R>(input: Input<R>) =>
-    new Promise<Output<R>>((resolve, reject) => {
-      if (pending.length === 0) setImmediate(flush);
-      pending.push({ input, resolve: resolve as Pending['resolve'], reject });
-    });
-}
-
-const writers = new WeakMap<Db, ReturnType<typeof createIngressWriter>>();
-
-/**
  * Accepts a user message: thread (created on first use), message, run and the outbox row of
  * `agent.run.requested`, all in one transaction, so a 202 always means all four exist.
  * The outbox row carries the job only when this run is the thread's oldest unfinished one;
@@ -181,11 +141,7 @@ const writers = new WeakMap<Db, ReturnType<typeof createIngressWriter>>();
  * With an idempotency key, the key is claimed in the same transaction: a key already stored
  * returns its first response (same request) or a conflict (another request), and creates nothing.
  */
-export async function insertRunRequest<R>(db: Db, input: Input<R>): Promise<Output<R>> {
-  let writer = writers.get(db);
-  if (!writer) {
-    writer = createIngressWriter(db);
-    writers.set(db, writer);
-  }
-  return writer(input);
+export function insertRunRequest<R>(db: Db, input: Input<R>): Promise<Output<R>> {
+  const s = statements(db);
+  return commitWrite(db, () => write(s, input));
 }

@@ -1,5 +1,6 @@
-import { and, asc, eq, isNull, lt, sql } from 'drizzle-orm';
+import { and, asc, isNull, lt, sql } from 'drizzle-orm';
 import type { Db } from '../client';
+import { commitWrite } from '../group-commit';
 import { type OutboxRow, outbox } from '../schema';
 
 export type NewOutboxRow = typeof outbox.$inferInsert;
@@ -33,11 +34,9 @@ export async function markOutboxDelivered(db: Db, ids: number[]): Promise<void> 
       .prepare();
     markStatements.set(db, statement);
   }
-  statement.run({ now: Date.now(), ids: JSON.stringify(ids) });
-}
-
-export async function getOutboxByEventId(db: Db, eventId: string): Promise<OutboxRow | undefined> {
-  return db.select().from(outbox).where(eq(outbox.eventId, eventId)).get();
+  const mark = statement;
+  // Joins whatever else commits in this turn: no commit of its own under load.
+  await commitWrite(db, () => mark.run({ now: Date.now(), ids: JSON.stringify(ids) }));
 }
 
 /** Inserts one outbox row and returns it; prepared, shared by ingress and the run job. */

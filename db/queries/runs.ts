@@ -1,6 +1,7 @@
 import { and, asc, eq, inArray, lt, ne, notExists, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/sqlite-core';
 import type { Db } from '../client';
+import { commitWrite } from '../group-commit';
 import { type Message, messages, type OutboxRow, type Run, runs, threads } from '../schema';
 import type { NewOutboxRow } from './outbox';
 import { insertOutboxStatement } from './outbox';
@@ -100,14 +101,11 @@ const json = (value: unknown) => (value == null ? null : JSON.stringify(value));
  */
 export async function startRunAttempt(db: Db, runId: string, now: Date): Promise<Run | null> {
   const q = statements(db);
-  return db.transaction(
-    () => {
-      const run = q.getRun.get({ id: runId });
-      if (!run || run.status === 'completed') return null;
-      return q.startAttempt.get({ id: runId, now: now.getTime() }) ?? null;
-    },
-    { behavior: 'immediate' },
-  );
+  return commitWrite(db, () => {
+    const run = q.getRun.get({ id: runId });
+    if (!run || run.status === 'completed') return null;
+    return q.startAttempt.get({ id: runId, now: now.getTime() }) ?? null;
+  });
 }
 
 /** The run waits for BullMQ's next try; `attempts` is what was spent so far. */
@@ -117,7 +115,8 @@ export async function recordRunRetry(
   attempts: number,
   error: { code: string; message: string },
 ): Promise<void> {
-  statements(db).retry.run({ id: runId, attempts, error: json(error) });
+  const q = statements(db);
+  await commitWrite(db, () => q.retry.run({ id: runId, attempts, error: json(error) }));
 }
 
 /**
@@ -140,39 +139,36 @@ export async function finishRun(
 ): Promise<OutboxRow | null> {
   const q = statements(db);
   const now = input.now.getTime();
-  return db.transaction(
-    () => {
-      const run = q.getRun.get({ id: input.runId });
-      if (!run || run.status === 'completed' || run.status === 'failed') return null;
-      if (input.reply) {
-        q.insertReply.run({
-          id: input.reply.id,
-          threadId: run.threadId,
-          runId: run.id,
-          content: input.reply.content,
-          seq: run.seq + 1,
-          now: input.now,
-        });
-        q.countReply.run({ threadId: run.threadId, now });
-      }
-      q.finish.run({
-        id: run.id,
-        status: input.reply ? 'completed' : 'failed',
-        attempts: input.attempts,
-        error: json(input.error),
-        usage: json(input.usage),
-        replyId: input.reply?.id ?? null,
-        now,
-      });
-      const next = q.next.get({ threadId: run.threadId, id: run.id });
-      return (q.insertOutbox.get({
-        ...input.event,
-        enqueueRunId: next?.id ?? null,
+  return commitWrite(db, () => {
+    const run = q.getRun.get({ id: input.runId });
+    if (!run || run.status === 'completed' || run.status === 'failed') return null;
+    if (input.reply) {
+      q.insertReply.run({
+        id: input.reply.id,
+        threadId: run.threadId,
+        runId: run.id,
+        content: input.reply.content,
+        seq: run.seq + 1,
         now: input.now,
-      }) ?? null) as OutboxRow | null;
-    },
-    { behavior: 'immediate' },
-  );
+      });
+      q.countReply.run({ threadId: run.threadId, now });
+    }
+    q.finish.run({
+      id: run.id,
+      status: input.reply ? 'completed' : 'failed',
+      attempts: input.attempts,
+      error: json(input.error),
+      usage: json(input.usage),
+      replyId: input.reply?.id ?? null,
+      now,
+    });
+    const next = q.next.get({ threadId: run.threadId, id: run.id });
+    return (q.insertOutbox.get({
+      ...input.event,
+      enqueueRunId: next?.id ?? null,
+      now: input.now,
+    }) ?? null) as OutboxRow | null;
+  });
 }
 
 /**

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { eq } from 'drizzle-orm';
 import { outbox, runs } from '../../db/schema';
-import { startTestApp, type TestApp } from '../support/app';
+import { startTestApp, type TestApp, waitForValue } from '../support/app';
 import { rowCounts } from '../support/db';
 import { redisTestsEnabled } from '../support/redis';
 
@@ -41,7 +41,10 @@ describe.skipIf(!redisTestsEnabled())('POST /api/chat/messages', () => {
 
     const run = t.deps.db.select().from(runs).where(eq(runs.id, body.runId)).get();
     expect(run).toMatchObject({ status: 'queued', threadId: body.threadId, attempts: 0 });
-    const row = t.deps.db.select().from(outbox).where(eq(outbox.runId, body.runId)).get();
+    const row = await waitForValue(
+      () => t.deps.db.select().from(outbox).where(eq(outbox.runId, body.runId)).get(),
+      (r) => r?.deliveredAt != null,
+    );
     expect(row?.eventId).toBe(eventId as string);
     expect(row?.deliveredAt).toBeInstanceOf(Date);
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { isNull } from 'drizzle-orm';
 import { outbox } from '../../db/schema';
-import { startTestApp, type TestApp } from '../support/app';
+import { startTestApp, type TestApp, waitForValue } from '../support/app';
 import { type FakeLlm, startFakeLlm } from '../support/fake-llm';
 import { PrivateRedis, redisTestsEnabled } from '../support/redis';
 
@@ -59,6 +59,8 @@ describe.skipIf(!redisTestsEnabled())('Redis unreachable at ingress', () => {
       'agent.run.completed',
     ]);
     expect((await t.get('/ready')).status).toBe(200);
-    expect(t.deps.db.select().from(outbox).where(isNull(outbox.deliveredAt)).all()).toEqual([]);
+    const undelivered = () =>
+      t.deps.db.select().from(outbox).where(isNull(outbox.deliveredAt)).all();
+    expect(await waitForValue(undelivered, (rows) => rows.length === 0)).toEqual([]);
   });
 });
