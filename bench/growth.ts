@@ -75,7 +75,7 @@ export async function promptGrowth(sizes: number[], builds: number) {
       });
     }
   } finally {
-    store.close();
+    await store.close();
     rmSync(dir, { recursive: true, force: true });
   }
   return results;

@@ -68,7 +68,7 @@ export function createDeps(
       // BullMQ's close waits for its connection; with Redis gone that would be forever.
       await settleWithin(queue.close(), 2000);
       redis.disconnect();
-      store.close();
+      await store.close();
     },
   };
 }

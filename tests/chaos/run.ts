@@ -202,7 +202,7 @@ console.log(
     `${JSON.stringify(failedBy)})`,
 );
 
-store.close();
+await store.close();
 await api.kill('SIGTERM');
 await worker.kill('SIGTERM');
 await llm.stop();

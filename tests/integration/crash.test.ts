@@ -61,7 +61,7 @@ describe.skipIf(!redisTestsEnabled())('crashes and shutdowns lose nothing', () =
   };
   const terminalCounts = (runIds: string[]) =>
     runIds.map((id) => events.forRun(id).filter((e) => isTerminal(e.type)).length);
-  const replies = (runId: string) => {
+  const replies = async (runId: string) => {
     const store = openDb(env.DATABASE_URL as string);
     try {
       return (
@@ -72,7 +72,7 @@ describe.skipIf(!redisTestsEnabled())('crashes and shutdowns lose nothing', () =
           .get()?.n ?? 0
       );
     } finally {
-      store.close();
+      await store.close();
     }
   };
 
@@ -102,7 +102,7 @@ describe.skipIf(!redisTestsEnabled())('crashes and shutdowns lose nothing', () =
       content: 'echo: survive a crash',
       attempts: 2,
     });
-    expect(replies(body.runId)).toBe(1);
+    expect(await replies(body.runId)).toBe(1);
   });
 
   test('the API killed before it could publish: the relay delivers after restart', async () => {
@@ -159,7 +159,7 @@ describe.skipIf(!redisTestsEnabled())('crashes and shutdowns lose nothing', () =
     await spawn('both', { WORKER_CONCURRENCY: '3' });
     for (const runId of runIds) await events.waitForTerminal(runId);
     expect(terminalCounts(runIds)).toEqual(runIds.map(() => 1));
-    expect(runIds.map(replies)).toEqual(runIds.map(() => 1));
+    expect(await Promise.all(runIds.map(replies))).toEqual(runIds.map(() => 1));
   });
 
   test('two worker processes share 200 stream requests; none is served twice', async () => {

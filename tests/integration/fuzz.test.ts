@@ -268,7 +268,7 @@ describe.skipIf(!redisTestsEnabled())(`fuzz: ${REQUESTS} generated requests (see
         outbox: accepted.size,
       });
     } finally {
-      store.close();
+      await store.close();
     }
   }, 180_000);
 });
