@@ -38,8 +38,12 @@ export const messages = sqliteTable(
   },
   (t) => [
     uniqueIndex('messages_thread_seq').on(t.threadId, t.seq),
-    // One user message and at most one reply per run: a re-run after a crash cannot store two.
-    uniqueIndex('messages_run_role').on(t.runId, t.role),
+    // At most one reply per run: a re-run after a crash cannot store two. Partial, so that
+    // accepting a user message does not pay for a random-key index insert (bench P1); the
+    // user message of a run is `runs.user_message_id`.
+    uniqueIndex('messages_run_reply')
+      .on(t.runId)
+      .where(sql`role = 'assistant'`),
   ],
 );
 
@@ -85,7 +89,8 @@ export const outbox = sqliteTable(
   'outbox',
   {
     id: integer('id').primaryKey({ autoIncrement: true }),
-    eventId: text('event_id').notNull().unique(),
+    /** Stable across re-delivery; never looked up, so not indexed (a random-key insert each). */
+    eventId: text('event_id').notNull(),
     type: text('type').notNull(),
     runId: text('run_id').notNull(),
     threadId: text('thread_id').notNull(),
