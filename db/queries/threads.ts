@@ -1,6 +1,6 @@
-import { eq, sql } from 'drizzle-orm';
+import { and, desc, eq, lte, sql } from 'drizzle-orm';
 import type { Db } from '../client';
-import { type Thread, threads } from '../schema';
+import { messages, type Thread, threads } from '../schema';
 import { prepared } from './prepared';
 
 export async function getThread(db: Db, threadId: string): Promise<Thread | undefined> {
@@ -27,4 +27,63 @@ export async function saveSummary(
     })
     .where(eq(threads.id, threadId))
     .run();
+}
+
+/** What a run's memory starts from: the thread's summary and the recent window. */
+export interface ThreadMemory {
+  summary: string | null;
+  summaryThroughSeq: number | null;
+  /** The last `count` messages at or before `throughSeq`, in conversation order. */
+  recent: { id: string; seq: number; role: 'user' | 'assistant'; content: string }[];
+}
+
+/**
+ * The summary and the recent window of a thread in one statement, run for every run: one
+ * statement instead of two, and rows read as plain arrays rather than mapped by drizzle (each
+ * row repeats the summary columns; the window is a handful of rows). Undefined when the thread
+ * does not exist.
+ */
+export async function getThreadMemory(
+  db: Db,
+  threadId: string,
+  throughSeq: number,
+  count: number,
+): Promise<ThreadMemory | undefined> {
+  const statement = prepared(db, 'threadMemory', (db) =>
+    db
+      .select({
+        summary: threads.summary,
+        summaryThroughSeq: threads.summaryThroughSeq,
+        id: messages.id,
+        seq: messages.seq,
+        role: messages.role,
+        content: messages.content,
+      })
+      .from(threads)
+      .leftJoin(
+        messages,
+        and(eq(messages.threadId, threads.id), lte(messages.seq, sql.placeholder('throughSeq'))),
+      )
+      .where(eq(threads.id, sql.placeholder('threadId')))
+      .orderBy(desc(messages.seq))
+      .limit(sql.placeholder('count'))
+      .prepare(),
+  );
+  const rows = statement.values({ threadId, throughSeq, count }) as [
+    string | null,
+    number | null,
+    string | null,
+    number,
+    'user' | 'assistant',
+    string,
+  ][];
+  const first = rows[0];
+  if (!first) return undefined;
+  const recent: ThreadMemory['recent'] = [];
+  // Newest first from the query; the prompt wants them oldest first.
+  for (let i = rows.length - 1; i >= 0; i--) {
+    const [, , id, seq, role, content] = rows[i] as (typeof rows)[number];
+    if (id !== null) recent.push({ id, seq, role, content });
+  }
+  return { summary: first[0], summaryThroughSeq: first[1], recent };
 }

@@ -1,6 +1,6 @@
 import type { Db } from '../../db/client';
-import { listMessagesBetween, listRecentMessages } from '../../db/queries/messages';
-import { getThread, saveSummary } from '../../db/queries/threads';
+import { listMessagesBetween } from '../../db/queries/messages';
+import { getThreadMemory, saveSummary } from '../../db/queries/threads';
 import type { Run } from '../../db/schema';
 import type { Config } from '../config';
 import type { ChatMessage, Llm } from '../llm/llm';
@@ -18,10 +18,8 @@ export async function buildRunPrompt(
   run: Run,
 ): Promise<ChatMessage[]> {
   const { db, llm, config, logger } = deps;
-  const [recent, thread] = await Promise.all([
-    listRecentMessages(db, run.threadId, run.seq, config.chat.recentMessages),
-    getThread(db, run.threadId),
-  ]);
+  const thread = await getThreadMemory(db, run.threadId, run.seq, config.chat.recentMessages);
+  const recent = thread?.recent ?? [];
   let summary = thread?.summary ?? null;
   let uncovered: MemoryMessage[] = [];
   const range = recent[0] ? foldRange(recent[0].seq, thread?.summaryThroughSeq ?? null) : null;
