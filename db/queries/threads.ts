@@ -13,20 +13,27 @@ export async function getThread(db: Db, threadId: string): Promise<Thread | unde
   ).get({ id: threadId });
 }
 
-/** Stores a summary together with the last message it covers (id and conversation slot). */
+/**
+ * Stores a summary together with the last message it covers (id and conversation slot). Once a
+ * thread is longer than the window this runs on every run, so it is prepared once.
+ */
 export async function saveSummary(
   db: Db,
   threadId: string,
   summary: { text: string; throughMessageId: string; throughSeq: number },
 ): Promise<void> {
-  db.update(threads)
-    .set({
-      summary: summary.text,
-      summaryThroughMessageId: summary.throughMessageId,
-      summaryThroughSeq: summary.throughSeq,
-    })
-    .where(eq(threads.id, threadId))
-    .run();
+  const p = sql.placeholder;
+  prepared(db, 'saveSummary', (db) =>
+    db
+      .update(threads)
+      .set({
+        summary: sql`${p('text')}`,
+        summaryThroughMessageId: sql`${p('throughMessageId')}`,
+        summaryThroughSeq: sql`${p('throughSeq')}`,
+      })
+      .where(eq(threads.id, p('threadId')))
+      .prepare(),
+  ).run({ threadId, ...summary });
 }
 
 /** What a run's memory starts from: the thread's summary and the recent window. */
