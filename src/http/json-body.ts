@@ -18,7 +18,7 @@ export async function readJsonBody(request: Request, maxBytes: number): Promise<
   if (Number(request.headers.get('content-length') ?? 0) > maxBytes) throw tooLarge();
   const bytes = await request.arrayBuffer();
   if (bytes.byteLength > maxBytes) throw tooLarge();
-  const text = new TextDecoder('utf-8', { fatal: false }).decode(bytes);
+  const text = utf8.decode(bytes);
   // Deeply nested input would overflow the stack of the validator's error reporting (found by
   // the fuzz test): no request of ours nests deeper than a few levels.
   if (nestingDepth(text) > MAX_DEPTH) {
@@ -32,6 +32,9 @@ export async function readJsonBody(request: Request, maxBytes: number): Promise<
 }
 
 const MAX_DEPTH = 32;
+
+/** One decoder for every request: without `stream`, decode() keeps no state between calls. */
+const utf8 = new TextDecoder('utf-8', { fatal: false });
 
 /** The deepest array/object nesting in JSON text, skipping string contents. One linear pass. */
 export function nestingDepth(text: string): number {

@@ -9,6 +9,17 @@ describe('readJsonBody', () => {
   test('parses JSON', async () => {
     expect(await readJsonBody(request('{"content":"hi"}'), 100)).toEqual({ content: 'hi' });
   });
+  test('a cut-off UTF-8 sequence in one body does not leak into the next', async () => {
+    // The decoder is shared across requests: it must keep no state between them.
+    const cut = new Uint8Array([0x22, 0xe2, 0x82, 0x22]); // "<first two bytes of €>"
+    const first = new Request('http://localhost/', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: cut,
+    });
+    expect(await readJsonBody(first, 100)).toBe('\uFFFD');
+    expect(await readJsonBody(request('{"content":"hi"}'), 100)).toEqual({ content: 'hi' });
+  });
   test.each([
     ['another content type', request('{}', 'text/plain'), 'unsupported_media_type'],
     ['too many bytes', request(JSON.stringify({ content: 'x'.repeat(200) })), 'payload_too_large'],
