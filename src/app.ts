@@ -23,16 +23,17 @@ export async function createApp(deps: Deps) {
   // normalize: false makes unknown body fields a 400 instead of silently dropping them.
   return new Elysia({ name: 'agent-run-server', normalize: false })
     .use(requestLog.plugin)
-    .onRequest(({ request }) => {
+    .onRequest(({ request, requestStartedAt }) => {
       if (request.method === 'OPTIONS') return;
       const url = request.url;
       const path = url.slice(url.indexOf('/', url.indexOf('//') + 2)).split('?')[0] ?? '/';
       const denied = gate(request, path);
       if (denied)
         requestLog.record(
-          request,
+          request.method,
           path === '/metrics' ? path : path.replace(/^(\/[^/]+).*$/, '$1/*'),
           401,
+          requestStartedAt,
         );
       return denied;
     })

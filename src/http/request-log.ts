@@ -7,24 +7,32 @@ import type { Metrics } from '../metrics/metrics';
  * do not explode the label set), status and duration. Never headers or bodies: no secrets.
  */
 export function createRequestLog(deps: { logger: Logger; metrics: Metrics }) {
-  const started = new WeakMap<Request, number>();
-  const record = (request: Request, route: string, status: number) => {
-    const start = started.get(request);
-    const seconds = start === undefined ? 0 : (performance.now() - start) / 1000;
-    const labels = { method: request.method, route, status: String(status) };
-    deps.metrics.httpRequests.inc(labels);
-    deps.metrics.httpDuration.observe(labels, seconds);
-    deps.logger.info(
-      { ...labels, status, durationMs: Math.round(seconds * 100_000) / 100 },
-      'request',
-    );
+  const { logger, metrics } = deps;
+  const record = (method: string, route: string, status: number, startedAt: number) => {
+    const seconds = (performance.now() - startedAt) / 1000;
+    const labels = { method, route, status: String(status) };
+    metrics.httpRequests.inc(labels);
+    metrics.httpDuration.observe(labels, seconds);
+    // Below info (the bench and many deployments run at warn) pino would drop the line anyway:
+    // skip building it.
+    if (logger.isLevelEnabled('info')) {
+      logger.info(
+        { method, route, status, durationMs: Math.round(seconds * 100_000) / 100 },
+        'request',
+      );
+    }
   };
   const plugin = new Elysia({ name: 'request-log' })
-    .onRequest(({ request }) => {
-      started.set(request, performance.now());
+    // The start time rides on the request's own context, which Elysia hands to every hook,
+    // rather than in a WeakMap keyed by the Request: no extra entry to insert, look up and
+    // have the garbage collector clear on every request.
+    .decorate('requestStartedAt', 0)
+    .onRequest((context) => {
+      context.requestStartedAt = performance.now();
     })
-    .onAfterResponse({ as: 'global' }, ({ request, route, set }) => {
-      record(request, route || 'unmatched', typeof set.status === 'number' ? set.status : 200);
+    .onAfterResponse({ as: 'global' }, ({ request, route, set, requestStartedAt }) => {
+      const status = typeof set.status === 'number' ? set.status : 200;
+      record(request.method, route || 'unmatched', status, requestStartedAt);
     });
   // Requests answered before routing (the auth gate's 401s) never reach onAfterResponse.
   return { plugin, record };
