@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, lt, lte, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, lt, sql } from 'drizzle-orm';
 import type { Db } from '../client';
 import { type Message, messages } from '../schema';
 import { prepared } from './prepared';
@@ -35,13 +35,6 @@ const p = sql.placeholder;
 /** Memory's statements, run for every run (see prepared.ts). */
 const statements = (db: Db) =>
   prepared(db, 'messages', (db) => ({
-    recent: db
-      .select()
-      .from(messages)
-      .where(and(eq(messages.threadId, p('threadId')), lte(messages.seq, p('throughSeq'))))
-      .orderBy(desc(messages.seq))
-      .limit(p('count'))
-      .prepare(),
     between: db
       .select()
       .from(messages)
@@ -55,16 +48,6 @@ const statements = (db: Db) =>
       .orderBy(asc(messages.seq))
       .prepare(),
   }));
-
-/** The last `count` messages at or before slot `throughSeq`, in conversation order. */
-export async function listRecentMessages(
-  db: Db,
-  threadId: string,
-  throughSeq: number,
-  count: number,
-): Promise<Message[]> {
-  return statements(db).recent.all({ threadId, throughSeq, count }).reverse();
-}
 
 /** Messages strictly between two slots, in conversation order: what a summary has to fold in. */
 export async function listMessagesBetween(

@@ -2,6 +2,7 @@ import { and, asc, isNull, lt, sql } from 'drizzle-orm';
 import type { Db } from '../client';
 import { commitWrite } from '../group-commit';
 import { type OutboxRow, outbox } from '../schema';
+import { prepared } from './prepared';
 
 export type NewOutboxRow = typeof outbox.$inferInsert;
 
@@ -20,22 +21,19 @@ export async function listPendingOutbox(
     .all();
 }
 
-/** Prepared once per database: a variable-length IN list would be rebuilt on every call. */
-const markStatements = new WeakMap<Db, { run(values: { now: number; ids: string }): unknown }>();
-
-/** Marks a delivered batch in one statement (the ids travel as one JSON array). */
+/**
+ * Marks a delivered batch in one statement (the ids travel as one JSON array, so the statement
+ * is prepared once rather than rebuilt for every length of IN list). It joins whatever else
+ * commits in this turn: no commit of its own under load.
+ */
 export async function markOutboxDelivered(db: Db, ids: number[]): Promise<void> {
-  let statement = markStatements.get(db);
-  if (!statement) {
-    statement = db
+  const mark = prepared(db, 'markOutboxDelivered', (db) =>
+    db
       .update(outbox)
       .set({ deliveredAt: sql`${sql.placeholder('now')}` }) // epoch ms, as the column stores
       .where(sql`${outbox.id} IN (SELECT value FROM json_each(${sql.placeholder('ids')}))`)
-      .prepare();
-    markStatements.set(db, statement);
-  }
-  const mark = statement;
-  // Joins whatever else commits in this turn: no commit of its own under load.
+      .prepare(),
+  );
   await commitWrite(db, () => mark.run({ now: Date.now(), ids: JSON.stringify(ids) }));
 }
 

@@ -1,5 +1,6 @@
 import { and, desc, eq, lte, sql } from 'drizzle-orm';
 import type { Db } from '../client';
+import { commitWrite } from '../group-commit';
 import { messages, type Thread, threads } from '../schema';
 import { prepared } from './prepared';
 
@@ -15,7 +16,8 @@ export async function getThread(db: Db, threadId: string): Promise<Thread | unde
 
 /**
  * Stores a summary together with the last message it covers (id and conversation slot). Once a
- * thread is longer than the window this runs on every run, so it is prepared once.
+ * thread is longer than the window this runs on every run, so it is prepared once and joins the
+ * turn's group commit.
  */
 export async function saveSummary(
   db: Db,
@@ -23,7 +25,7 @@ export async function saveSummary(
   summary: { text: string; throughMessageId: string; throughSeq: number },
 ): Promise<void> {
   const p = sql.placeholder;
-  prepared(db, 'saveSummary', (db) =>
+  const save = prepared(db, 'saveSummary', (db) =>
     db
       .update(threads)
       .set({
@@ -33,7 +35,8 @@ export async function saveSummary(
       })
       .where(eq(threads.id, p('threadId')))
       .prepare(),
-  ).run({ threadId, ...summary });
+  );
+  await commitWrite(db, () => save.run({ threadId, ...summary }));
 }
 
 /** What a run's memory starts from: the thread's summary and the recent window. */
