@@ -10,6 +10,7 @@ import { createDeps } from '../../src/deps';
 import { createStreamConsumer } from '../../src/events/stream-consumer';
 import { createLogger, type Logger } from '../../src/logger';
 import { createReconciler } from '../../src/recovery/reconciler';
+import { createTestDatabase } from './database';
 import { REDIS_URL } from './redis';
 
 export interface StreamEntry {
@@ -28,8 +29,8 @@ export interface StreamEntry {
 let counter = 0;
 
 /**
- * The real app and (optionally) the real worker, isolated for one test file: a fresh SQLite
- * file, its own stream key and BullMQ prefix, silent logs. Only the model server is fake.
+ * The real app and (optionally) the real worker, isolated for one test file: a fresh store
+ * (tests/support/database.ts), its own stream key and BullMQ prefix, silent logs. Only the model server is fake.
  */
 export async function startTestApp(
   opts: {
@@ -46,8 +47,9 @@ export async function startTestApp(
 ) {
   const id = `${process.pid}-${Date.now().toString(36)}-${counter++}`;
   const dir = mkdtempSync(join(tmpdir(), 'agent-run-test-'));
+  const database = await createTestDatabase(dir);
   const config: Config = loadConfig({
-    DATABASE_URL: `file:${join(dir, 'test.db')}`,
+    DATABASE_URL: database.url,
     REDIS_URL: opts.redisUrl ?? REDIS_URL,
     REDIS_STREAM_KEY: `test:${id}:events`,
     REDIS_CONSUMER_NAME: `test-${id}`,
@@ -119,6 +121,7 @@ export async function startTestApp(
       } finally {
         cleanup.disconnect();
       }
+      await database.drop();
       rmSync(dir, { recursive: true, force: true });
     },
   };
