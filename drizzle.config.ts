@@ -1,18 +1,34 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { defineConfig } from 'drizzle-kit';
-import { sqlitePath } from './db/path';
+import { isPostgresUrl, sqlitePath } from './db/path';
 import { loadConfig } from './src/config';
 
-// drizzle-kit talks to SQLite through @libsql/client, which wants a `file:` URL.
-const path = sqlitePath(loadConfig().databaseUrl);
-mkdirSync(dirname(path), { recursive: true });
+// DATABASE_URL picks the dialect, as it does for the server: db:generate, db:check, db:migrate
+// and db:studio then work on that dialect's schema and migrations (db/migrations/<dialect>).
+const url = loadConfig().databaseUrl;
 
-export default defineConfig({
-  dialect: 'sqlite',
-  schema: './db/schema.ts',
-  out: './db/migrations',
-  dbCredentials: { url: `file:${path}` },
-  strict: true,
-  verbose: true,
-});
+function sqliteConfig() {
+  // drizzle-kit talks to SQLite through @libsql/client, which wants a `file:` URL.
+  const path = sqlitePath(url);
+  mkdirSync(dirname(path), { recursive: true });
+  return defineConfig({
+    dialect: 'sqlite',
+    schema: './db/sqlite/schema.ts',
+    out: './db/migrations/sqlite',
+    dbCredentials: { url: `file:${path}` },
+    strict: true,
+    verbose: true,
+  });
+}
+
+export default isPostgresUrl(url)
+  ? defineConfig({
+      dialect: 'postgresql',
+      schema: './db/postgres/schema.ts',
+      out: './db/migrations/postgres',
+      dbCredentials: { url },
+      strict: true,
+      verbose: true,
+    })
+  : sqliteConfig();

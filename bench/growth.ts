@@ -1,8 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openDb } from '../db/client';
-import { messages, type Run, threads } from '../db/schema';
+import { Database } from 'bun:sqlite';
+import { openStore } from '../db/client';
+import { sqlitePath } from '../db/path';
+import type { Run } from '../db/types';
 import { loadConfig } from '../src/config';
 import { createLogger } from '../src/logger';
 import { buildRunPrompt } from '../src/memory/memory';
@@ -16,13 +18,25 @@ import { percentile } from './load';
 export async function promptGrowth(sizes: number[], builds: number) {
   const dir = mkdtempSync(join(tmpdir(), 'agent-run-bench-growth-'));
   const config = loadConfig({ DATABASE_URL: `file:${join(dir, 'growth.db')}` });
-  const store = openDb(config.databaseUrl);
+  const store = await openStore(config.databaseUrl);
+  // Seeded with SQL of its own: the store has no bulk insert, and the bench needs 100 000 rows.
+  const seed = new Database(sqlitePath(config.databaseUrl), { strict: true });
+  seed.exec('PRAGMA busy_timeout = 5000');
+  const insertThread = seed.prepare(
+    `INSERT INTO threads (id, created_at, updated_at, message_count, next_seq, summary,
+       summary_through_message_id, summary_through_seq)
+     VALUES ($id, $now, $now, $count, $nextSeq, $summary, $throughId, $throughSeq)`,
+  );
+  const insertMessage = seed.prepare(
+    `INSERT INTO messages (id, thread_id, run_id, role, content, seq, created_at)
+     VALUES ($id, $threadId, $runId, $role, $content, $seq, $now)`,
+  );
   const llm = {
     chat: async () => {
       throw new Error('the model must not be called: the summary is up to date');
     },
   };
-  const deps = { db: store.db, llm, config, logger: createLogger('silent') };
+  const deps = { db: store, llm, config, logger: createLogger('silent') };
   const results: { size: number; medianMs: number; promptMessages: number; promptChars: number }[] =
     [];
   try {
@@ -30,35 +44,29 @@ export async function promptGrowth(sizes: number[], builds: number) {
       const threadId = `growth-${size}`;
       const last = size - 1 - ((size - 1) % 2); // the newest user message (even slot)
       const windowStart = Math.max(0, last - config.chat.recentMessages + 1);
-      const now = new Date();
-      store.db
-        .insert(threads)
-        .values({
+      const now = Date.now();
+      seed.transaction(() => {
+        insertThread.run({
           id: threadId,
-          createdAt: now,
-          updatedAt: now,
-          messageCount: size,
+          now,
+          count: size,
           nextSeq: last + 2,
           summary: windowStart > 0 ? `Summary of the first ${windowStart} messages.` : null,
-          summaryThroughMessageId: windowStart > 0 ? `msg_${size}_${windowStart - 1}` : null,
-          summaryThroughSeq: windowStart > 0 ? windowStart - 1 : null,
-        })
-        .run();
-      for (let from = 0; from < size; from += 5000) {
-        const rows = Array.from({ length: Math.min(5000, size - from) }, (_, i) => {
-          const seq = from + i;
-          return {
+          throughId: windowStart > 0 ? `msg_${size}_${windowStart - 1}` : null,
+          throughSeq: windowStart > 0 ? windowStart - 1 : null,
+        });
+        for (let seq = 0; seq < size; seq++) {
+          insertMessage.run({
             id: `msg_${size}_${seq}`,
             threadId,
             runId: `run_${size}_${seq >> 1}`,
-            role: seq % 2 === 0 ? ('user' as const) : ('assistant' as const),
+            role: seq % 2 === 0 ? 'user' : 'assistant',
             content: `message ${seq}: ${'lorem ipsum '.repeat(8)}`,
             seq,
-            createdAt: now,
-          };
-        });
-        store.db.insert(messages).values(rows).run();
-      }
+            now,
+          });
+        }
+      })();
       const run = { id: `run_${size}`, threadId, seq: last, model: 'bench' } as Run;
       let prompt = await buildRunPrompt(deps, run);
       const times: number[] = [];
@@ -75,6 +83,7 @@ export async function promptGrowth(sizes: number[], builds: number) {
       });
     }
   } finally {
+    seed.close();
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   }

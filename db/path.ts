@@ -8,3 +8,8 @@ export function sqlitePath(databaseUrl: string): string {
   const path = databaseUrl.replace(/^file:(\/\/)?/, '');
   return path === ':memory:' ? path : resolve(path);
 }
+
+/** `postgres://` and `postgresql://` URLs select PostgreSQL; anything else is a SQLite file. */
+export function isPostgresUrl(databaseUrl: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(databaseUrl);
+}

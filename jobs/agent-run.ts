@@ -1,8 +1,7 @@
 import { type Job, RateLimitError, UnrecoverableError } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Db } from '../db/client';
-import { finishRun, recordRunRetry, startRunAttempt } from '../db/queries/runs';
-import type { Run } from '../db/schema';
+import type { Store } from '../db/store';
+import type { Run } from '../db/types';
 import type { Config } from '../src/config';
 import { buildEvent } from '../src/events/event';
 import type { Publisher } from '../src/events/outbox-relay';
@@ -17,7 +16,7 @@ import { parseRunJobData, type RunJobData, type RunQueue } from './catalog';
 
 export interface RunJobDeps {
   config: Config;
-  db: Db;
+  db: Store;
   redis: Redis;
   queue: RunQueue;
   llm: Llm;
@@ -44,7 +43,7 @@ export function createRunProcessor(deps: RunJobDeps) {
 
   return async function processRun(job: Job<RunJobData>): Promise<RunJobResult> {
     const { runId } = parseRunJobData(job.data);
-    const run = await startRunAttempt(db, runId, new Date());
+    const run = await db.startRunAttempt(runId, new Date());
     // Completed already (a duplicate delivery) or unknown: nothing to do, nothing to announce.
     if (!run) return { status: 'skipped' };
     const ids = { runId: run.id, threadId: run.threadId };
@@ -84,7 +83,7 @@ export function createRunProcessor(deps: RunJobDeps) {
     const now = new Date();
     const replyId = newMessageId();
     const usage = reply.usage;
-    const row = await finishRun(db, {
+    const row = await db.finishRun({
       runId,
       now,
       attempts: attempt,
@@ -127,7 +126,7 @@ export function createRunProcessor(deps: RunJobDeps) {
       // spending an attempt: the model server asked every caller to wait, not just this run.
       const waitMs = Math.min(error.retryAfterMs ?? 1000, MAX_RATE_LIMIT_WAIT_MS);
       // A rate-limited try spends no attempt: give back the one claimed at the start.
-      await recordRunRetry(db, run.id, attempt - 1, failure);
+      await db.recordRunRetry(run.id, attempt - 1, failure);
       await deps.queue.rateLimit(waitMs);
       logger.warn({ waitMs }, 'model server rate limited; queue paused');
       throw new RateLimitError();
@@ -139,7 +138,7 @@ export function createRunProcessor(deps: RunJobDeps) {
       spent = attempt - 1;
     }
     if (error.kind === 'retryable' && !lastAttempt) {
-      await recordRunRetry(db, run.id, attempt, failure);
+      await db.recordRunRetry(run.id, attempt, failure);
       logger.warn({ attempt, error: failure }, 'run attempt failed; BullMQ will retry');
       throw error;
     }
@@ -158,7 +157,7 @@ export async function failRun(
   error: { code: string; message: string },
 ): Promise<void> {
   const now = new Date();
-  const row = await finishRun(deps.db, {
+  const row = await deps.db.finishRun({
     runId: run.id,
     now,
     attempts,

@@ -1,5 +1,4 @@
 import { UnrecoverableError, Worker } from 'bullmq';
-import { getRun } from '../db/queries/runs';
 import { isConnectionError } from '../src/deps';
 import { createRunProcessor, failRun, type RunJobDeps, type RunJobResult } from './agent-run';
 import { RUN_QUEUE, type RunJobData, redisConnection } from './catalog';
@@ -42,7 +41,7 @@ export function createWorker(deps: RunJobDeps) {
     const ids = { runId: job.data.runId, threadId: job.name.replace(/^thread /, '') };
     try {
       if ((await job.getState()) !== 'failed') return;
-      const run = await getRun(deps.db, job.data.runId);
+      const run = await deps.db.getRun(job.data.runId);
       if (!run || run.status === 'completed' || run.status === 'failed') return;
       await failRun(deps, run, run.attempts, {
         code: 'run_aborted',

@@ -8,8 +8,13 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export interface Config {
   /** HTTP port. Default 3000. */
   port: number;
-  /** `file:./db/sqlite.db` by default; a `file:` URL or a plain path selects SQLite. */
+  /**
+   * `file:./db/sqlite.db` by default; a `file:` URL or a plain path selects SQLite,
+   * `postgres://…` PostgreSQL.
+   */
   databaseUrl: string;
+  /** PostgreSQL connections per process (SQLite has one). */
+  databasePoolSize: number;
   redis: {
     /** Default `redis://localhost:6379`. */
     url: string;
@@ -102,8 +107,14 @@ export function loadConfig(env: Env = process.env): Config {
   };
 
   const databaseUrl = str('DATABASE_URL', 'file:./db/sqlite.db');
-  if (/^[a-z]+:\/\//i.test(databaseUrl) && !databaseUrl.startsWith('file:')) {
-    problems.push(`DATABASE_URL: only SQLite (file:<path>) is supported, got "${databaseUrl}"`);
+  if (
+    /^[a-z]+:\/\//i.test(databaseUrl) &&
+    !databaseUrl.startsWith('file:') &&
+    !/^postgres(ql)?:\/\//i.test(databaseUrl)
+  ) {
+    problems.push(
+      `DATABASE_URL: expected file:<path> (SQLite) or postgres://… (PostgreSQL), got "${redactDatabaseUrl(databaseUrl)}"`,
+    );
   }
 
   const logLevel = str('LOG_LEVEL', 'info').toLowerCase() as LogLevel;
@@ -125,6 +136,7 @@ export function loadConfig(env: Env = process.env): Config {
   const config: Config = {
     port: int('PORT', 3000, 0, 65535),
     databaseUrl,
+    databasePoolSize: int('DATABASE_POOL_SIZE', 10, 1, 1000),
     redis: {
       url: url('REDIS_URL', 'redis://localhost:6379', ['redis:', 'rediss:']) as string,
       streamKey: str('REDIS_STREAM_KEY', 'agent_events'),
@@ -171,4 +183,9 @@ export function loadConfig(env: Env = process.env): Config {
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/** A database URL with its password hidden, for messages and logs. */
+function redactDatabaseUrl(raw: string): string {
+  return raw.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
 }

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
-import { type DbHandle, openDb } from '../db/client';
+import { openStore } from '../db/client';
+import type { Store } from '../db/store';
 import { createRunQueue, type RunQueue } from '../jobs/catalog';
 import type { Config } from './config';
 import { createPublisher, type Publisher } from './events/outbox-relay';
@@ -13,8 +14,8 @@ import { createMetrics, instrumentLlm, type Metrics } from './metrics/metrics';
 export interface Deps {
   config: Config;
   logger: Logger;
-  store: DbHandle;
-  db: DbHandle['db'];
+  /** The store: SQLite or PostgreSQL, by DATABASE_URL; only db/ knows which. */
+  db: Store;
   /** Our own connection: stream writes and readiness. BullMQ owns the queue's connections. */
   redis: Redis;
   queue: RunQueue;
@@ -29,13 +30,13 @@ export interface Deps {
 }
 
 /** The only place clients are built. Tests pass `overrides` rather than mocking modules. */
-export function createDeps(
+export async function createDeps(
   config: Config,
   overrides: Partial<Pick<Deps, 'logger' | 'llm'>> = {},
-): Deps {
+): Promise<Deps> {
   const logger = overrides.logger ?? createLogger(config.logLevel);
   const metrics = createMetrics();
-  const store = openDb(config.databaseUrl);
+  const db = await openStore(config.databaseUrl, { poolSize: config.databasePoolSize });
   const redis = createRedis(config, logger);
   const queue = createRunQueue(config);
   // Connection errors are reported once by our own client (createRedis); the queue's would repeat.
@@ -47,14 +48,13 @@ export function createDeps(
     maxLen: config.redis.streamMaxLen,
     runFeedTtlS: config.stream.runFeedTtlS,
   };
-  const publisher = createPublisher({ db: store.db, redis, queue, stream, logger });
+  const publisher = createPublisher({ db, redis, queue, stream, logger });
   redis.on('ready', () => void publisher.relayPending().catch(() => {}));
   const feeds = createFeedReader({ redisUrl: config.redis.url, logger });
   return {
     config,
     logger,
-    store,
-    db: store.db,
+    db,
     redis,
     queue,
     llm: instrumentLlm(overrides.llm ?? createLlm(config), metrics),
@@ -68,7 +68,7 @@ export function createDeps(
       // BullMQ's close waits for its connection; with Redis gone that would be forever.
       await settleWithin(queue.close(), 2000);
       redis.disconnect();
-      await store.close();
+      await db.close();
     },
   };
 }

@@ -28,7 +28,7 @@ async function main() {
     throw error;
   }
 
-  const deps = createDeps(config);
+  const deps = await createDeps(config);
   const { logger } = deps;
   if (config.openai.apiKey === undefined) {
     logger.warn(

@@ -1,9 +1,6 @@
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import type { Db } from '../../db/client';
-import { insertRunRequest } from '../../db/queries/ingress';
-import { getMessage, listThreadMessages } from '../../db/queries/messages';
-import { getThread } from '../../db/queries/threads';
-import type { Message } from '../../db/schema';
+import type { Store } from '../../db/store';
+import type { Message } from '../../db/types';
 import type { Config } from '../config';
 import { AppError } from '../errors';
 import { buildEvent } from '../events/event';
@@ -17,7 +14,7 @@ import {
 } from './model';
 
 export interface ChatDeps {
-  db: Db;
+  db: Store;
   config: Config;
   publisher: Publisher;
 }
@@ -46,6 +43,18 @@ export async function acceptMessage(
     );
   }
   const model = body.model ?? chat.defaultModel;
+  for (const [field, text] of [
+    ['content', content],
+    ['model', model],
+  ] as const) {
+    if (!isStorableText(text)) {
+      throw new AppError(
+        'invalid_request',
+        `${field} must be text without NUL characters or unpaired surrogates`,
+        { field },
+      );
+    }
+  }
   if (chat.allowedModels && !chat.allowedModels.includes(model)) {
     throw new AppError('model_not_allowed', `model "${model}" is not allowed`, {
       allowed: chat.allowedModels,
@@ -65,7 +74,7 @@ export async function acceptMessage(
   const runId = newRunId();
   const now = new Date();
   const response: AcceptedMessage = { threadId, messageId, runId, model, status: 'queued' };
-  const result = await insertRunRequest(deps.db, {
+  const result = await deps.db.insertRunRequest({
     threadId,
     messageId,
     runId,
@@ -109,8 +118,8 @@ export function listModels(config: Config) {
   return { default: config.chat.defaultModel, allowed: config.chat.allowedModels };
 }
 
-export async function getThreadView(db: Db, threadId: string) {
-  const thread = await getThread(db, threadId);
+export async function getThreadView(db: Store, threadId: string) {
+  const thread = await db.getThread(threadId);
   if (!thread) throw notFound('thread', threadId);
   return {
     id: thread.id,
@@ -123,21 +132,21 @@ export async function getThreadView(db: Db, threadId: string) {
 }
 
 export async function listMessages(
-  db: Db,
+  db: Store,
   threadId: string,
   query: { limit?: number; before?: string },
 ) {
-  const thread = await getThread(db, threadId);
+  const thread = await db.getThread(threadId);
   if (!thread) throw notFound('thread', threadId);
   let beforeSeq: number | undefined;
   if (query.before !== undefined) {
-    const cursor = await getMessage(db, query.before);
+    const cursor = await db.getMessage(query.before);
     if (!cursor || cursor.threadId !== threadId) {
       throw new AppError('invalid_cursor', `"${query.before}" is not a message of this thread`);
     }
     beforeSeq = cursor.seq;
   }
-  const page = await listThreadMessages(db, threadId, { limit: query.limit ?? 50, beforeSeq });
+  const page = await db.listThreadMessages(threadId, { limit: query.limit ?? 50, beforeSeq });
   return {
     threadId,
     messages: page.messages.map(toMessageView),
@@ -175,4 +184,13 @@ export function parseMessageBody(value: unknown): PostMessageBody {
     `invalid body: ${issues[0]?.path || '(root)'} ${issues[0]?.message ?? ''}`.trim(),
     issues,
   );
+}
+
+/**
+ * Text every store keeps as sent: PostgreSQL's text cannot hold U+0000, and an unpaired
+ * surrogate has no UTF-8 form (it would be stored as U+FFFD). Rejected on either engine, so a
+ * client sees one rule whichever store runs.
+ */
+function isStorableText(text: string): boolean {
+  return !text.includes('\u0000') && text.isWellFormed();
 }

@@ -1,7 +1,6 @@
 import type { Redis } from 'ioredis';
-import type { Db } from '../../db/client';
-import { listPendingOutbox, markOutboxDelivered } from '../../db/queries/outbox';
-import type { OutboxRow } from '../../db/schema';
+import type { Store } from '../../db/store';
+import type { OutboxRow } from '../../db/types';
 import { type RunQueue, runJob } from '../../jobs/catalog';
 import type { Logger } from '../logger';
 import type { EventType } from './event';
@@ -11,6 +10,11 @@ import { appendEvent, type StreamTarget } from './stream-writer';
 const DELIVERY_TIMEOUT_MS = 5000;
 /** Rows younger than this may still be in another process's hands (its own inline delivery). */
 const RELAY_GRACE_MS = 5000;
+/**
+ * A relay pass leases the rows it takes for this long, so the relays of other processes leave
+ * them alone: longer than the two Redis calls of a delivery can take, plus the mark.
+ */
+const RELAY_LEASE_MS = 3 * DELIVERY_TIMEOUT_MS;
 const RELAY_INTERVAL_MS = 1000;
 const RELAY_BATCH = 200;
 
@@ -28,7 +32,7 @@ export interface Publisher {
 }
 
 export function createPublisher(deps: {
-  db: Db;
+  db: Store;
   redis: Redis;
   queue: RunQueue;
   stream: StreamTarget;
@@ -59,10 +63,7 @@ export function createPublisher(deps: {
         row.enqueueRunId ? [runJob(row.enqueueRunId, row.threadId)] : [],
       );
       if (jobs.length > 0) await withTimeout(queue.addBulk(jobs), 'enqueue');
-      await markOutboxDelivered(
-        db,
-        mine.map((row) => row.id),
-      );
+      await db.markOutboxDelivered(mine.map((row) => row.id));
       return true;
     } catch (error) {
       logger.warn(
@@ -84,7 +85,12 @@ export function createPublisher(deps: {
   }
 
   async function relayOnce(): Promise<number> {
-    const rows = await listPendingOutbox(db, new Date(Date.now() - RELAY_GRACE_MS), RELAY_BATCH);
+    if (redis.status !== 'ready') return 0;
+    const rows = await db.claimPendingOutbox(
+      new Date(Date.now() - RELAY_GRACE_MS),
+      RELAY_BATCH,
+      RELAY_LEASE_MS,
+    );
     const todo = rows.filter((row) => !inFlight.has(row.id));
     if (todo.length === 0 || !(await deliverRows(todo))) return 0;
     logger.info({ delivered: todo.length }, 'outbox relay delivered pending rows');

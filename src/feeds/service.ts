@@ -1,13 +1,11 @@
-import type { Db } from '../../db/client';
-import { getRun } from '../../db/queries/runs';
-import { getThread } from '../../db/queries/threads';
+import type { Store } from '../../db/store';
 import { notFound } from '../chat/service';
 import { runStreamKey, type StreamTarget } from '../events/stream-writer';
 import type { FeedReader } from './feed-reader';
 import { endedFeed, sseResponse } from './sse';
 
 export interface FeedDeps {
-  db: Db;
+  db: Store;
   feeds: FeedReader;
   stream: StreamTarget;
 }
@@ -19,7 +17,7 @@ const TERMINAL = new Set(['agent.run.completed', 'agent.run.failed']);
  * it ends after the terminal event. Unknown runs are a 404 before any stream opens.
  */
 export async function openRunFeed(deps: FeedDeps, request: Request, runId: string) {
-  const run = await getRun(deps.db, runId);
+  const run = await deps.db.getRun(runId);
   if (!run) throw notFound('run', runId);
   const key = runStreamKey(deps.stream, runId);
   const lastEventId = request.headers.get('last-event-id');
@@ -43,7 +41,7 @@ export async function openRunFeed(deps: FeedDeps, request: Request, runId: strin
  * connection, or after Last-Event-ID.
  */
 export async function openThreadFeed(deps: FeedDeps, request: Request, threadId: string) {
-  const thread = await getThread(deps.db, threadId);
+  const thread = await deps.db.getThread(threadId);
   if (!thread) throw notFound('thread', threadId);
   const key = deps.stream.key;
   const after = request.headers.get('last-event-id') ?? (await deps.feeds.lastIdOf(key));

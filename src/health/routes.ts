@@ -4,7 +4,7 @@ import type { Deps } from '../deps';
 const PING_TIMEOUT_MS = 1000;
 
 /** Liveness and readiness: open to probes, never behind auth. */
-export function healthRoutes(deps: Pick<Deps, 'store' | 'redis'>) {
+export function healthRoutes(deps: Pick<Deps, 'db' | 'redis'>) {
   const checks = t.Object({
     database: t.UnionEnum(['ok', 'unreachable']),
     redis: t.UnionEnum(['ok', 'unreachable']),
@@ -18,7 +18,7 @@ export function healthRoutes(deps: Pick<Deps, 'store' | 'redis'>) {
       '/ready',
       async ({ status }) => {
         const [database, redis] = await Promise.all([
-          probe(() => deps.store.ping()),
+          probe(() => deps.db.ping()),
           probe(async () => {
             if (deps.redis.status !== 'ready') throw new Error('not connected');
             await deps.redis.ping();

@@ -1,7 +1,5 @@
-import type { Db } from '../../db/client';
-import { listMessagesBetween } from '../../db/queries/messages';
-import { getThreadMemory, saveSummary } from '../../db/queries/threads';
-import type { Run } from '../../db/schema';
+import type { Store } from '../../db/store';
+import type { Run } from '../../db/types';
 import type { Config } from '../config';
 import type { ChatMessage, Llm } from '../llm/llm';
 import type { Logger } from '../logger';
@@ -14,17 +12,17 @@ import { buildPrompt, buildSummaryRequest, foldRange, type MemoryMessage } from 
  * summary is tried again next run.
  */
 export async function buildRunPrompt(
-  deps: { db: Db; llm: Llm; config: Config; logger: Logger },
+  deps: { db: Store; llm: Llm; config: Config; logger: Logger },
   run: Run,
 ): Promise<ChatMessage[]> {
   const { db, llm, config, logger } = deps;
-  const thread = await getThreadMemory(db, run.threadId, run.seq, config.chat.recentMessages);
+  const thread = await db.getThreadMemory(run.threadId, run.seq, config.chat.recentMessages);
   const recent = thread?.recent ?? [];
   let summary = thread?.summary ?? null;
   let uncovered: MemoryMessage[] = [];
   const range = recent[0] ? foldRange(recent[0].seq, thread?.summaryThroughSeq ?? null) : null;
   if (range) {
-    const older = await listMessagesBetween(db, run.threadId, range.afterSeq, range.beforeSeq);
+    const older = await db.listMessagesBetween(run.threadId, range.afterSeq, range.beforeSeq);
     const last = older.at(-1);
     if (last) {
       try {
@@ -33,7 +31,7 @@ export async function buildRunPrompt(
           messages: buildSummaryRequest(summary, older),
         });
         summary = result.content;
-        await saveSummary(db, run.threadId, {
+        await db.saveSummary(run.threadId, {
           text: summary,
           throughMessageId: last.id,
           throughSeq: last.seq,

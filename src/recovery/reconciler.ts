@@ -1,5 +1,3 @@
-import { purgeIdempotencyKeys } from '../../db/queries/idempotency';
-import { listThreadHeads } from '../../db/queries/runs';
 import { failRun, type RunJobDeps } from '../../jobs/agent-run';
 import { enqueueRun } from '../../jobs/catalog';
 
@@ -28,7 +26,7 @@ export function createReconciler(
   let stopped = true;
 
   async function sweep(now = Date.now()): Promise<void> {
-    const heads = await listThreadHeads(db, BATCH);
+    const heads = await db.listThreadHeads(BATCH);
     const seen = new Set<string>();
     for (const run of heads) {
       seen.add(run.id);
@@ -55,7 +53,7 @@ export function createReconciler(
       log.warn({ jobState: state, staleMs }, 'reconciler: run had no live job; enqueued it again');
     }
     for (const id of missingSince.keys()) if (!seen.has(id)) missingSince.delete(id);
-    const purged = await purgeIdempotencyKeys(db, new Date(now - IDEMPOTENCY_TTL_MS));
+    const purged = await db.purgeIdempotencyKeys(new Date(now - IDEMPOTENCY_TTL_MS));
     if (purged > 0) logger.info({ purged }, 'purged expired idempotency keys');
   }
 

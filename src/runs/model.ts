@@ -1,5 +1,5 @@
 import { t } from 'elysia';
-import { RUN_STATUSES } from '../../db/schema';
+import { RUN_STATUSES } from '../../db/types';
 import { messageView } from '../chat/model';
 
 export const runParams = t.Object({ runId: t.String() });

@@ -1,10 +1,10 @@
 import { Elysia } from 'elysia';
-import type { Db } from '../../db/client';
+import type { Store } from '../../db/store';
 import { errors } from '../chat/model';
 import { runParams, runView } from './model';
 import { getRunView } from './service';
 
-export function runRoutes(deps: { db: Db }) {
+export function runRoutes(deps: { db: Store }) {
   return new Elysia({ name: 'runs', prefix: '/api/chat/runs', tags: ['runs'] }).get(
     '/:runId',
     ({ params }) => getRunView(deps.db, params.runId),

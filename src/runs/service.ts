@@ -1,9 +1,8 @@
-import type { Db } from '../../db/client';
-import { getRunWithReply } from '../../db/queries/runs';
+import type { Store } from '../../db/store';
 import { notFound, toMessageView } from '../chat/service';
 
-export async function getRunView(db: Db, runId: string) {
-  const found = await getRunWithReply(db, runId);
+export async function getRunView(db: Store, runId: string) {
+  const found = await db.getRunWithReply(runId);
   if (!found) throw notFound('run', runId);
   const { run, reply } = found;
   return {

@@ -8,10 +8,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { count, inArray, sql } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import { Redis } from 'ioredis';
-import { openDb } from '../../db/client';
-import { messages, runs } from '../../db/schema';
+import { openStore } from '../../db/client';
+import type { Run } from '../../db/types';
 import { startFakeLlm } from '../support/fake-llm';
 import { type ServerProcess, spawnServer } from '../support/processes';
 import { PrivateRedis } from '../support/redis';
@@ -104,18 +104,15 @@ await Promise.all(Array.from({ length: 20 }, sender));
 log(`sent ${MESSAGES}: ${accepted.length} accepted, ${serverErrors} 5xx`);
 
 // Keep killing the worker until every accepted run is terminal in the database (or give up).
-const store = openDb(env.DATABASE_URL);
+const store = await openStore(env.DATABASE_URL);
+const count = async (query: SQL) => Number((await store.select(query))[0]?.n ?? 0);
 const pending = () =>
-  store.db
-    .select({ n: count() })
-    .from(runs)
-    .where(inArray(runs.status, ['queued', 'running']))
-    .get()?.n ?? 0;
+  count(sql`select count(*) as n from runs where status in ('queued', 'running')`);
 const deadline = Date.now() + SETTLE_TIMEOUT_MS;
-let left = pending();
+let left = await pending();
 while (left > 0 && Date.now() < deadline) {
   await Bun.sleep(1000);
-  const now = pending();
+  const now = await pending();
   if (now !== left) log(`${now} runs still unfinished`);
   left = now;
 }
@@ -147,33 +144,20 @@ for (;;) {
 reader.disconnect();
 
 const statuses = Object.fromEntries(
-  store.db
-    .select({ status: runs.status, n: count() })
-    .from(runs)
-    .groupBy(runs.status)
-    .all()
-    .map((r) => [r.status, r.n]),
+  (await store.select(sql`select status, count(*) as n from runs group by status`)).map((r) => [
+    r.status,
+    Number(r.n),
+  ]),
 );
-const duplicateReplies =
-  store.db
-    .select({ n: count() })
-    .from(
-      store.db
-        .select({ runId: messages.runId })
-        .from(messages)
-        .where(sql`${messages.role} = 'assistant'`)
-        .groupBy(messages.runId)
-        .having(sql`count(*) > 1`)
-        .as('dups'),
-    )
-    .get()?.n ?? 0;
+const duplicateReplies = await count(
+  sql`select count(*) as n from (select run_id from messages where role = 'assistant'
+      group by run_id having count(*) > 1) as dups`,
+);
 const failedBy: Record<string, number> = {};
-for (const run of store.db
-  .select({ error: runs.error })
-  .from(runs)
-  .where(sql`${runs.status} = 'failed'`)
-  .all()) {
-  const code = run.error?.code ?? 'unknown';
+for (const row of await store.select(sql`select error from runs where status = 'failed'`)) {
+  // JSON text on SQLite, already parsed on PostgreSQL.
+  const error = (typeof row.error === 'string' ? JSON.parse(row.error) : row.error) as Run['error'];
+  const code = error?.code ?? 'unknown';
   failedBy[code] = (failedBy[code] ?? 0) + 1;
 }
 const lost = accepted.filter((runId) => !terminal.has(runId)).length;

@@ -2,11 +2,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { and, count, eq } from 'drizzle-orm';
 import { Redis } from 'ioredis';
-import { openDb } from '../../db/client';
-import { messages } from '../../db/schema';
+import { openStore } from '../../db/client';
 import { EventReader, isTerminal } from '../support/app';
+import { createTestDatabase } from '../support/database';
+import { messageRolesOfRun } from '../support/db';
 import { type FakeLlm, startFakeLlm } from '../support/fake-llm';
 import { postMessage, type ServerProcess, spawnServer } from '../support/processes';
 import { addStreamRequests } from '../support/producer';
@@ -22,6 +22,7 @@ describe.skipIf(!redisTestsEnabled())('crashes and shutdowns lose nothing', () =
   let dir: string;
   let env: Record<string, string>;
   let events: EventReader;
+  let database: Awaited<ReturnType<typeof createTestDatabase>>;
   const children: ServerProcess[] = [];
   const spawn = async (role: 'api' | 'worker' | 'both', extra: Record<string, string> = {}) => {
     const child = await spawnServer(role, { ...env, ...extra });
@@ -33,8 +34,9 @@ describe.skipIf(!redisTestsEnabled())('crashes and shutdowns lose nothing', () =
     redis = await PrivateRedis.start();
     llm = await startFakeLlm({ quiet: true });
     dir = mkdtempSync(join(tmpdir(), 'agent-run-crash-'));
+    database = await createTestDatabase(dir);
     env = {
-      DATABASE_URL: `file:${join(dir, 'crash.db')}`,
+      DATABASE_URL: database.url,
       REDIS_URL: redis.url,
       OPENAI_BASE_URL: llm.url,
       ADMIN_PASSWORD: 'crash-test',
@@ -52,6 +54,7 @@ describe.skipIf(!redisTestsEnabled())('crashes and shutdowns lose nothing', () =
   afterAll(async () => {
     await llm.stop();
     await redis.down();
+    await database.drop();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -62,15 +65,9 @@ describe.skipIf(!redisTestsEnabled())('crashes and shutdowns lose nothing', () =
   const terminalCounts = (runIds: string[]) =>
     runIds.map((id) => events.forRun(id).filter((e) => isTerminal(e.type)).length);
   const replies = async (runId: string) => {
-    const store = openDb(env.DATABASE_URL as string);
+    const store = await openStore(env.DATABASE_URL as string);
     try {
-      return (
-        store.db
-          .select({ n: count() })
-          .from(messages)
-          .where(and(eq(messages.runId, runId), eq(messages.role, 'assistant')))
-          .get()?.n ?? 0
-      );
+      return (await messageRolesOfRun(store, runId)).filter((role) => role === 'assistant').length;
     } finally {
       await store.close();
     }

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openDb } from '../../db/client';
+import { openStore } from '../../db/client';
+import { createTestDatabase } from '../support/database';
 import { rowCounts } from '../support/db';
 import { type ServerProcess, spawnServer } from '../support/processes';
 import { PrivateRedis, redisTestsEnabled } from '../support/redis';
@@ -193,14 +194,14 @@ describe.skipIf(!redisTestsEnabled())(`fuzz: ${REQUESTS} generated requests (see
   let redis: PrivateRedis;
   let server: ServerProcess;
   let dir: string;
-  let databaseUrl: string;
+  let database: Awaited<ReturnType<typeof createTestDatabase>>;
   beforeAll(async () => {
     console.log(`fuzz seed: ${SEED} (replay with FUZZ_SEED=${SEED})`);
     redis = await PrivateRedis.start();
     dir = mkdtempSync(join(tmpdir(), 'agent-run-fuzz-'));
-    databaseUrl = `file:${join(dir, 'fuzz.db')}`;
+    database = await createTestDatabase(dir);
     server = await spawnServer('api', {
-      DATABASE_URL: databaseUrl,
+      DATABASE_URL: database.url,
       REDIS_URL: redis.url,
       HTTP_MAX_BODY_BYTES: '65536',
       ADMIN_PASSWORD: 'fuzz',
@@ -209,6 +210,7 @@ describe.skipIf(!redisTestsEnabled())(`fuzz: ${REQUESTS} generated requests (see
   afterAll(async () => {
     await server?.kill('SIGKILL');
     await redis?.down();
+    await database?.drop();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -259,9 +261,9 @@ describe.skipIf(!redisTestsEnabled())(`fuzz: ${REQUESTS} generated requests (see
     expect((await fetch(`${server.baseUrl}/health`)).status).toBe(200);
     expect(accepted.size).toBeGreaterThan(100);
     // Exactly what was accepted is stored: one run, one message, one outbox row each.
-    const store = openDb(databaseUrl);
+    const store = await openStore(database.url);
     try {
-      expect(await rowCounts(store.db)).toEqual({
+      expect(await rowCounts(store)).toEqual({
         threads: threads.size,
         messages: accepted.size,
         runs: accepted.size,

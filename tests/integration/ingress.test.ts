@@ -1,8 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { eq } from 'drizzle-orm';
-import { outbox, runs } from '../../db/schema';
 import { startTestApp, type TestApp, waitForValue } from '../support/app';
-import { rowCounts } from '../support/db';
+import { outboxOfRun, rowCounts } from '../support/db';
 import { redisTestsEnabled } from '../support/redis';
 
 // No worker here: these tests look at what ingress stores and announces, not at runs.
@@ -39,14 +37,13 @@ describe.skipIf(!redisTestsEnabled())('POST /api/chat/messages', () => {
     });
     expect(new Date(occurredAt ?? '').toISOString()).toBe(occurredAt as string);
 
-    const run = t.deps.db.select().from(runs).where(eq(runs.id, body.runId)).get();
+    const run = await t.deps.db.getRun(body.runId);
     expect(run).toMatchObject({ status: 'queued', threadId: body.threadId, attempts: 0 });
-    const row = await waitForValue(
-      () => t.deps.db.select().from(outbox).where(eq(outbox.runId, body.runId)).get(),
-      (r) => r?.deliveredAt != null,
+    const rows = await waitForValue(
+      () => outboxOfRun(t.deps.db, body.runId),
+      (r) => r[0]?.delivered === true,
     );
-    expect(row?.eventId).toBe(eventId as string);
-    expect(row?.deliveredAt).toBeInstanceOf(Date);
+    expect(rows).toEqual([{ eventId: eventId as string, delivered: true }]);
 
     const job = await t.deps.queue.getJob(body.runId);
     expect(job?.data).toEqual({ runId: body.runId });
@@ -109,6 +106,24 @@ describe.skipIf(!redisTestsEnabled())('bad input: a clear 4xx, nothing stored, n
     [
       'content too long',
       { body: '{"content":"12345678901"}', headers: json },
+      400,
+      'invalid_request',
+    ],
+    [
+      'content with a NUL character',
+      { body: '{"content":"a\\u0000b"}', headers: json },
+      400,
+      'invalid_request',
+    ],
+    [
+      'content with an unpaired surrogate',
+      { body: '{"content":"a\\ud800b"}', headers: json },
+      400,
+      'invalid_request',
+    ],
+    [
+      'model with a NUL character',
+      { body: '{"content":"hi","model":"gpt\\u0000"}', headers: json },
       400,
       'invalid_request',
     ],

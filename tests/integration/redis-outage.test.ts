@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { isNull } from 'drizzle-orm';
-import { outbox } from '../../db/schema';
 import { startTestApp, type TestApp, waitForValue } from '../support/app';
+import { undeliveredRunIds } from '../support/db';
 import { type FakeLlm, startFakeLlm } from '../support/fake-llm';
 import { PrivateRedis, redisTestsEnabled } from '../support/redis';
 
@@ -42,8 +41,7 @@ describe.skipIf(!redisTestsEnabled())('Redis unreachable at ingress', () => {
       status: 200,
       body: { status: 'queued' },
     });
-    const pending = t.deps.db.select().from(outbox).where(isNull(outbox.deliveredAt)).all();
-    expect(pending.map((row) => row.runId)).toEqual([first.body.runId, second.body.runId]);
+    expect(await undeliveredRunIds(t.deps.db)).toEqual([first.body.runId, second.body.runId]);
 
     await redis.up();
     const events = await t.events.waitForTerminal(second.body.runId, 30_000);
@@ -59,8 +57,7 @@ describe.skipIf(!redisTestsEnabled())('Redis unreachable at ingress', () => {
       'agent.run.completed',
     ]);
     expect((await t.get('/ready')).status).toBe(200);
-    const undelivered = () =>
-      t.deps.db.select().from(outbox).where(isNull(outbox.deliveredAt)).all();
+    const undelivered = () => undeliveredRunIds(t.deps.db);
     expect(await waitForValue(undelivered, (rows) => rows.length === 0)).toEqual([]);
   });
 });

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
-import { eq } from 'drizzle-orm';
-import { messages } from '../../db/schema';
 import { isTerminal, startTestApp, type TestApp, waitForJobState } from '../support/app';
+import { messageRolesOfRun } from '../support/db';
 import { type FakeLlm, startFakeLlm } from '../support/fake-llm';
 import { redisTestsEnabled } from '../support/redis';
 
@@ -59,8 +58,7 @@ describe.skipIf(!redisTestsEnabled())('the run job against the fake model server
     });
     expect(run.body.startedAt).not.toBeNull();
     expect(run.body.finishedAt).not.toBeNull();
-    const stored = t.deps.db.select().from(messages).where(eq(messages.runId, body.runId)).all();
-    expect(stored.map((m) => m.role).sort()).toEqual(['assistant', 'user']);
+    expect(await messageRolesOfRun(t.deps.db, body.runId)).toEqual(['assistant', 'user']);
   });
 
   test('a retryable error (500) then success: completed on attempt 2', async () => {

@@ -57,7 +57,7 @@ export async function startTestApp(
     ...opts.env,
   });
   config.redis.queuePrefix = `test-${id}`;
-  const deps = createDeps(config, { logger: opts.logger ?? createLogger('silent') });
+  const deps = await createDeps(config, { logger: opts.logger ?? createLogger('silent') });
   if (opts.waitForRedis !== false && deps.redis.status !== 'ready') {
     await new Promise((resolve) => deps.redis.once('ready', resolve));
   }

@@ -1,10 +1,39 @@
-import { count } from 'drizzle-orm';
-import type { Db } from '../../db/client';
-import { messages, outbox, runs, threads } from '../../db/schema';
+import { sql } from 'drizzle-orm';
+import type { Store } from '../../db/store';
 
-/** Row counts of every table: "nothing stored" is all zeros. */
-export async function rowCounts(db: Db) {
-  const n = (table: typeof threads | typeof messages | typeof runs | typeof outbox) =>
-    db.select({ n: count() }).from(table).get()?.n ?? 0;
-  return { threads: n(threads), messages: n(messages), runs: n(runs), outbox: n(outbox) };
+/** Row counts of every table: "nothing stored" is all zeros. Same SQL on either engine. */
+export async function rowCounts(db: Store) {
+  const [row] = await db.select(sql`select
+    (select count(*) from threads) as threads,
+    (select count(*) from messages) as messages,
+    (select count(*) from runs) as runs,
+    (select count(*) from outbox) as outbox`);
+  return {
+    threads: Number(row?.threads),
+    messages: Number(row?.messages),
+    runs: Number(row?.runs),
+    outbox: Number(row?.outbox),
+  };
+}
+
+/** A run's outbox rows in order: its event ids and whether each was delivered. */
+export async function outboxOfRun(db: Store, runId: string) {
+  const rows = await db.select(
+    sql`select event_id, delivered_at from outbox where run_id = ${runId} order by id`,
+  );
+  return rows.map((r) => ({ eventId: r.event_id as string, delivered: r.delivered_at != null }));
+}
+
+/** The runs of the undelivered outbox rows, oldest first. */
+export async function undeliveredRunIds(db: Store): Promise<string[]> {
+  const rows = await db.select(
+    sql`select run_id from outbox where delivered_at is null order by id`,
+  );
+  return rows.map((r) => r.run_id as string);
+}
+
+/** The roles of the messages stored for a run (its user message and any replies). */
+export async function messageRolesOfRun(db: Store, runId: string): Promise<string[]> {
+  const rows = await db.select(sql`select role from messages where run_id = ${runId}`);
+  return rows.map((r) => r.role as string).sort();
 }

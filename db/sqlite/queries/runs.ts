@@ -3,12 +3,11 @@ import { alias } from 'drizzle-orm/sqlite-core';
 import type { Db } from '../client';
 import { commitWrite } from '../group-commit';
 import { type Message, messages, type OutboxRow, type Run, runs, threads } from '../schema';
-import type { NewOutboxRow } from './outbox';
+import type { RunError, RunFinish } from '../../store';
 import { insertOutboxStatement } from './outbox';
-import { prepared } from './prepared';
+import { prepared } from '../prepared';
 
 export const ACTIVE = ['queued', 'running'] as const;
-export type Event = Omit<NewOutboxRow, 'id' | 'enqueueRunId' | 'createdAt' | 'deliveredAt'>;
 
 export async function getRun(db: Db, runId: string): Promise<Run | undefined> {
   return statements(db).getRun.get({ id: runId });
@@ -94,11 +93,6 @@ const statements = (db: Db) =>
 
 const json = (value: unknown) => (value == null ? null : JSON.stringify(value));
 
-/**
- * Claims an attempt: status running, attempts + 1 (an attempt cut off by a crash was spent too).
- * Returns null for a completed run (a duplicate job: skip it). A failed run is reopened: only an
- * operator's retry from Bull Board processes its job again.
- */
 export async function startRunAttempt(db: Db, runId: string, now: Date): Promise<Run | null> {
   const q = statements(db);
   return commitWrite(db, () => {
@@ -108,35 +102,17 @@ export async function startRunAttempt(db: Db, runId: string, now: Date): Promise
   });
 }
 
-/** The run waits for BullMQ's next try; `attempts` is what was spent so far. */
 export async function recordRunRetry(
   db: Db,
   runId: string,
   attempts: number,
-  error: { code: string; message: string },
+  error: RunError,
 ): Promise<void> {
   const q = statements(db);
   await commitWrite(db, () => q.retry.run({ id: runId, attempts, error: json(error) }));
 }
 
-/**
- * Makes a run terminal: the reply (if any), the run's final state and the outbox row of its
- * terminal event, in one transaction. The same row enqueues the thread's next unfinished run,
- * so the per-thread chain lives in the database and survives any crash. Returns null when the
- * run was already terminal (another delivery of the job finished it first).
- */
-export async function finishRun(
-  db: Db,
-  input: {
-    runId: string;
-    now: Date;
-    attempts: number;
-    event: Event;
-    reply?: { id: string; content: string };
-    usage?: Run['usage'];
-    error?: { code: string; message: string };
-  },
-): Promise<OutboxRow | null> {
+export async function finishRun(db: Db, input: RunFinish): Promise<OutboxRow | null> {
   const q = statements(db);
   const now = input.now.getTime();
   return commitWrite(db, () => {
@@ -171,10 +147,7 @@ export async function finishRun(
   });
 }
 
-/**
- * Each thread's oldest unfinished run: the one run per thread that should have a live job.
- * (The runs behind it have none by design; the head's completion enqueues the next.)
- */
+/** The runs behind a head have no job by design: the head's completion enqueues the next. */
 export async function listThreadHeads(db: Db, limit: number): Promise<Run[]> {
   const earlier = alias(runs, 'earlier');
   return db

@@ -2,7 +2,8 @@ import { and, desc, eq, lte, sql } from 'drizzle-orm';
 import type { Db } from '../client';
 import { commitWrite } from '../group-commit';
 import { messages, type Thread, threads } from '../schema';
-import { prepared } from './prepared';
+import { prepared } from '../prepared';
+import type { ThreadMemory } from '../../store';
 
 export async function getThread(db: Db, threadId: string): Promise<Thread | undefined> {
   return prepared(db, 'threads', (db) =>
@@ -37,14 +38,6 @@ export async function saveSummary(
       .prepare(),
   );
   await commitWrite(db, () => save.run({ threadId, ...summary }));
-}
-
-/** What a run's memory starts from: the thread's summary and the recent window. */
-export interface ThreadMemory {
-  summary: string | null;
-  summaryThroughSeq: number | null;
-  /** The last `count` messages at or before `throughSeq`, in conversation order. */
-  recent: { id: string; seq: number; role: 'user' | 'assistant'; content: string }[];
 }
 
 /**

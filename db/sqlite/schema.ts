@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { RUN_STATUSES } from '../types';
 
 const createdAt = () =>
   integer('created_at', { mode: 'timestamp_ms' })
@@ -44,9 +45,6 @@ export const messages = sqliteTable(
     uniqueIndex('messages_run_reply').on(t.runId).where(sql`role = 'assistant'`),
   ],
 );
-
-export const RUN_STATUSES = ['queued', 'running', 'completed', 'failed'] as const;
-export type RunStatus = (typeof RUN_STATUSES)[number];
 
 export const runs = sqliteTable(
   'runs',
@@ -97,6 +95,8 @@ export const outbox = sqliteTable(
     enqueueRunId: text('enqueue_run_id'),
     createdAt: createdAt(),
     deliveredAt: integer('delivered_at', { mode: 'timestamp_ms' }),
+    /** A relay's lease on an undelivered row: no other process relays it before this time. */
+    claimedUntil: integer('claimed_until', { mode: 'timestamp_ms' }),
   },
   (t) => [index('outbox_pending').on(t.deliveredAt, t.id)],
 );

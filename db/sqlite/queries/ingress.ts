@@ -3,8 +3,9 @@ import type { Db } from '../client';
 import { commitWrite } from '../group-commit';
 import { idempotencyKeys, messages, type OutboxRow, runs, threads } from '../schema';
 import { insertOutboxStatement } from './outbox';
-import { prepared } from './prepared';
-import { ACTIVE, type Event } from './runs';
+import { prepared } from '../prepared';
+import type { RunRequest, RunRequestResult } from '../../store';
+import { ACTIVE } from './runs';
 
 const p = sql.placeholder;
 /**
@@ -80,23 +81,9 @@ const statements = (db: Db) =>
   }));
 
 type Statements = ReturnType<typeof statements>;
-type Input<R> = {
-  threadId: string;
-  messageId: string;
-  runId: string;
-  content: string;
-  model: string;
-  now: Date;
-  event: Event;
-  idempotency?: { key: string; requestHash: string; response: R };
-};
-type Output<R> =
-  | { kind: 'created'; row: OutboxRow }
-  | { kind: 'replayed'; response: R }
-  | { kind: 'conflict' };
 
 /** One accepted message's writes, inside a transaction the caller holds. */
-function write<R>(s: Statements, input: Input<R>): Output<R> {
+function write<R>(s: Statements, input: RunRequest<R>): RunRequestResult<R> {
   // Placeholders go through the columns' own mapping: pass Dates and objects, not raw values.
   const now = input.now;
   const idem = input.idempotency;
@@ -132,16 +119,8 @@ function write<R>(s: Statements, input: Input<R>): Output<R> {
   return { kind: 'created', row: row as OutboxRow };
 }
 
-/**
- * Accepts a user message: thread (created on first use), message, run and the outbox row of
- * `agent.run.requested`, all in one transaction, so a 202 always means all four exist.
- * The outbox row carries the job only when this run is the thread's oldest unfinished one;
- * otherwise the run that finishes before it enqueues it (see `finishRun`).
- *
- * With an idempotency key, the key is claimed in the same transaction: a key already stored
- * returns its first response (same request) or a conflict (another request), and creates nothing.
- */
-export function insertRunRequest<R>(db: Db, input: Input<R>): Promise<Output<R>> {
+/** See `Store.insertRunRequest`. */
+export function insertRunRequest<R>(db: Db, input: RunRequest<R>): Promise<RunRequestResult<R>> {
   const s = statements(db);
   return commitWrite(db, () => write(s, input));
 }

@@ -1,24 +1,41 @@
-import { and, asc, isNull, lt, sql } from 'drizzle-orm';
+import { and, asc, inArray, isNull, lt, or, sql } from 'drizzle-orm';
 import type { Db } from '../client';
 import { commitWrite } from '../group-commit';
 import { type OutboxRow, outbox } from '../schema';
-import { prepared } from './prepared';
+import { prepared } from '../prepared';
 
-export type NewOutboxRow = typeof outbox.$inferInsert;
-
-/** Undelivered rows, oldest first, written before `createdBefore` (younger ones are in flight). */
-export async function listPendingOutbox(
+/**
+ * See `Store.claimPendingOutbox`. SQLite has one writer at a time, so the select and the lease
+ * in one UPDATE are atomic across every process on the file.
+ */
+export async function claimPendingOutbox(
   db: Db,
   createdBefore: Date,
   limit: number,
+  leaseMs: number,
 ): Promise<OutboxRow[]> {
-  return db
-    .select()
+  const now = new Date();
+  const claimable = db
+    .select({ id: outbox.id })
     .from(outbox)
-    .where(and(isNull(outbox.deliveredAt), lt(outbox.createdAt, createdBefore)))
+    .where(
+      and(
+        isNull(outbox.deliveredAt),
+        lt(outbox.createdAt, createdBefore),
+        or(isNull(outbox.claimedUntil), lt(outbox.claimedUntil, now)),
+      ),
+    )
     .orderBy(asc(outbox.id))
-    .limit(limit)
-    .all();
+    .limit(limit);
+  const rows = await commitWrite(db, () =>
+    db
+      .update(outbox)
+      .set({ claimedUntil: new Date(now.getTime() + leaseMs) })
+      .where(inArray(outbox.id, claimable))
+      .returning()
+      .all(),
+  );
+  return rows.sort((a, b) => a.id - b.id);
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { Db } from '../client';
+import type { Db } from './client';
 
 const caches = new WeakMap<Db, Map<string, unknown>>();
 

@@ -1,0 +1,66 @@
+import { join } from 'node:path';
+import { sql } from 'drizzle-orm';
+import { drizzle } from 'drizzle-orm/postgres-js';
+import { migrate } from 'drizzle-orm/postgres-js/migrator';
+import postgres from 'postgres';
+import type { Store } from '../store';
+import * as q from './queries';
+import * as schema from './schema';
+
+const MIGRATIONS = join(import.meta.dir, '..', 'migrations', 'postgres');
+/** Any fixed number: processes starting together take turns applying migrations. */
+const MIGRATION_LOCK = 0x61676e74;
+
+/** Opens the PostgreSQL store (a pool of `poolSize` connections) and applies pending migrations. */
+export async function openPostgresStore(databaseUrl: string, poolSize: number): Promise<Store> {
+  const client = postgres(databaseUrl, { max: poolSize, onnotice: () => {} });
+  const db = drizzle(client, { schema });
+  try {
+    await migrateOnce(client, db);
+  } catch (error) {
+    await client.end({ timeout: 1 });
+    throw error;
+  }
+  return {
+    dialect: 'postgres',
+    insertRunRequest: (input) => q.insertRunRequest(db, input),
+    getRun: (runId) => q.getRun(db, runId),
+    getRunWithReply: (runId) => q.getRunWithReply(db, runId),
+    startRunAttempt: (runId, now) => q.startRunAttempt(db, runId, now),
+    recordRunRetry: (runId, attempts, error) => q.recordRunRetry(db, runId, attempts, error),
+    finishRun: (input) => q.finishRun(db, input),
+    listThreadHeads: (limit) => q.listThreadHeads(db, limit),
+    claimPendingOutbox: (before, limit, leaseMs) =>
+      q.claimPendingOutbox(db, before, limit, leaseMs),
+    markOutboxDelivered: (ids) => q.markOutboxDelivered(db, ids),
+    getThread: (threadId) => q.getThread(db, threadId),
+    saveSummary: (threadId, summary) => q.saveSummary(db, threadId, summary),
+    getThreadMemory: (threadId, throughSeq, count) =>
+      q.getThreadMemory(db, threadId, throughSeq, count),
+    getMessage: (messageId) => q.getMessage(db, messageId),
+    listThreadMessages: (threadId, opts) => q.listThreadMessages(db, threadId, opts),
+    listMessagesBetween: (threadId, afterSeq, beforeSeq) =>
+      q.listMessagesBetween(db, threadId, afterSeq, beforeSeq),
+    purgeIdempotencyKeys: (before) => q.purgeIdempotencyKeys(db, before),
+    select: async (query) => [...(await db.execute<Record<string, unknown>>(query))],
+    ping: async () => {
+      await db.execute(sql`select 1`);
+    },
+    close: () => client.end({ timeout: 5 }),
+  };
+}
+
+/**
+ * drizzle's migrator does not lock: two processes starting at once would both apply the same
+ * migration. A session advisory lock, held on a connection of its own, makes them take turns.
+ */
+async function migrateOnce(client: postgres.Sql, db: q.Db) {
+  const lock = await client.reserve();
+  try {
+    await lock`select pg_advisory_lock(${MIGRATION_LOCK})`;
+    await migrate(db, { migrationsFolder: MIGRATIONS });
+  } finally {
+    await lock`select pg_advisory_unlock(${MIGRATION_LOCK})`.catch(() => {});
+    lock.release();
+  }
+}

@@ -1,0 +1,373 @@
+import {
+  and,
+  asc,
+  desc,
+  eq,
+  gt,
+  inArray,
+  isNull,
+  lt,
+  lte,
+  ne,
+  notExists,
+  or,
+  sql,
+} from 'drizzle-orm';
+import { alias } from 'drizzle-orm/pg-core';
+import type { PostgresJsDatabase } from 'drizzle-orm/postgres-js';
+import type { RunError, RunFinish, RunRequest, RunRequestResult, ThreadMemory } from '../store';
+import type { Message, OutboxRow, Run, Thread } from '../types';
+import * as schema from './schema';
+
+const { idempotencyKeys, messages, outbox, runs, threads } = schema;
+export type Db = PostgresJsDatabase<typeof schema>;
+type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+
+const ACTIVE = ['queued', 'running'] as const;
+
+/**
+ * See `Store.insertRunRequest`. PostgreSQL runs many of these at once, so the order of locks
+ * matters: the idempotency key's insert waits for a concurrent request with the same key, and
+ * the thread's upsert locks the thread row before the "is a run of this thread unfinished?"
+ * check, which `finishRun` also takes before it looks for the next run. Either this request's
+ * run is seen by that finish (which enqueues it), or that finish is seen here (and this run
+ * carries its own job): never neither.
+ */
+export function insertRunRequest<R>(db: Db, input: RunRequest<R>): Promise<RunRequestResult<R>> {
+  const { now, idempotency: idem } = input;
+  return db.transaction(async (tx): Promise<RunRequestResult<R>> => {
+    if (idem) {
+      const claimed = await tx
+        .insert(idempotencyKeys)
+        .values({
+          key: idem.key,
+          requestHash: idem.requestHash,
+          response: idem.response,
+          createdAt: now,
+        })
+        .onConflictDoNothing()
+        .returning({ key: idempotencyKeys.key });
+      if (claimed.length === 0) {
+        const [seen] = await tx
+          .select()
+          .from(idempotencyKeys)
+          .where(eq(idempotencyKeys.key, idem.key));
+        if (!seen) throw new Error('idempotency key vanished while it was being claimed');
+        return seen.requestHash === idem.requestHash
+          ? { kind: 'replayed', response: seen.response as R }
+          : { kind: 'conflict' };
+      }
+    }
+    const [slot] = await tx
+      .insert(threads)
+      .values({ id: input.threadId, createdAt: now, updatedAt: now, nextSeq: 2, messageCount: 1 })
+      .onConflictDoUpdate({
+        target: threads.id,
+        set: {
+          nextSeq: sql`${threads.nextSeq} + 2`,
+          messageCount: sql`${threads.messageCount} + 1`,
+          updatedAt: sql`excluded.updated_at`,
+        },
+      })
+      .returning({ nextSeq: threads.nextSeq });
+    const seq = (slot?.nextSeq ?? 2) - 2;
+    const [busy] = await tx
+      .select({ id: runs.id })
+      .from(runs)
+      .where(and(eq(runs.threadId, input.threadId), inArray(runs.status, ACTIVE)))
+      .limit(1);
+    await tx.insert(messages).values({
+      id: input.messageId,
+      threadId: input.threadId,
+      runId: input.runId,
+      role: 'user',
+      content: input.content,
+      seq,
+      createdAt: now,
+    });
+    await tx.insert(runs).values({
+      id: input.runId,
+      threadId: input.threadId,
+      userMessageId: input.messageId,
+      seq,
+      model: input.model,
+      createdAt: now,
+    });
+    const row = await insertOutbox(tx, input.event, busy ? null : input.runId, now);
+    return { kind: 'created', row };
+  });
+}
+
+async function insertOutbox(
+  tx: Tx,
+  event: RunRequest<unknown>['event'],
+  enqueueRunId: string | null,
+  now: Date,
+): Promise<OutboxRow> {
+  const [row] = await tx
+    .insert(outbox)
+    .values({ ...event, enqueueRunId, createdAt: now })
+    .returning();
+  if (!row) throw new Error('outbox insert returned no row');
+  return row;
+}
+
+/**
+ * Whether PostgreSQL can hold this text at all (no U+0000, no unpaired surrogate). An id that it
+ * cannot hold was never stored: a lookup by it finds nothing, as it does on SQLite, rather than
+ * failing. (Ingress rejects such text before it is stored.)
+ */
+const storable = (text: string) => !text.includes('\u0000') && text.isWellFormed();
+
+export async function getRun(db: Db, runId: string): Promise<Run | undefined> {
+  if (!storable(runId)) return undefined;
+  const [run] = await db.select().from(runs).where(eq(runs.id, runId));
+  return run;
+}
+
+export async function getRunWithReply(
+  db: Db,
+  runId: string,
+): Promise<{ run: Run; reply: Message | null } | undefined> {
+  const run = await getRun(db, runId);
+  if (!run) return undefined;
+  const reply = run.replyMessageId ? ((await getMessage(db, run.replyMessageId)) ?? null) : null;
+  return { run, reply };
+}
+
+export async function startRunAttempt(db: Db, runId: string, now: Date): Promise<Run | null> {
+  const [run] = await db
+    .update(runs)
+    .set({
+      status: 'running',
+      attempts: sql`${runs.attempts} + 1`,
+      startedAt: sql`coalesce(${runs.startedAt}, ${now.toISOString()}::timestamptz)`,
+      finishedAt: null,
+    })
+    .where(and(eq(runs.id, runId), ne(runs.status, 'completed')))
+    .returning();
+  return run ?? null;
+}
+
+export async function recordRunRetry(
+  db: Db,
+  runId: string,
+  attempts: number,
+  error: RunError,
+): Promise<void> {
+  await db
+    .update(runs)
+    .set({ status: 'queued', attempts, error })
+    .where(and(eq(runs.id, runId), ne(runs.status, 'completed')));
+}
+
+/** See `Store.finishRun`, and `insertRunRequest` for why the thread row is locked first. */
+export function finishRun(db: Db, input: RunFinish): Promise<OutboxRow | null> {
+  return db.transaction(async (tx) => {
+    const [run] = await tx.select().from(runs).where(eq(runs.id, input.runId)).for('update');
+    if (!run || run.status === 'completed' || run.status === 'failed') return null;
+    await tx
+      .select({ id: threads.id })
+      .from(threads)
+      .where(eq(threads.id, run.threadId))
+      .for('update');
+    if (input.reply) {
+      await tx.insert(messages).values({
+        id: input.reply.id,
+        threadId: run.threadId,
+        runId: run.id,
+        role: 'assistant',
+        content: input.reply.content,
+        seq: run.seq + 1,
+        createdAt: input.now,
+      });
+      await tx
+        .update(threads)
+        .set({ messageCount: sql`${threads.messageCount} + 1`, updatedAt: input.now })
+        .where(eq(threads.id, run.threadId));
+    }
+    await tx
+      .update(runs)
+      .set({
+        status: input.reply ? 'completed' : 'failed',
+        attempts: input.attempts,
+        error: input.error ?? null,
+        usage: input.usage ?? null,
+        replyMessageId: input.reply?.id ?? null,
+        finishedAt: input.now,
+      })
+      .where(eq(runs.id, run.id));
+    const [next] = await tx
+      .select({ id: runs.id })
+      .from(runs)
+      .where(
+        and(eq(runs.threadId, run.threadId), inArray(runs.status, ACTIVE), ne(runs.id, run.id)),
+      )
+      .orderBy(asc(runs.seq))
+      .limit(1);
+    return insertOutbox(tx, input.event, next?.id ?? null, input.now);
+  });
+}
+
+export async function listThreadHeads(db: Db, limit: number): Promise<Run[]> {
+  const earlier = alias(runs, 'earlier');
+  return db
+    .select()
+    .from(runs)
+    .where(
+      and(
+        inArray(runs.status, ACTIVE),
+        notExists(
+          db
+            .select({ one: sql`1` })
+            .from(earlier)
+            .where(
+              and(
+                eq(earlier.threadId, runs.threadId),
+                inArray(earlier.status, ACTIVE),
+                lt(earlier.seq, runs.seq),
+              ),
+            ),
+        ),
+      ),
+    )
+    .orderBy(asc(runs.createdAt))
+    .limit(limit);
+}
+
+/**
+ * See `Store.claimPendingOutbox`. SKIP LOCKED lets relays in several processes claim at the
+ * same moment without waiting on each other: each takes rows the others have not locked.
+ */
+export async function claimPendingOutbox(
+  db: Db,
+  createdBefore: Date,
+  limit: number,
+  leaseMs: number,
+): Promise<OutboxRow[]> {
+  const now = new Date();
+  const claimable = db
+    .select({ id: outbox.id })
+    .from(outbox)
+    .where(
+      and(
+        isNull(outbox.deliveredAt),
+        lt(outbox.createdAt, createdBefore),
+        or(isNull(outbox.claimedUntil), lt(outbox.claimedUntil, now)),
+      ),
+    )
+    .orderBy(asc(outbox.id))
+    .limit(limit)
+    .for('update', { skipLocked: true });
+  const rows = await db
+    .update(outbox)
+    .set({ claimedUntil: new Date(now.getTime() + leaseMs) })
+    .where(inArray(outbox.id, claimable))
+    .returning();
+  return rows.sort((a, b) => a.id - b.id);
+}
+
+export async function markOutboxDelivered(db: Db, ids: number[]): Promise<void> {
+  if (ids.length === 0) return;
+  await db.update(outbox).set({ deliveredAt: new Date() }).where(inArray(outbox.id, ids));
+}
+
+export async function getThread(db: Db, threadId: string): Promise<Thread | undefined> {
+  if (!storable(threadId)) return undefined;
+  const [thread] = await db.select().from(threads).where(eq(threads.id, threadId));
+  return thread;
+}
+
+export async function saveSummary(
+  db: Db,
+  threadId: string,
+  summary: { text: string; throughMessageId: string; throughSeq: number },
+): Promise<void> {
+  await db
+    .update(threads)
+    .set({
+      summary: summary.text,
+      summaryThroughMessageId: summary.throughMessageId,
+      summaryThroughSeq: summary.throughSeq,
+    })
+    .where(eq(threads.id, threadId));
+}
+
+export async function getThreadMemory(
+  db: Db,
+  threadId: string,
+  throughSeq: number,
+  count: number,
+): Promise<ThreadMemory | undefined> {
+  const rows = await db
+    .select({
+      summary: threads.summary,
+      summaryThroughSeq: threads.summaryThroughSeq,
+      id: messages.id,
+      seq: messages.seq,
+      role: messages.role,
+      content: messages.content,
+    })
+    .from(threads)
+    .leftJoin(messages, and(eq(messages.threadId, threads.id), lte(messages.seq, throughSeq)))
+    .where(eq(threads.id, threadId))
+    .orderBy(desc(messages.seq))
+    .limit(count);
+  const first = rows[0];
+  if (!first) return undefined;
+  const recent: ThreadMemory['recent'] = [];
+  for (const row of rows.reverse()) {
+    if (row.id !== null && row.seq !== null && row.role !== null && row.content !== null) {
+      recent.push({ id: row.id, seq: row.seq, role: row.role, content: row.content });
+    }
+  }
+  return { summary: first.summary, summaryThroughSeq: first.summaryThroughSeq, recent };
+}
+
+export async function getMessage(db: Db, messageId: string): Promise<Message | undefined> {
+  if (!storable(messageId)) return undefined;
+  const [message] = await db.select().from(messages).where(eq(messages.id, messageId));
+  return message;
+}
+
+export async function listThreadMessages(
+  db: Db,
+  threadId: string,
+  opts: { limit: number; beforeSeq?: number },
+): Promise<{ messages: Message[]; hasMore: boolean }> {
+  const where =
+    opts.beforeSeq === undefined
+      ? eq(messages.threadId, threadId)
+      : and(eq(messages.threadId, threadId), lt(messages.seq, opts.beforeSeq));
+  const rows = await db
+    .select()
+    .from(messages)
+    .where(where)
+    .orderBy(desc(messages.seq))
+    .limit(opts.limit + 1);
+  const hasMore = rows.length > opts.limit;
+  return { messages: rows.slice(0, opts.limit).reverse(), hasMore };
+}
+
+export async function listMessagesBetween(
+  db: Db,
+  threadId: string,
+  afterSeq: number,
+  beforeSeq: number,
+): Promise<Message[]> {
+  return db
+    .select()
+    .from(messages)
+    .where(
+      and(eq(messages.threadId, threadId), gt(messages.seq, afterSeq), lt(messages.seq, beforeSeq)),
+    )
+    .orderBy(asc(messages.seq));
+}
+
+export async function purgeIdempotencyKeys(db: Db, before: Date): Promise<number> {
+  const purged = await db
+    .delete(idempotencyKeys)
+    .where(lt(idempotencyKeys.createdAt, before))
+    .returning({ key: idempotencyKeys.key });
+  return purged.length;
+}

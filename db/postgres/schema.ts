@@ -1,0 +1,112 @@
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
+import { RUN_STATUSES } from '../types';
+
+/**
+ * The PostgreSQL schema: the same tables, columns and indexes as `db/sqlite/schema.ts` (see the
+ * comments there), in PostgreSQL's types. `db/types.ts` fails to compile if the rows drift apart.
+ */
+const at = (name: string) => timestamp(name, { withTimezone: true, precision: 3, mode: 'date' });
+const createdAt = () => at('created_at').notNull().defaultNow();
+
+export const threads = pgTable('threads', {
+  id: text('id').primaryKey(),
+  createdAt: createdAt(),
+  updatedAt: at('updated_at').notNull(),
+  messageCount: integer('message_count').notNull().default(0),
+  nextSeq: integer('next_seq').notNull().default(0),
+  summary: text('summary'),
+  summaryThroughMessageId: text('summary_through_message_id'),
+  summaryThroughSeq: integer('summary_through_seq'),
+});
+
+export const messages = pgTable(
+  'messages',
+  {
+    id: text('id').primaryKey(),
+    threadId: text('thread_id')
+      .notNull()
+      .references(() => threads.id),
+    runId: text('run_id').notNull(),
+    role: text('role', { enum: ['user', 'assistant'] }).notNull(),
+    content: text('content').notNull(),
+    seq: integer('seq').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    uniqueIndex('messages_thread_seq').on(t.threadId, t.seq),
+    uniqueIndex('messages_run_reply').on(t.runId).where(sql`role = 'assistant'`),
+  ],
+);
+
+export const runs = pgTable(
+  'runs',
+  {
+    id: text('id').primaryKey(),
+    threadId: text('thread_id')
+      .notNull()
+      .references(() => threads.id),
+    userMessageId: text('user_message_id').notNull(),
+    seq: integer('seq').notNull(),
+    model: text('model').notNull(),
+    status: text('status', { enum: RUN_STATUSES }).notNull().default('queued'),
+    attempts: integer('attempts').notNull().default(0),
+    error: jsonb('error').$type<{ code: string; message: string }>(),
+    usage: jsonb('usage').$type<{
+      promptTokens: number;
+      completionTokens: number;
+      totalTokens: number;
+    }>(),
+    replyMessageId: text('reply_message_id'),
+    createdAt: createdAt(),
+    startedAt: at('started_at'),
+    finishedAt: at('finished_at'),
+  },
+  (t) => [
+    uniqueIndex('runs_thread_seq').on(t.threadId, t.seq),
+    index('runs_status_created').on(t.status, t.createdAt),
+  ],
+);
+
+export const outbox = pgTable(
+  'outbox',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    eventId: text('event_id').notNull(),
+    type: text('type').notNull(),
+    runId: text('run_id').notNull(),
+    threadId: text('thread_id').notNull(),
+    occurredAt: text('occurred_at').notNull(),
+    payload: text('payload').notNull(),
+    enqueueRunId: text('enqueue_run_id'),
+    createdAt: createdAt(),
+    deliveredAt: at('delivered_at'),
+    claimedUntil: at('claimed_until'),
+  },
+  (t) => [index('outbox_pending').on(t.deliveredAt, t.id)],
+);
+
+export const idempotencyKeys = pgTable(
+  'idempotency_keys',
+  {
+    key: text('key').primaryKey(),
+    requestHash: text('request_hash').notNull(),
+    response: jsonb('response').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index('idempotency_keys_created').on(t.createdAt)],
+);
+
+export type Thread = typeof threads.$inferSelect;
+export type Message = typeof messages.$inferSelect;
+export type Run = typeof runs.$inferSelect;
+export type OutboxRow = typeof outbox.$inferSelect;

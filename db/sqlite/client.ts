@@ -1,0 +1,100 @@
+import { Database } from 'bun:sqlite';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { drizzle } from 'drizzle-orm/bun-sqlite';
+import { migrate } from 'drizzle-orm/bun-sqlite/migrator';
+import { sqlitePath } from '../path';
+import type { Store } from '../store';
+import { purgeIdempotencyKeys } from './queries/idempotency';
+import { insertRunRequest } from './queries/ingress';
+import { getMessage, listMessagesBetween, listThreadMessages } from './queries/messages';
+import { claimPendingOutbox, markOutboxDelivered } from './queries/outbox';
+import {
+  finishRun,
+  getRun,
+  getRunWithReply,
+  listThreadHeads,
+  recordRunRetry,
+  startRunAttempt,
+} from './queries/runs';
+import { getThread, getThreadMemory, saveSummary } from './queries/threads';
+import * as schema from './schema';
+
+export type Db = ReturnType<typeof drizzle<typeof schema>>;
+
+const MIGRATIONS = join(import.meta.dir, '..', 'migrations', 'sqlite');
+
+/** Opens the SQLite store (a `file:` URL or a path) and applies pending migrations. */
+export function openSqliteStore(databaseUrl: string): Store {
+  const path = sqlitePath(databaseUrl);
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const sqlite = new Database(path, { create: true, strict: true });
+  // WAL lets readers run beside the one writer; NORMAL is durable across process crashes in WAL
+  // mode; busy_timeout makes a second process (start:api beside start:worker) wait, not fail.
+  sqlite.exec('PRAGMA journal_mode = WAL');
+  sqlite.exec('PRAGMA synchronous = NORMAL');
+  sqlite.exec('PRAGMA busy_timeout = 5000');
+  sqlite.exec('PRAGMA foreign_keys = ON');
+  // Ids are random, so every insert lands on its own index page: keep the hot pages cached.
+  sqlite.exec(`PRAGMA cache_size = -${CACHE_KIB}`);
+  const db = drizzle(sqlite, { schema });
+  migrate(db, { migrationsFolder: MIGRATIONS });
+  const checkpointer = path === ':memory:' ? undefined : startCheckpointer(sqlite, path);
+  const probe = sqlite.prepare('SELECT 1');
+  return {
+    dialect: 'sqlite',
+    insertRunRequest: (input) => insertRunRequest(db, input),
+    getRun: (runId) => getRun(db, runId),
+    getRunWithReply: (runId) => getRunWithReply(db, runId),
+    startRunAttempt: (runId, now) => startRunAttempt(db, runId, now),
+    recordRunRetry: (runId, attempts, error) => recordRunRetry(db, runId, attempts, error),
+    finishRun: (input) => finishRun(db, input),
+    listThreadHeads: (limit) => listThreadHeads(db, limit),
+    claimPendingOutbox: (before, limit, leaseMs) => claimPendingOutbox(db, before, limit, leaseMs),
+    markOutboxDelivered: (ids) => markOutboxDelivered(db, ids),
+    getThread: (threadId) => getThread(db, threadId),
+    saveSummary: (threadId, summary) => saveSummary(db, threadId, summary),
+    getThreadMemory: (threadId, throughSeq, count) =>
+      getThreadMemory(db, threadId, throughSeq, count),
+    getMessage: (messageId) => getMessage(db, messageId),
+    listThreadMessages: (threadId, opts) => listThreadMessages(db, threadId, opts),
+    listMessagesBetween: (threadId, afterSeq, beforeSeq) =>
+      listMessagesBetween(db, threadId, afterSeq, beforeSeq),
+    purgeIdempotencyKeys: (before) => purgeIdempotencyKeys(db, before),
+    select: async (query) => db.all<Record<string, unknown>>(query),
+    ping: async () => {
+      probe.get();
+    },
+    close: async () => {
+      await checkpointer?.stop();
+      sqlite.close();
+    },
+  };
+}
+
+/** Page cache per connection (SQLite's default is 2 MiB). */
+const CACHE_KIB = 64 * 1024;
+/**
+ * SQLite's own checkpoint, inside a commit, only as a safety net: the WAL grows to this many
+ * pages (64 MiB) only if the checkpointer thread falls that far behind.
+ */
+const FALLBACK_CHECKPOINT_PAGES = 16_384;
+
+/** Moves WAL checkpoints (and their fsync) off the event loop: see checkpointer.ts. */
+function startCheckpointer(sqlite: Database, path: string) {
+  sqlite.exec(`PRAGMA wal_autocheckpoint = ${FALLBACK_CHECKPOINT_PAGES}`);
+  const worker = new Worker(new URL('./checkpointer.ts', import.meta.url).href);
+  worker.unref();
+  worker.postMessage({ open: path });
+  return {
+    async stop() {
+      const closed = new Promise<void>((resolve) => {
+        worker.onmessage = () => resolve();
+        setTimeout(resolve, 1000).unref();
+      });
+      worker.postMessage({ close: true });
+      await closed;
+      worker.terminate();
+    },
+  };
+}

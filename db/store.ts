@@ -1,0 +1,127 @@
+import type { SQL } from 'drizzle-orm';
+import type { Message, OutboxRow, Run, Thread } from './types';
+
+/** One stream event, as the outbox stores it until it is delivered. */
+export type Event = Pick<
+  OutboxRow,
+  'eventId' | 'type' | 'runId' | 'threadId' | 'occurredAt' | 'payload'
+>;
+
+export type RunError = { code: string; message: string };
+
+export interface RunRequest<R> {
+  threadId: string;
+  messageId: string;
+  runId: string;
+  content: string;
+  model: string;
+  now: Date;
+  event: Event;
+  idempotency?: { key: string; requestHash: string; response: R };
+}
+
+export type RunRequestResult<R> =
+  | { kind: 'created'; row: OutboxRow }
+  | { kind: 'replayed'; response: R }
+  | { kind: 'conflict' };
+
+export interface RunFinish {
+  runId: string;
+  now: Date;
+  attempts: number;
+  event: Event;
+  reply?: { id: string; content: string };
+  usage?: Run['usage'];
+  error?: RunError;
+}
+
+/** What a run's memory starts from: the thread's summary and the recent window. */
+export interface ThreadMemory {
+  summary: string | null;
+  summaryThroughSeq: number | null;
+  /** The last `count` messages at or before `throughSeq`, in conversation order. */
+  recent: { id: string; seq: number; role: 'user' | 'assistant'; content: string }[];
+}
+
+/**
+ * The store, whichever engine holds it: SQLite (the embedded default) or PostgreSQL. Services
+ * and jobs see only this; `db/sqlite` and `db/postgres` implement it.
+ */
+export interface Store {
+  readonly dialect: 'sqlite' | 'postgres';
+
+  /**
+   * Accepts a user message: thread (created on first use), message, run and the outbox row of
+   * `agent.run.requested`, all in one transaction, so a 202 always means all four exist. The
+   * outbox row carries the job only when this run is the thread's oldest unfinished one;
+   * otherwise the run that finishes before it enqueues it (see `finishRun`). With an
+   * idempotency key, the key is claimed in the same transaction: a key already stored returns
+   * its first response (same request) or a conflict (another request), and creates nothing.
+   */
+  insertRunRequest<R>(input: RunRequest<R>): Promise<RunRequestResult<R>>;
+
+  getRun(runId: string): Promise<Run | undefined>;
+  getRunWithReply(runId: string): Promise<{ run: Run; reply: Message | null } | undefined>;
+  /**
+   * Claims an attempt: status running, attempts + 1 (an attempt cut off by a crash was spent
+   * too). Null for an unknown or completed run (a duplicate job: skip it). A failed run is
+   * reopened: only an operator's retry from Bull Board processes its job again.
+   */
+  startRunAttempt(runId: string, now: Date): Promise<Run | null>;
+  /** The run waits for BullMQ's next try; `attempts` is what was spent so far. */
+  recordRunRetry(runId: string, attempts: number, error: RunError): Promise<void>;
+  /**
+   * Makes a run terminal: the reply (if any), the run's final state and the outbox row of its
+   * terminal event, in one transaction. The same row enqueues the thread's next unfinished run,
+   * so the per-thread chain lives in the database and survives any crash. Null when the run was
+   * already terminal (another delivery of the job finished it first).
+   */
+  finishRun(input: RunFinish): Promise<OutboxRow | null>;
+  /** Each thread's oldest unfinished run: the one run per thread that should have a live job. */
+  listThreadHeads(limit: number): Promise<Run[]>;
+
+  /**
+   * Claims up to `limit` undelivered rows written before `createdBefore`, oldest first, for
+   * `leaseMs`: no other process's relay takes them until the lease runs out, so two processes
+   * never deliver one row at the same time.
+   */
+  claimPendingOutbox(createdBefore: Date, limit: number, leaseMs: number): Promise<OutboxRow[]>;
+  markOutboxDelivered(ids: number[]): Promise<void>;
+
+  getThread(threadId: string): Promise<Thread | undefined>;
+  /** Stores a summary with the last message it covers (id and conversation slot). */
+  saveSummary(
+    threadId: string,
+    summary: { text: string; throughMessageId: string; throughSeq: number },
+  ): Promise<void>;
+  /** The summary and the recent window of a thread; undefined when the thread does not exist. */
+  getThreadMemory(
+    threadId: string,
+    throughSeq: number,
+    count: number,
+  ): Promise<ThreadMemory | undefined>;
+
+  getMessage(messageId: string): Promise<Message | undefined>;
+  /**
+   * One page of a thread in conversation order: the `limit` messages before slot `beforeSeq`
+   * (or the newest ones), returned oldest first, plus whether older ones exist.
+   */
+  listThreadMessages(
+    threadId: string,
+    opts: { limit: number; beforeSeq?: number },
+  ): Promise<{ messages: Message[]; hasMore: boolean }>;
+  /** Messages strictly between two slots, in order: what a summary has to fold in. */
+  listMessagesBetween(threadId: string, afterSeq: number, beforeSeq: number): Promise<Message[]>;
+
+  /** Deletes idempotency keys written before `before`; returns how many. */
+  purgeIdempotencyKeys(before: Date): Promise<number>;
+
+  /**
+   * Rows of a read-only query written once for both engines (tests, tools, bench): plain
+   * objects keyed by the SQL column names, values as the driver returns them.
+   */
+  select(query: SQL): Promise<Record<string, unknown>[]>;
+  /** Cheap liveness probe for `/ready`. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

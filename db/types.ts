@@ -1,0 +1,23 @@
+import type * as pg from './postgres/schema';
+import type * as sqlite from './sqlite/schema';
+
+/**
+ * The rows services see, whichever engine stores them. Both schemas must infer exactly these
+ * types: the checks below fail to compile if one dialect's table drifts from the other's.
+ */
+export type Thread = sqlite.Thread;
+export type Message = sqlite.Message;
+export type Run = sqlite.Run;
+export type OutboxRow = sqlite.OutboxRow;
+
+export const RUN_STATUSES = ['queued', 'running', 'completed', 'failed'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const sameRows: [
+  Same<Thread, pg.Thread>,
+  Same<Message, pg.Message>,
+  Same<Run, pg.Run>,
+  Same<OutboxRow, pg.OutboxRow>,
+] = [true, true, true, true];
+void sameRows;
