@@ -1,0 +1,157 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openStore } from '../../db/client';
+import type { RunRequest, Store } from '../../db/store';
+import { newMessageId, newRunId } from '../../src/ids';
+import { buildEvent } from '../../src/events/event';
+import { createTestDatabase, TEST_DATABASE } from '../support/database';
+
+/**
+ * What several processes on one store rely on, with two stores opened on one database as two
+ * processes would (two SQLite connections to one file, or two PostgreSQL pools). Runs on the
+ * engine TEST_DATABASE names; `.ci/run` runs it on both.
+ */
+describe(`one store, two processes (${TEST_DATABASE})`, () => {
+  let dir: string;
+  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  let a: Store;
+  let b: Store;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'agent-run-store-'));
+    database = await createTestDatabase(dir);
+    a = await openStore(database.url, { poolSize: 4 });
+    b = await openStore(database.url, { poolSize: 4 });
+  });
+  afterAll(async () => {
+    await a.close();
+    await b.close();
+    await database.drop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const request = <R>(threadId: string, now: Date, extra: Partial<RunRequest<R>> = {}) => {
+    const runId = newRunId();
+    const messageId = newMessageId();
+    return {
+      threadId,
+      messageId,
+      runId,
+      content: 'hello',
+      model: 'm',
+      now,
+      event: buildEvent(
+        'agent.run.requested',
+        { runId, threadId },
+        {
+          messageId,
+          model: 'm',
+          content: 'hello',
+        },
+      ),
+      ...extra,
+    } satisfies RunRequest<R>;
+  };
+
+  test('the relays of two processes claim disjoint outbox rows, and a lease keeps them', async () => {
+    const old = new Date(Date.now() - 60_000);
+    const created = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => a.insertRunRequest(request(`claim-${i}`, old))),
+    );
+    const ids = created.map((r) => (r.kind === 'created' ? r.row.id : -1)).sort((x, y) => x - y);
+    const before = new Date(Date.now() - 5_000);
+    // Many claims at once from both "processes", in small batches.
+    const claims = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).claimPendingOutbox(before, 7, 30_000)),
+    );
+    const claimed = claims.flat().map((row) => row.id);
+    expect(new Set(claimed).size).toBe(claimed.length); // nobody got a row twice
+    expect([...claimed].sort((x, y) => x - y)).toEqual(ids); // and every row went to somebody
+    for (const batch of claims) {
+      expect(batch.map((r) => r.id)).toEqual([...batch.map((r) => r.id)].sort((x, y) => x - y));
+    }
+    // Leased: nothing is claimable until the lease runs out, and delivered rows never again.
+    expect(await b.claimPendingOutbox(before, 100, 30_000)).toEqual([]);
+    await a.markOutboxDelivered(ids.slice(0, 20));
+    const lapsed = await Promise.all([
+      a.claimPendingOutbox(before, 100, -1),
+      b.claimPendingOutbox(before, 100, -1),
+    ]);
+    expect(lapsed.flat()).toEqual([]);
+  });
+
+  test('a lapsed lease is claimed again; a delivered row is not', async () => {
+    const old = new Date(Date.now() - 60_000);
+    const made = await a.insertRunRequest(request('lapse', old));
+    if (made.kind !== 'created') throw new Error('expected a created run');
+    const before = new Date(Date.now() - 5_000);
+    const first = await a.claimPendingOutbox(before, 100, 1); // a 1 ms lease
+    expect(first.map((r) => r.id)).toContain(made.row.id);
+    await Bun.sleep(5); // let the 1 ms lease lapse (a lease, not a wait for an event)
+    const again = await b.claimPendingOutbox(before, 100, 30_000);
+    expect(again.map((r) => r.id)).toContain(made.row.id);
+    await b.markOutboxDelivered(again.map((r) => r.id));
+    await Bun.sleep(5);
+    expect(await a.claimPendingOutbox(before, 100, 30_000)).toEqual([]);
+  });
+
+  test('one idempotency key sent to two processes at once makes one run', async () => {
+    const key = `key-${Date.now()}`;
+    const attempts = Array.from({ length: 8 }, (_, i) => {
+      const r = request<{ n: number }>(`idem-${i}`, new Date());
+      return (i % 2 ? a : b).insertRunRequest({
+        ...r,
+        idempotency: { key, requestHash: 'same', response: { n: i } },
+      });
+    });
+    const results = await Promise.all(attempts);
+    const created = results.filter((r) => r.kind === 'created');
+    const replayed = results.filter((r) => r.kind === 'replayed');
+    expect(created).toHaveLength(1);
+    expect(replayed).toHaveLength(7);
+    const first = replayed[0];
+    for (const r of replayed) expect(r).toEqual(first as (typeof replayed)[number]);
+    const other = await a.insertRunRequest({
+      ...request('idem-other', new Date()),
+      idempotency: { key, requestHash: 'different', response: {} },
+    });
+    expect(other).toEqual({ kind: 'conflict' });
+  });
+
+  test('a run accepted while the previous one finishes is enqueued exactly once', async () => {
+    // Many rounds of the race: the thread's head finishes in one process while the next
+    // message is accepted in the other. Exactly one of the two outbox rows must carry the job.
+    for (let round = 0; round < 20; round++) {
+      const threadId = `chain-${round}-${Date.now()}`;
+      const head = await a.insertRunRequest(request(threadId, new Date()));
+      if (head.kind !== 'created') throw new Error('expected a created run');
+      const headRunId = head.row.runId;
+      await a.startRunAttempt(headRunId, new Date());
+      const next = request(threadId, new Date());
+      const [finished, accepted] = await Promise.all([
+        a.finishRun({
+          runId: headRunId,
+          now: new Date(),
+          attempts: 1,
+          // A failed run writes no reply: the case where only the thread lock orders the two.
+          event: buildEvent(
+            'agent.run.failed',
+            { runId: headRunId, threadId },
+            {
+              error: { code: 'llm_unauthorized', message: 'no' },
+              attempts: 1,
+            },
+          ),
+          error: { code: 'llm_unauthorized', message: 'no' },
+        }),
+        b.insertRunRequest(next),
+      ]);
+      if (accepted.kind !== 'created') throw new Error('expected a created run');
+      const enqueuers = [finished?.enqueueRunId, accepted.row.enqueueRunId].filter(
+        (id) => id === next.runId,
+      );
+      expect(enqueuers).toHaveLength(1);
+    }
+  });
+});
