@@ -16,6 +16,7 @@ describe('loadConfig', () => {
     const config = loadConfig({});
     expect(config.port).toBe(3000);
     expect(config.databaseUrl).toBe('file:./db/sqlite.db');
+    expect(config.databasePoolSize).toBe(10);
     expect(config.redis).toMatchObject({
       url: 'redis://localhost:6379',
       streamKey: 'agent_events',
@@ -48,6 +49,20 @@ describe('loadConfig', () => {
     expect(config.admin.passwordGenerated).toBe(true);
     expect(config.admin.password.length).toBeGreaterThanOrEqual(16);
     expect(config.logLevel).toBe('info');
+  });
+
+  test('a postgres:// or postgresql:// URL selects PostgreSQL, with its pool size', () => {
+    for (const url of ['postgres://u:p@db:5432/agent', 'postgresql://db/agent']) {
+      const config = loadConfig({ DATABASE_URL: url, DATABASE_POOL_SIZE: '25' });
+      expect(config.databaseUrl).toBe(url);
+      expect(config.databasePoolSize).toBe(25);
+    }
+  });
+
+  test('a bad DATABASE_URL is named without its password', () => {
+    expect(() => loadConfig({ DATABASE_URL: 'mysql://root:hunter2@db/agent' })).toThrow(
+      /DATABASE_URL: expected file:<path> \(SQLite\) or postgres:\/\/… \(PostgreSQL\), got "mysql:\/\/root:\*\*\*@db\/agent"/,
+    );
   });
 
   test('reads every variable', () => {
@@ -94,6 +109,7 @@ describe('loadConfig', () => {
     ['OPENAI_BASE_URL', 'not a url'],
     ['LOG_LEVEL', 'loud'],
     ['DATABASE_URL', 'mysql://localhost/db'],
+    ['DATABASE_POOL_SIZE', '0'],
     ['STREAM_MAX_DELIVERIES', '0'],
     ['RUN_LOCK_MS', '10'],
     ['RUN_STALLED_CHECK_MS', 'often'],
