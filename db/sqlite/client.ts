@@ -29,16 +29,16 @@ export function openSqliteStore(databaseUrl: string): Store {
   const path = sqlitePath(databaseUrl);
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const sqlite = new Database(path, { create: true, strict: true });
-  // WAL lets readers run beside the one writer; NORMAL is durable across process crashes in WAL
-  // mode; busy_timeout makes a second process (start:api beside start:worker) wait, not fail.
+  // busy_timeout makes a second process (start:api beside start:worker) wait, not fail; WAL lets
+  // readers run beside the one writer; NORMAL is durable across process crashes in WAL mode.
+  sqlite.exec('PRAGMA busy_timeout = 5000');
   sqlite.exec('PRAGMA journal_mode = WAL');
   sqlite.exec('PRAGMA synchronous = NORMAL');
-  sqlite.exec('PRAGMA busy_timeout = 5000');
   sqlite.exec('PRAGMA foreign_keys = ON');
   // Ids are random, so every insert lands on its own index page: keep the hot pages cached.
   sqlite.exec(`PRAGMA cache_size = -${CACHE_KIB}`);
   const db = drizzle(sqlite, { schema });
-  migrate(db, { migrationsFolder: MIGRATIONS });
+  migrateOnce(db);
   const checkpointer = path === ':memory:' ? undefined : startCheckpointer(sqlite, path);
   const probe = sqlite.prepare('SELECT 1');
   return {
@@ -71,6 +71,27 @@ export function openSqliteStore(databaseUrl: string): Store {
     },
   };
 }
+
+/**
+ * Processes that open a new file together (start:api beside start:worker) race to migrate it:
+ * drizzle reads which migrations are applied before it takes the write lock, so the loser
+ * fails, with SQLITE_BUSY or on a table the winner has just created. Its transaction rolled
+ * back, so it tries again and then finds the migrations applied.
+ */
+function migrateOnce(db: Db) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      migrate(db, { migrationsFolder: MIGRATIONS });
+      return;
+    } catch (error) {
+      if (attempt >= 10 || !LOST_RACE.test(describe(error))) throw error;
+      Bun.sleepSync(10 * attempt);
+    }
+  }
+}
+const LOST_RACE = /SQLITE_BUSY|database is locked|already exists/i;
+const describe = (error: unknown): string =>
+  error instanceof Error ? `${error.message} ${describe(error.cause)}` : String(error ?? '');
 
 /** Page cache per connection (SQLite's default is 2 MiB). */
 const CACHE_KIB = 64 * 1024;
