@@ -1,6 +1,7 @@
 import { createWorker } from '../jobs/worker';
 import { createApp } from './app';
 import { type Config, ConfigError, loadConfig } from './config';
+import { isPostgresUrl } from '../db/path';
 import { createDeps, redactUrl, settleWithin } from './deps';
 import { createStreamConsumer } from './events/stream-consumer';
 import type { Logger } from './logger';
@@ -55,7 +56,9 @@ async function main() {
     {
       roles,
       url: app?.server ? `http://localhost:${app.server.port}` : undefined,
-      database: config.databaseUrl,
+      database: isPostgresUrl(config.databaseUrl)
+        ? redactUrl(config.databaseUrl)
+        : config.databaseUrl,
       redis: redactUrl(config.redis.url),
       streamKey: config.redis.streamKey,
       model: config.chat.defaultModel,
