@@ -1,10 +1,11 @@
 import { createWorker } from '../jobs/worker';
 import { createApp } from './app';
 import { type Config, ConfigError, loadConfig } from './config';
-import { createDeps, redactUrl, settleWithin } from './deps';
+import { createDeps, settleWithin } from './deps';
 import { createStreamConsumer } from './events/stream-consumer';
 import type { Logger } from './logger';
 import { createReconciler } from './recovery/reconciler';
+import { describeRedisTarget } from './redis/client';
 
 type Role = 'api' | 'worker';
 
@@ -56,7 +57,7 @@ async function main() {
       roles,
       url: app?.server ? `http://localhost:${app.server.port}` : undefined,
       database: config.databaseUrl,
-      redis: redactUrl(config.redis.url),
+      redis: describeRedisTarget(config.redis),
       streamKey: config.redis.streamKey,
       model: config.chat.defaultModel,
       llm: config.openai.baseUrl ?? (config.openai.apiKey ? 'api.openai.com' : 'not configured'),

@@ -1,9 +1,9 @@
-import type { Redis } from 'ioredis';
 import type { Db } from '../../db/client';
 import { listPendingOutbox, markOutboxDelivered } from '../../db/queries/outbox';
 import type { OutboxRow } from '../../db/schema';
 import { type RunQueue, runJob } from '../../jobs/catalog';
 import type { Logger } from '../logger';
+import type { RedisClient } from '../redis/client';
 import type { EventType } from './event';
 import { appendEvent, type StreamTarget } from './stream-writer';
 
@@ -29,7 +29,7 @@ export interface Publisher {
 
 export function createPublisher(deps: {
   db: Db;
-  redis: Redis;
+  redis: RedisClient;
   queue: RunQueue;
   stream: StreamTarget;
   logger: Logger;
