@@ -78,6 +78,9 @@ export class PrivateRedis {
   }
 
   async up(): Promise<void> {
+    // Already running: a second redis-server could not bind the port, and down() would then
+    // kill that one and leave the first running after the tests (redis-outage's afterAll did).
+    if (this.process && this.process.exitCode === null && this.process.signalCode === null) return;
     this.process = spawn(
       [
         'redis-server',
