@@ -1,5 +1,4 @@
 import { type Job, RateLimitError, UnrecoverableError } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Store } from '../db/store';
 import type { Run } from '../db/types';
 import type { Config } from '../src/config';
@@ -12,12 +11,13 @@ import { type Llm, LlmError } from '../src/llm/llm';
 import type { Logger } from '../src/logger';
 import { buildRunPrompt } from '../src/memory/memory';
 import type { Metrics } from '../src/metrics/metrics';
+import type { RedisClient } from '../src/redis/client';
 import { parseRunJobData, type RunJobData, type RunQueue } from './catalog';
 
 export interface RunJobDeps {
   config: Config;
   db: Store;
-  redis: Redis;
+  redis: RedisClient;
   queue: RunQueue;
   llm: Llm;
   publisher: Publisher;

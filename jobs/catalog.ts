@@ -1,5 +1,6 @@
-import { type ConnectionOptions, type JobsOptions, Queue, UnrecoverableError } from 'bullmq';
+import { type JobsOptions, Queue, UnrecoverableError } from 'bullmq';
 import type { Config } from '../src/config';
+import type { RedisClient } from '../src/redis/client';
 
 /** The one queue of runs. */
 export const RUN_QUEUE = 'agent-runs';
@@ -34,22 +35,14 @@ export function runJobOptions(config: Config): JobsOptions {
   };
 }
 
-export function redisConnection(url: string): ConnectionOptions {
-  const parsed = new URL(url);
-  return {
-    host: parsed.hostname,
-    port: Number(parsed.port || 6379),
-    username: parsed.username ? decodeURIComponent(parsed.username) : undefined,
-    password: parsed.password ? decodeURIComponent(parsed.password) : undefined,
-    db: parsed.pathname.length > 1 ? Number(parsed.pathname.slice(1)) : undefined,
-    tls: parsed.protocol === 'rediss:' ? {} : undefined,
-  };
-}
-
-export function createRunQueue(config: Config): RunQueue {
+/**
+ * The queue over `connection` (from `createRedisClient`: one Redis or a Cluster). BullMQ leaves a
+ * connection it is given open, so its owner closes it after `queue.close()`. In a Cluster the
+ * prefix carries the hash tag (config.ts `clusterKeys`), so BullMQ's multi-key scripts run.
+ */
+export function createRunQueue(config: Config, connection: RedisClient): RunQueue {
   return new Queue<RunJobData>(RUN_QUEUE, {
-    // A producer should fail fast while Redis is down: the outbox keeps the job until it is back.
-    connection: { ...redisConnection(config.redis.url), enableOfflineQueue: false },
+    connection,
     prefix: config.redis.queuePrefix,
     defaultJobOptions: runJobOptions(config),
   });

@@ -1,17 +1,23 @@
 import { UnrecoverableError, Worker } from 'bullmq';
 import { isConnectionError } from '../src/deps';
+import { createRedisClient } from '../src/redis/client';
 import { createRunProcessor, failRun, type RunJobDeps, type RunJobResult } from './agent-run';
-import { RUN_QUEUE, type RunJobData, redisConnection } from './catalog';
+import { RUN_QUEUE, type RunJobData } from './catalog';
 
 /**
- * The BullMQ worker over the runs queue. BullMQ owns its connections (we pass options, not a
- * client), so `close()` releases them. `close()` waits for in-flight runs to finish; a run cut
- * off by a crash is picked up again by BullMQ's stalled-job check.
+ * The BullMQ worker over the runs queue. It gets a connection of its own (one Redis or a
+ * Cluster, `createRedisClient`), which BullMQ uses as is and duplicates for its blocking fetch;
+ * BullMQ closes the duplicate, and the worker's `closed` event closes ours, so `close()` releases
+ * both. `close()` waits for in-flight runs to finish; a run cut off by a crash is picked up again
+ * by BullMQ's stalled-job check.
  */
 export function createWorker(deps: RunJobDeps) {
   const { config, logger } = deps;
+  // BullMQ refuses a blocking connection that gives up on commands: no retry limit.
+  const connection = createRedisClient(config.redis, { maxRetriesPerRequest: null });
+  connection.on('error', () => {}); // BullMQ forwards them to the worker's `error` listener
   const worker = new Worker<RunJobData, RunJobResult>(RUN_QUEUE, createRunProcessor(deps), {
-    connection: { ...redisConnection(config.redis.url), maxRetriesPerRequest: null },
+    connection,
     prefix: config.redis.queuePrefix,
     name: config.redis.consumerName,
     concurrency: config.run.workerConcurrency,
@@ -29,6 +35,7 @@ export function createWorker(deps: RunJobDeps) {
     limiter: { max: 1_000_000_000, duration: 1000 },
   });
 
+  worker.once('closed', () => connection.disconnect());
   worker.on('error', (error) => {
     if (!isConnectionError(error)) logger.error({ err: error }, 'worker error');
   });

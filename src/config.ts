@@ -16,16 +16,27 @@ export interface Config {
   /** PostgreSQL connections per process (SQLite has one). */
   databasePoolSize: number;
   redis: {
-    /** Default `redis://localhost:6379`. */
+    /**
+     * Default `redis://localhost:6379`. With `clusterNodes` only its credentials and TLS
+     * (`rediss:`) are used, for every node.
+     */
     url: string;
-    /** Main event stream. Default `agent_events`. */
+    /**
+     * REDIS_CLUSTER_NODES: the seed nodes of a Redis Cluster. Null (the default): one Redis at
+     * `url`. When set, `streamKey` and `queuePrefix` carry one hash tag (`clusterKeys`).
+     */
+    clusterNodes: RedisNode[] | null;
+    /** Main event stream. Default `agent_events`; `{agent_events}` with `clusterNodes`. */
     streamKey: string;
     /** Approximate MAXLEN of the stream. Default 100000. */
     streamMaxLen: number;
     consumerGroup: string;
     /** Default `worker-<pid>`; also the BullMQ worker's name. */
     consumerName: string;
-    /** Prefix of BullMQ's keys. Fixed to `bull` in production; tests pass their own. */
+    /**
+     * Prefix of BullMQ's keys. Fixed to `bull` in production (`{agent_events}:bull` with
+     * `clusterNodes`); tests pass their own.
+     */
     queuePrefix: string;
   };
   stream: { claimIdleMs: number; maxDeliveries: number; runFeedTtlS: number };
@@ -70,6 +81,40 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
+export interface RedisNode {
+  host: string;
+  port: number;
+}
+
+/**
+ * Redis's hash tag of a key: the text between its first `{` and the next `}`, when that is not
+ * empty. A key with a tag is placed in a Cluster by the tag alone.
+ */
+export function hashTagOf(key: string): string | undefined {
+  const open = key.indexOf('{');
+  if (open < 0) return undefined;
+  const close = key.indexOf('}', open + 1);
+  return close > open + 1 ? key.slice(open + 1, close) : undefined;
+}
+
+/**
+ * The Redis Cluster key rule, the one place it lives. BullMQ's scripts and our pipelines touch
+ * several keys at once (the queue's keys; the main stream and a run's stream in one pipeline,
+ * then the job), and a Cluster only runs those when every key is in one slot. So every key
+ * carries the stream key's hash tag: a stream key with a tag (`app:{agent}:events`) keeps it,
+ * one without braces is wrapped whole (`agent_events` → `{agent_events}`), and the queue prefix
+ * gets the tag in front (`bull` → `{agent_events}:bull`). The run streams
+ * (`<stream key>:run:<runId>`) start with the stream key, so they inherit it. Applying the rule
+ * twice changes nothing.
+ */
+export function clusterKeys(streamKey: string, queuePrefix: string) {
+  const tag = hashTagOf(streamKey) ?? streamKey;
+  return {
+    streamKey: hashTagOf(streamKey) === undefined ? `{${streamKey}}` : streamKey,
+    queuePrefix: hashTagOf(queuePrefix) === tag ? queuePrefix : `{${tag}}:${queuePrefix}`,
+  };
+}
+
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 
 export function loadConfig(env: Env = process.env): Config {
@@ -106,6 +151,25 @@ export function loadConfig(env: Env = process.env): Config {
     return raw;
   };
 
+  /** `host:port,host:port`; undefined when unset. */
+  const nodes = (name: string): RedisNode[] | undefined => {
+    const entries = list(name);
+    if (entries.length === 0) return undefined;
+    const parsed: RedisNode[] = [];
+    for (const entry of entries) {
+      const match = /^(\[[^\]]+\]|[^:\s]+):(\d{1,5})$/.exec(entry);
+      const port = Number(match?.[2]);
+      if (!match || port < 1 || port > 65535) {
+        problems.push(
+          `${name}: expected host:port entries with a port from 1 to 65535, got "${entry}"`,
+        );
+        return undefined;
+      }
+      parsed.push({ host: (match[1] as string).replace(/^\[(.*)\]$/, '$1'), port });
+    }
+    return parsed;
+  };
+
   const databaseUrl = str('DATABASE_URL', 'file:./db/sqlite.db');
   if (
     /^[a-z]+:\/\//i.test(databaseUrl) &&
@@ -133,17 +197,36 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const adminPassword = optional('ADMIN_PASSWORD');
 
+  const redisUrl = url('REDIS_URL', 'redis://localhost:6379', ['redis:', 'rediss:']) as string;
+  const clusterNodes = nodes('REDIS_CLUSTER_NODES') ?? null;
+  let streamKey = str('REDIS_STREAM_KEY', 'agent_events');
+  let queuePrefix = 'bull';
+  if (clusterNodes) {
+    // Only the credentials and TLS of REDIS_URL apply to the nodes, and a Cluster has no SELECT.
+    const database = URL.parse(redisUrl)?.pathname ?? '';
+    if (!['', '/', '/0'].includes(database)) {
+      problems.push(`REDIS_URL: a Redis Cluster has only database 0; drop "${database}" from it`);
+    }
+    if (hashTagOf(streamKey) === undefined && /[{}]/.test(streamKey)) {
+      problems.push(
+        `REDIS_STREAM_KEY: with REDIS_CLUSTER_NODES, give it one hash tag ({tag}) or no braces, got "${streamKey}"`,
+      );
+    }
+    ({ streamKey, queuePrefix } = clusterKeys(streamKey, queuePrefix));
+  }
+
   const config: Config = {
     port: int('PORT', 3000, 0, 65535),
     databaseUrl,
     databasePoolSize: int('DATABASE_POOL_SIZE', 10, 1, 1000),
     redis: {
-      url: url('REDIS_URL', 'redis://localhost:6379', ['redis:', 'rediss:']) as string,
-      streamKey: str('REDIS_STREAM_KEY', 'agent_events'),
+      url: redisUrl,
+      clusterNodes,
+      streamKey,
       streamMaxLen: int('REDIS_STREAM_MAXLEN', 100_000, 1),
       consumerGroup: str('REDIS_CONSUMER_GROUP', 'agent_runtime'),
       consumerName: str('REDIS_CONSUMER_NAME', `worker-${process.pid}`),
-      queuePrefix: 'bull',
+      queuePrefix,
     },
     stream: {
       claimIdleMs: int('STREAM_CLAIM_IDLE_MS', 60_000, 1),

@@ -1,4 +1,3 @@
-import { Redis } from 'ioredis';
 import { openStore } from '../db/client';
 import type { Store } from '../db/store';
 import { createRunQueue, type RunQueue } from '../jobs/catalog';
@@ -10,14 +9,15 @@ import type { Llm } from './llm/llm';
 import { createLlm } from './llm/openai';
 import { createLogger, type Logger } from './logger';
 import { createMetrics, instrumentLlm, type Metrics } from './metrics/metrics';
+import { createRedisClient, describeRedisTarget, type RedisClient } from './redis/client';
 
 export interface Deps {
   config: Config;
   logger: Logger;
   /** The store: SQLite or PostgreSQL, by DATABASE_URL; only db/ knows which. */
   db: Store;
-  /** Our own connection: stream writes and readiness. BullMQ owns the queue's connections. */
-  redis: Redis;
+  /** Our own connection: stream writes and readiness. The queue has its own (`createDeps`). */
+  redis: RedisClient;
   queue: RunQueue;
   llm: Llm;
   publisher: Publisher;
@@ -38,7 +38,11 @@ export async function createDeps(
   const metrics = createMetrics();
   const db = await openStore(config.databaseUrl, { poolSize: config.databasePoolSize });
   const redis = createRedis(config, logger);
-  const queue = createRunQueue(config);
+  // A producer should fail fast while Redis is down: the outbox keeps the job until it is back.
+  // BullMQ leaves a connection it is given open: close() below closes it.
+  const queueRedis = createRedisClient(config.redis, { enableOfflineQueue: false });
+  queueRedis.on('error', () => {}); // reported once by our own client (createRedis)
+  const queue = createRunQueue(config, queueRedis);
   // Connection errors are reported once by our own client (createRedis); the queue's would repeat.
   queue.on('error', (error) => {
     if (!isConnectionError(error)) logger.error({ err: error }, 'queue error');
@@ -50,7 +54,7 @@ export async function createDeps(
   };
   const publisher = createPublisher({ db, redis, queue, stream, logger });
   redis.on('ready', () => void publisher.relayPending().catch(() => {}));
-  const feeds = createFeedReader({ redisUrl: config.redis.url, logger });
+  const feeds = createFeedReader({ redis: config.redis, logger });
   return {
     config,
     logger,
@@ -67,14 +71,15 @@ export async function createDeps(
       await feeds.close();
       // BullMQ's close waits for its connection; with Redis gone that would be forever.
       await settleWithin(queue.close(), 2000);
+      queueRedis.disconnect();
       redis.disconnect();
       await db.close();
     },
   };
 }
 
-function createRedis(config: Config, logger: Logger): Redis {
-  const redis = new Redis(config.redis.url, {
+function createRedis(config: Config, logger: Logger): RedisClient {
+  const redis = createRedisClient(config.redis, {
     // Fail fast while disconnected: the outbox holds what could not be sent.
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
@@ -85,7 +90,7 @@ function createRedis(config: Config, logger: Logger): Redis {
     if (down) return;
     down = true;
     logger.warn(
-      { error: error.message, redisUrl: redactUrl(config.redis.url) },
+      { error: error.message, redis: describeRedisTarget(config.redis) },
       'Redis is not answering: messages are still accepted and kept in the outbox. ' +
         'Start Redis with `bun run redis:up` (Docker) or `redis-server`.',
     );
@@ -104,18 +109,11 @@ export function isConnectionError(error: unknown): boolean {
     code === 'ECONNREFUSED' ||
     code === 'ECONNRESET' ||
     code === 'ETIMEDOUT' ||
-    /connect|Connection is closed|ECONNREFUSED/i.test(message)
+    // The last three: an ioredis Cluster with no node answering.
+    /connect|Connection is closed|ECONNREFUSED|startup nodes|slots cache|Cluster isn't ready/i.test(
+      message,
+    )
   );
-}
-
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '(invalid url)';
-  }
 }
 
 /** Waits for `promise` at most `ms`; shutdown must not hang on a dead connection. */

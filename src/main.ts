@@ -2,10 +2,11 @@ import { createWorker } from '../jobs/worker';
 import { createApp } from './app';
 import { type Config, ConfigError, loadConfig } from './config';
 import { isPostgresUrl } from '../db/path';
-import { createDeps, redactUrl, settleWithin } from './deps';
+import { createDeps, settleWithin } from './deps';
 import { createStreamConsumer } from './events/stream-consumer';
 import type { Logger } from './logger';
 import { createReconciler } from './recovery/reconciler';
+import { describeRedisTarget, redactUrl } from './redis/client';
 
 type Role = 'api' | 'worker';
 
@@ -59,7 +60,7 @@ async function main() {
       database: isPostgresUrl(config.databaseUrl)
         ? redactUrl(config.databaseUrl)
         : config.databaseUrl,
-      redis: redactUrl(config.redis.url),
+      redis: describeRedisTarget(config.redis),
       streamKey: config.redis.streamKey,
       model: config.chat.defaultModel,
       llm: config.openai.baseUrl ?? (config.openai.apiKey ? 'api.openai.com' : 'not configured'),

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client';
 import { buildEvent } from './event';
 import { appendDelta, type StreamTarget } from './stream-writer';
 
@@ -13,7 +13,7 @@ const FLUSH_CHARS = 64;
  * flushes the rest and waits for them, so every delta precedes the terminal event.
  */
 export function createDeltaWriter(opts: {
-  redis: Redis;
+  redis: RedisClient;
   stream: StreamTarget;
   ids: { runId: string; threadId: string };
   attempt: number;

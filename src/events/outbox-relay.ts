@@ -1,8 +1,8 @@
-import type { Redis } from 'ioredis';
 import type { Store } from '../../db/store';
 import type { OutboxRow } from '../../db/types';
 import { type RunQueue, runJob } from '../../jobs/catalog';
 import type { Logger } from '../logger';
+import type { RedisClient } from '../redis/client';
 import type { EventType } from './event';
 import { appendEvent, type StreamTarget } from './stream-writer';
 
@@ -33,7 +33,7 @@ export interface Publisher {
 
 export function createPublisher(deps: {
   db: Store;
-  redis: Redis;
+  redis: RedisClient;
   queue: RunQueue;
   stream: StreamTarget;
   logger: Logger;

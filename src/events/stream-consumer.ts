@@ -1,8 +1,9 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { acceptMessage, type ChatDeps, parseMessageBody } from '../chat/service';
 import { AppError } from '../errors';
 import { newEventId } from '../ids';
 import type { Logger } from '../logger';
+import { createRedisClient, type RedisClient } from '../redis/client';
 
 const REQUEST_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 const READ_COUNT = 100;
@@ -19,12 +20,12 @@ type Fields = Record<string, string>;
  * delivered STREAM_MAX_DELIVERIES times is rejected (`delivery_failed`) so it cannot block the
  * group. See "The runtime reads the stream" in DESIGN.md.
  */
-export function createStreamConsumer(deps: ChatDeps & { redis: Redis; logger: Logger }) {
+export function createStreamConsumer(deps: ChatDeps & { redis: RedisClient; logger: Logger }) {
   const { config, redis, logger } = deps;
   const { streamKey: key, consumerGroup: group, consumerName: name } = config.redis;
   const { claimIdleMs, maxDeliveries } = config.stream;
   // XREADGROUP BLOCK holds its connection: it gets one of its own.
-  const reader = new Redis(config.redis.url, { maxRetriesPerRequest: null });
+  const reader = createRedisClient(config.redis, { maxRetriesPerRequest: null });
   reader.on('error', () => {}); // reported once by the shared client (deps.ts)
   let running = false;
   let loop: Promise<void> | undefined;
@@ -132,7 +133,9 @@ export function createStreamConsumer(deps: ChatDeps & { redis: Redis; logger: Lo
         }).catch(() => {});
         continue;
       }
-      const claimed = (await redis.xclaim(key, group, name, claimIdleMs, id)) as [
+      // A Cluster has the same XCLAIM; TypeScript only cannot pick among its many overloads on
+      // the union type.
+      const claimed = (await (redis as Redis).xclaim(key, group, name, claimIdleMs, id)) as [
         string,
         string[] | null,
       ][];

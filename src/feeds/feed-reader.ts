@@ -1,5 +1,5 @@
-import { Redis } from 'ioredis';
 import type { Logger } from '../logger';
+import { createRedisClient, type RedisTarget } from '../redis/client';
 
 export type Fields = Record<string, string>;
 export interface Entry {
@@ -32,9 +32,11 @@ export function compareIds(a: string, b: string): number {
  * one. A new subscriber first catches up from its own position with XRANGE (buffering what the
  * shared reader delivers meanwhile), then goes live; ids decide, so nothing is missed or doubled.
  */
-export function createFeedReader(opts: { redisUrl: string; logger: Logger }) {
-  const reader = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
-  const query = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
+export function createFeedReader(opts: { redis: RedisTarget; logger: Logger }) {
+  // In a Redis Cluster the one XREAD over many streams works because they share a slot: the run
+  // streams are `<stream key>:run:<runId>`, so they carry the stream key's hash tag (config.ts).
+  const reader = createRedisClient(opts.redis, { maxRetriesPerRequest: null });
+  const query = createRedisClient(opts.redis, { maxRetriesPerRequest: null });
   for (const client of [reader, query]) client.on('error', () => {});
   const subscribers = new Map<string, Set<Subscriber>>();
   const positions = new Map<string, string>();

@@ -1,17 +1,17 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import pino from 'pino';
 import { createWorker } from '../../jobs/worker';
 import { createApp } from '../../src/app';
-import { type Config, loadConfig } from '../../src/config';
+import { type Config, clusterKeys, loadConfig } from '../../src/config';
 import { createDeps } from '../../src/deps';
 import { createStreamConsumer } from '../../src/events/stream-consumer';
 import { createLogger, type Logger } from '../../src/logger';
 import { createReconciler } from '../../src/recovery/reconciler';
+import { createRedisClient, type RedisClient, type RedisTarget } from '../../src/redis/client';
 import { createTestDatabase } from './database';
-import { REDIS_URL } from './redis';
+import { deleteKeysMatching, REDIS_URL } from './redis';
 
 export interface StreamEntry {
   id: string;
@@ -31,6 +31,7 @@ let counter = 0;
 /**
  * The real app and (optionally) the real worker, isolated for one test file: a fresh store
  * (tests/support/database.ts), its own stream key and BullMQ prefix, silent logs. Only the model server is fake.
+ * `env: {REDIS_CLUSTER_NODES}` runs it against a Redis Cluster, keys hash-tagged as in production.
  */
 export async function startTestApp(
   opts: {
@@ -57,6 +58,10 @@ export async function startTestApp(
     ...opts.env,
   });
   config.redis.queuePrefix = `test-${id}`;
+  // A Cluster needs the prefix in the stream key's slot, as loadConfig does for `bull`.
+  if (config.redis.clusterNodes) {
+    Object.assign(config.redis, clusterKeys(config.redis.streamKey, config.redis.queuePrefix));
+  }
   const deps = await createDeps(config, { logger: opts.logger ?? createLogger('silent') });
   if (opts.waitForRedis !== false && deps.redis.status !== 'ready') {
     await new Promise((resolve) => deps.redis.once('ready', resolve));
@@ -69,7 +74,7 @@ export async function startTestApp(
   const worker = opts.worker === false ? undefined : createWorker(deps);
   const consumer = opts.consumer ? createStreamConsumer(deps) : undefined;
   await consumer?.start();
-  const events = new EventReader(config.redis.url, config.redis.streamKey);
+  const events = new EventReader(config.redis, config.redis.streamKey);
 
   return {
     config,
@@ -105,17 +110,16 @@ export async function startTestApp(
       await worker?.close();
       await deps.close();
       await events.close();
-      const cleanup = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+      const cleanup = createRedisClient(config.redis, {
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+      });
       cleanup.on('error', () => {});
       try {
         await cleanup.connect();
-        // The queue's keys, and the runs' own streams (test:<id>:events:run:<runId>).
-        const keys = [
-          ...(await cleanup.keys(`test-${id}:*`)),
-          ...(await cleanup.keys(`test:${id}:*`)),
-        ];
-        if (keys.length > 0) await cleanup.del(...keys);
-        await cleanup.del(config.redis.streamKey);
+        // The queue's keys, the stream and the runs' own streams (<stream key>:run:<runId>).
+        await deleteKeysMatching(cleanup, `${config.redis.queuePrefix}:*`);
+        await deleteKeysMatching(cleanup, `${config.redis.streamKey}*`);
       } catch {
         // a private Redis may be gone already
       } finally {
@@ -136,13 +140,15 @@ export type TestApp = Awaited<ReturnType<typeof startTestApp>>;
 export class EventReader {
   readonly entries: StreamEntry[] = [];
   private lastId = '0';
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
 
+  /** `redis`: a URL, or the app's config.redis (one Redis or a Cluster). */
   constructor(
-    url: string,
+    redis: string | RedisTarget,
     private readonly key: string,
   ) {
-    this.redis = new Redis(url, { maxRetriesPerRequest: null });
+    const target = typeof redis === 'string' ? { url: redis, clusterNodes: null } : redis;
+    this.redis = createRedisClient(target, { maxRetriesPerRequest: null });
     this.redis.on('error', () => {});
   }
 

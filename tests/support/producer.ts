@@ -1,10 +1,10 @@
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander, Cluster, Redis } from 'ioredis';
 
 /**
  * A producer: another service asking for a run by adding an entry to the stream (DESIGN.md, "The
  * runtime reads the stream"). Works on a client or on a pipeline.
  */
-export function addStreamRequest<T extends Redis | ChainableCommander>(
+export function addStreamRequest<T extends Redis | Cluster | ChainableCommander>(
   redis: T,
   key: string,
   requestId: string,

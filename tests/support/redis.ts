@@ -1,9 +1,10 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Subprocess, spawn } from 'bun';
 import { Redis } from 'ioredis';
+import type { RedisClient } from '../../src/redis/client';
 
 /** The shared Redis the integration tests use; each test run isolates itself by key prefix. */
 export const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
@@ -29,6 +30,17 @@ export async function redisAnswers(url: string, timeoutMs = 1000): Promise<boole
   } finally {
     client.disconnect();
   }
+}
+
+/**
+ * Deletes every key matching a KEYS pattern. KEYS sees one server's keys, so on a Cluster it asks
+ * every master; keys are deleted one by one, as a Cluster refuses a DEL across slots.
+ */
+export async function deleteKeysMatching(client: RedisClient, pattern: string): Promise<number> {
+  const servers = client instanceof Redis ? [client] : client.nodes('master');
+  const keys = (await Promise.all(servers.map((server) => server.keys(pattern)))).flat();
+  await Promise.all(keys.map((key) => client.del(key)));
+  return keys.length;
 }
 
 export async function freePort(): Promise<number> {
@@ -66,6 +78,9 @@ export class PrivateRedis {
   }
 
   async up(): Promise<void> {
+    // Already running: a second redis-server could not bind the port, and down() would then
+    // kill that one and leave the first running after the tests (redis-outage's afterAll did).
+    if (this.process && this.process.exitCode === null && this.process.signalCode === null) return;
     this.process = spawn(
       [
         'redis-server',
@@ -95,5 +110,124 @@ export class PrivateRedis {
     this.process?.kill('SIGKILL');
     await this.process?.exited;
     this.process = undefined;
+  }
+}
+
+/**
+ * A private Redis Cluster of three masters (no replicas), each a `redis-server` on a free port
+ * with its own folder, created with `redis-cli --cluster create`. Never the shared Redis.
+ */
+export class PrivateRedisCluster {
+  private readonly processes: Subprocess[] = [];
+  private readonly dir = mkdtempSync(join(tmpdir(), 'agent-run-cluster-'));
+  private constructor(readonly ports: number[]) {}
+
+  static async start(masters = 3): Promise<PrivateRedisCluster> {
+    const ports: number[] = [];
+    while (ports.length < masters) {
+      const port = await freePort();
+      // A cluster node also listens on port + 10000 (the cluster bus).
+      if (port <= 55535 && !ports.includes(port)) ports.push(port);
+    }
+    const cluster = new PrivateRedisCluster(ports);
+    try {
+      await cluster.up();
+    } catch (error) {
+      await cluster.stop();
+      throw error;
+    }
+    return cluster;
+  }
+
+  /** `REDIS_CLUSTER_NODES` for this cluster. */
+  get nodes(): string {
+    return this.ports.map((port) => `127.0.0.1:${port}`).join(',');
+  }
+
+  private async up(): Promise<void> {
+    for (const port of this.ports) {
+      this.processes.push(
+        spawn(
+          [
+            'redis-server',
+            '--port',
+            String(port),
+            '--bind',
+            '127.0.0.1',
+            '--cluster-enabled',
+            'yes',
+            '--cluster-config-file',
+            join(this.dir, `nodes-${port}.conf`),
+            '--save',
+            '',
+            '--appendonly',
+            'no',
+            '--dir',
+            this.dir,
+            '--daemonize',
+            'no',
+          ],
+          { stdout: 'ignore', stderr: 'ignore' },
+        ),
+      );
+    }
+    const deadline = Date.now() + 20_000;
+    for (const port of this.ports) {
+      while (!(await redisAnswers(`redis://127.0.0.1:${port}`, 200))) {
+        if (Date.now() > deadline) throw new Error(`redis-server did not start on ${port}`);
+        await Bun.sleep(50);
+      }
+    }
+    const create = spawn(
+      [
+        'redis-cli',
+        '--cluster',
+        'create',
+        ...this.ports.map((port) => `127.0.0.1:${port}`),
+        '--cluster-replicas',
+        '0',
+        '--cluster-yes',
+      ],
+      { stdout: 'pipe', stderr: 'pipe' },
+    );
+    const [code, out, err] = await Promise.all([
+      create.exited,
+      new Response(create.stdout).text(),
+      new Response(create.stderr).text(),
+    ]);
+    if (code !== 0) throw new Error(`redis-cli --cluster create failed (${code}):\n${out}${err}`);
+    // Every node must see every slot served before a client may rely on the cluster.
+    for (const port of this.ports) {
+      while (!(await clusterStateOk(port))) {
+        if (Date.now() > deadline) throw new Error(`cluster_state is not ok on ${port}`);
+        await Bun.sleep(50);
+      }
+    }
+  }
+
+  /** Kills every node and removes their folder. */
+  async stop(): Promise<void> {
+    for (const node of this.processes) node.kill('SIGKILL');
+    await Promise.all(this.processes.map((node) => node.exited));
+    this.processes.length = 0;
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+async function clusterStateOk(port: number): Promise<boolean> {
+  const client = new Redis(port, '127.0.0.1', {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    const info = (await client.call('CLUSTER', 'INFO')) as string;
+    return /^cluster_state:ok\r?$/m.test(info);
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
   }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { ConfigError, loadConfig } from '../../src/config';
+import { ConfigError, clusterKeys, hashTagOf, loadConfig } from '../../src/config';
 
 function problems(env: Record<string, string>): string[] {
   try {
@@ -19,7 +19,9 @@ describe('loadConfig', () => {
     expect(config.databasePoolSize).toBe(10);
     expect(config.redis).toMatchObject({
       url: 'redis://localhost:6379',
+      clusterNodes: null,
       streamKey: 'agent_events',
+      queuePrefix: 'bull',
       streamMaxLen: 100_000,
       consumerGroup: 'agent_runtime',
       consumerName: `worker-${process.pid}`,
@@ -113,10 +115,64 @@ describe('loadConfig', () => {
     ['STREAM_MAX_DELIVERIES', '0'],
     ['RUN_LOCK_MS', '10'],
     ['RUN_STALLED_CHECK_MS', 'often'],
+    ['REDIS_CLUSTER_NODES', 'localhost'],
+    ['REDIS_CLUSTER_NODES', 'localhost:0'],
+    ['REDIS_CLUSTER_NODES', '10.0.0.1:7000,10.0.0.2:65536'],
+    ['REDIS_CLUSTER_NODES', 'redis://10.0.0.1:7000'],
   ])('a bad %s (%s) is named', (name, value) => {
     const found = problems({ [name]: value });
     expect(found).toHaveLength(1);
     expect(found[0]).toStartWith(`${name}:`);
+  });
+
+  test('REDIS_CLUSTER_NODES: the seed nodes, and every key in the stream key’s slot', () => {
+    const config = loadConfig({
+      REDIS_CLUSTER_NODES: ' 10.0.0.1:7000, redis-b:7001 ,[::1]:7002',
+      REDIS_URL: 'rediss://app:secret@ignored:6379',
+    });
+    expect(config.redis).toMatchObject({
+      url: 'rediss://app:secret@ignored:6379',
+      clusterNodes: [
+        { host: '10.0.0.1', port: 7000 },
+        { host: 'redis-b', port: 7001 },
+        { host: '::1', port: 7002 },
+      ],
+      streamKey: '{agent_events}',
+      queuePrefix: '{agent_events}:bull',
+    });
+    // A stream key with its own tag keeps it; the queue prefix takes the same one.
+    const tagged = loadConfig({
+      REDIS_CLUSTER_NODES: 'h:1',
+      REDIS_STREAM_KEY: 'app:{agent}:events',
+    });
+    expect(tagged.redis).toMatchObject({
+      streamKey: 'app:{agent}:events',
+      queuePrefix: '{agent}:bull',
+    });
+    // Without cluster nodes nothing is renamed.
+    expect(loadConfig({ REDIS_STREAM_KEY: 'app:{agent}:events' }).redis.queuePrefix).toBe('bull');
+  });
+
+  test('REDIS_CLUSTER_NODES: a database number or a stream key with braces but no tag is named', () => {
+    expect(problems({ REDIS_CLUSTER_NODES: 'h:1', REDIS_URL: 'redis://h:6379/2' })).toEqual([
+      'REDIS_URL: a Redis Cluster has only database 0; drop "/2" from it',
+    ]);
+    expect(problems({ REDIS_CLUSTER_NODES: 'h:1', REDIS_URL: 'redis://h:6379/0' })).toEqual([]);
+    expect(problems({ REDIS_CLUSTER_NODES: 'h:1', REDIS_STREAM_KEY: 'a{}b' })[0]).toStartWith(
+      'REDIS_STREAM_KEY:',
+    );
+    // The same values are fine for a single Redis.
+    expect(problems({ REDIS_URL: 'redis://h:6379/2', REDIS_STREAM_KEY: 'a{}b' })).toEqual([]);
+  });
+
+  test('the hash tag rule: Redis’s own, applied once', () => {
+    expect(hashTagOf('{agent_events}:run:r1')).toBe('agent_events');
+    expect(hashTagOf('app:{agent}:events')).toBe('agent');
+    expect(hashTagOf('a{}b{c}')).toBeUndefined(); // the first { decides, and its tag is empty
+    expect(hashTagOf('agent_events')).toBeUndefined();
+    const once = clusterKeys('agent_events', 'test-1');
+    expect(once).toEqual({ streamKey: '{agent_events}', queuePrefix: '{agent_events}:test-1' });
+    expect(clusterKeys(once.streamKey, once.queuePrefix)).toEqual(once);
   });
 
   test('a default model outside the allow list is named', () => {
