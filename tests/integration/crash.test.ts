@@ -51,7 +51,7 @@ describe.skipIf(!redisTestsEnabled())('crashes and shutdowns lose nothing', () =
   });
   afterAll(async () => {
     await llm.stop();
-    await redis.down();
+    await redis.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 

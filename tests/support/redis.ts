@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -95,5 +95,11 @@ export class PrivateRedis {
     this.process?.kill('SIGKILL');
     await this.process?.exited;
     this.process = undefined;
+  }
+
+  /** For good: down, and its data directory removed. */
+  async stop(): Promise<void> {
+    await this.down();
+    rmSync(this.dir, { recursive: true, force: true });
   }
 }
