@@ -23,8 +23,12 @@ describe.skipIf(!redisTestsEnabled())('crashes and shutdowns lose nothing', () =
   let env: Record<string, string>;
   let events: EventReader;
   const children: ServerProcess[] = [];
-  const spawn = async (role: 'api' | 'worker' | 'both', extra: Record<string, string> = {}) => {
-    const child = await spawnServer(role, { ...env, ...extra });
+  const spawn = async (
+    role: 'api' | 'worker' | 'both',
+    extra: Record<string, string> = {},
+    readiness?: 'ready' | 'listening',
+  ) => {
+    const child = await spawnServer(role, { ...env, ...extra }, { readiness });
     children.push(child);
     return child;
   };
@@ -108,7 +112,7 @@ describe.skipIf(!redisTestsEnabled())('crashes and shutdowns lose nothing', () =
   test('the API killed before it could publish: the relay delivers after restart', async () => {
     useStream(`crash-api-${Date.now()}`);
     await redis.down();
-    const api = await spawn('api');
+    const api = await spawn('api', {}, 'listening'); // not ready: Redis is down
     const accepted = [];
     for (let i = 0; i < 3; i++) {
       const answer = await postMessage(api.baseUrl, { content: `while Redis is away ${i}` });
@@ -164,8 +168,9 @@ describe.skipIf(!redisTestsEnabled())('crashes and shutdowns lose nothing', () =
 
   test('two worker processes share 200 stream requests; none is served twice', async () => {
     useStream(`shared-${Date.now()}`);
-    const first = await spawn('worker', { REDIS_CONSUMER_NAME: 'host-a' });
-    const second = await spawn('worker', { REDIS_CONSUMER_NAME: 'host-b' });
+    // info: each served request is a log line, which is how we tell who served it.
+    const first = await spawn('worker', { REDIS_CONSUMER_NAME: 'host-a', LOG_LEVEL: 'info' });
+    const second = await spawn('worker', { REDIS_CONSUMER_NAME: 'host-b', LOG_LEVEL: 'info' });
     const producer = new Redis(redis.url);
     try {
       const ids = Array.from({ length: 200 }, (_, i) => `req-${i}`);
