@@ -208,7 +208,7 @@ describe.skipIf(!redisTestsEnabled())(`fuzz: ${REQUESTS} generated requests (see
   });
   afterAll(async () => {
     await server?.kill('SIGKILL');
-    await redis?.down();
+    await redis?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
