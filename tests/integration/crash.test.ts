@@ -1,4 +1,12 @@
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test';
+import {
+  afterAll,
+  afterEach,
+  beforeAll,
+  describe,
+  expect,
+  setDefaultTimeout,
+  test,
+} from 'bun:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +24,10 @@ import { PrivateRedis, redisTestsEnabled } from '../support/redis';
  * Real processes, really killed: the API and workers run as `bun src/main.ts` children over a
  * private redis-server and one SQLite file; the test watches the stream and the database.
  */
+// Real processes take seconds to start, die and recover: more than bun test's default 5 s a
+// test, which `bun run test` raises but a plain `bun test <file>` does not.
+setDefaultTimeout(30_000);
+
 describe.skipIf(!redisTestsEnabled())('crashes and shutdowns lose nothing', () => {
   let redis: PrivateRedis;
   let llm: FakeLlm;
