@@ -65,7 +65,12 @@ export class PrivateRedis {
     return `redis://127.0.0.1:${this.port}`;
   }
 
+  /**
+   * Starts it; a no-op while it runs: a second redis-server on the port would exit at once and
+   * leave the running one untracked, so down() would no longer stop it.
+   */
   async up(): Promise<void> {
+    if (this.process && this.process.exitCode === null && this.process.signalCode === null) return;
     this.process = spawn(
       [
         'redis-server',
