@@ -214,7 +214,7 @@ try {
 } finally {
   admin.disconnect();
   await llm.stop();
-  await redis.down();
+  await redis.stop();
   rmSync(dir, { recursive: true, force: true });
 }
 

@@ -190,7 +190,7 @@ await store.close();
 await api.kill('SIGTERM');
 await worker.kill('SIGTERM');
 await llm.stop();
-await redis.down();
+await redis.stop();
 rmSync(dir, { recursive: true, force: true });
 process.exit(
   lost === 0 && duplicateReplies === 0 && duplicateTerminal === 0 && serverErrors === 0 ? 0 : 1,

@@ -1,4 +1,12 @@
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test';
+import {
+  afterAll,
+  afterEach,
+  beforeAll,
+  describe,
+  expect,
+  setDefaultTimeout,
+  test,
+} from 'bun:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +24,10 @@ import { PrivateRedis, redisTestsEnabled } from '../support/redis';
  * Real processes, really killed: the API and workers run as `bun src/main.ts` children over a
  * private redis-server and one SQLite file; the test watches the stream and the database.
  */
+// Real processes take seconds to start, die and recover: more than bun test's default 5 s a
+// test, which `bun run test` raises but a plain `bun test <file>` does not.
+setDefaultTimeout(30_000);
+
 describe.skipIf(!redisTestsEnabled())('crashes and shutdowns lose nothing', () => {
   let redis: PrivateRedis;
   let llm: FakeLlm;
@@ -24,8 +36,12 @@ describe.skipIf(!redisTestsEnabled())('crashes and shutdowns lose nothing', () =
   let events: EventReader;
   let database: Awaited<ReturnType<typeof createTestDatabase>>;
   const children: ServerProcess[] = [];
-  const spawn = async (role: 'api' | 'worker' | 'both', extra: Record<string, string> = {}) => {
-    const child = await spawnServer(role, { ...env, ...extra });
+  const spawn = async (
+    role: 'api' | 'worker' | 'both',
+    extra: Record<string, string> = {},
+    readiness?: 'ready' | 'listening',
+  ) => {
+    const child = await spawnServer(role, { ...env, ...extra }, { readiness });
     children.push(child);
     return child;
   };
@@ -53,7 +69,7 @@ describe.skipIf(!redisTestsEnabled())('crashes and shutdowns lose nothing', () =
   });
   afterAll(async () => {
     await llm.stop();
-    await redis.down();
+    await redis.stop();
     await database.drop();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -105,7 +121,7 @@ describe.skipIf(!redisTestsEnabled())('crashes and shutdowns lose nothing', () =
   test('the API killed before it could publish: the relay delivers after restart', async () => {
     useStream(`crash-api-${Date.now()}`);
     await redis.down();
-    const api = await spawn('api');
+    const api = await spawn('api', {}, 'listening'); // not ready: Redis is down
     const accepted = [];
     for (let i = 0; i < 3; i++) {
       const answer = await postMessage(api.baseUrl, { content: `while Redis is away ${i}` });
@@ -161,8 +177,9 @@ describe.skipIf(!redisTestsEnabled())('crashes and shutdowns lose nothing', () =
 
   test('two worker processes share 200 stream requests; none is served twice', async () => {
     useStream(`shared-${Date.now()}`);
-    const first = await spawn('worker', { REDIS_CONSUMER_NAME: 'host-a' });
-    const second = await spawn('worker', { REDIS_CONSUMER_NAME: 'host-b' });
+    // info: each served request is a log line, which is how we tell who served it.
+    const first = await spawn('worker', { REDIS_CONSUMER_NAME: 'host-a', LOG_LEVEL: 'info' });
+    const second = await spawn('worker', { REDIS_CONSUMER_NAME: 'host-b', LOG_LEVEL: 'info' });
     const producer = new Redis(redis.url);
     try {
       const ids = Array.from({ length: 200 }, (_, i) => `req-${i}`);

@@ -209,7 +209,7 @@ describe.skipIf(!redisTestsEnabled())(`fuzz: ${REQUESTS} generated requests (see
   });
   afterAll(async () => {
     await server?.kill('SIGKILL');
-    await redis?.down();
+    await redis?.stop();
     await database?.drop();
     rmSync(dir, { recursive: true, force: true });
   });

@@ -21,7 +21,7 @@ describe.skipIf(!redisTestsEnabled())('reconciler: Redis lost its data', () => {
   afterAll(async () => {
     await t.close();
     await llm.stop();
-    await redis.down();
+    await redis.stop();
   });
 
   test('queued runs whose jobs vanished are enqueued again and complete once', async () => {

@@ -18,7 +18,7 @@ describe.skipIf(!redisTestsEnabled())('Redis unreachable at ingress', () => {
     await redis.up().catch(() => {}); // let close() reach it
     await t.close();
     await llm.stop();
-    await redis.down();
+    await redis.stop();
   });
 
   test('messages are accepted (202) while Redis is down and run once it is back', async () => {

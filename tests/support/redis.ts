@@ -77,9 +77,11 @@ export class PrivateRedis {
     return `redis://127.0.0.1:${this.port}`;
   }
 
+  /**
+   * Starts it; a no-op while it runs: a second redis-server on the port would exit at once and
+   * leave the running one untracked, so down() would no longer stop it.
+   */
   async up(): Promise<void> {
-    // Already running: a second redis-server could not bind the port, and down() would then
-    // kill that one and leave the first running after the tests (redis-outage's afterAll did).
     if (this.process && this.process.exitCode === null && this.process.signalCode === null) return;
     this.process = spawn(
       [
@@ -110,6 +112,12 @@ export class PrivateRedis {
     this.process?.kill('SIGKILL');
     await this.process?.exited;
     this.process = undefined;
+  }
+
+  /** For good: down, and its data directory removed. */
+  async stop(): Promise<void> {
+    await this.down();
+    rmSync(this.dir, { recursive: true, force: true });
   }
 }
 

@@ -1,0 +1,189 @@
+/**
+ * `bun run bench:scale-out [--db sqlite|postgres] [--messages N] [--threads N]`: end-to-end
+ * throughput with 1, 2 and 3 worker processes. Each round: a fresh database
+ * (tests/support/database.ts), a flushed private Redis, 1 `bun src/main.ts api` process and N
+ * `bun src/main.ts worker` processes, an instant fake model, and M messages (default 500) over
+ * T threads (default 50) posted 32 at a time, each thread's in order. Time is from the first
+ * POST to the last terminal event on the stream (its `occurredAt`). Ends with one table.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import { EventReader, isTerminal, type StreamEntry } from '../tests/support/app';
+import { createTestDatabase } from '../tests/support/database';
+import { startFakeLlm } from '../tests/support/fake-llm';
+import { type ProcessGroup, startProcessGroup } from '../tests/support/processes';
+import { PrivateRedis } from '../tests/support/redis';
+import { postThreadedMessages } from '../tests/support/threaded-messages';
+
+const { values } = parseArgs({
+  options: {
+    db: { type: 'string', default: 'sqlite' },
+    messages: { type: 'string', default: '500' },
+    threads: { type: 'string', default: '50' },
+  },
+});
+const DB = values.db;
+if (DB !== 'sqlite' && DB !== 'postgres') {
+  console.error(`--db must be sqlite or postgres, got "${DB}"`);
+  process.exit(2);
+}
+const MESSAGES = Number(values.messages);
+const THREADS = Number(values.threads);
+if (!Number.isInteger(MESSAGES) || MESSAGES < 1 || !Number.isInteger(THREADS) || THREADS < 1) {
+  console.error('--messages and --threads must be positive integers');
+  process.exit(2);
+}
+const WORKER_COUNTS = [1, 2, 3];
+const POST_CONCURRENCY = 32;
+/** A round that has not ended by then is reported as incomplete (and the bench fails). */
+const ROUND_TIMEOUT_MS = 150_000;
+const PROGRESS_EVERY_MS = 2000;
+
+const t0 = Date.now();
+const progress = (line: string) =>
+  console.log(`[scale-out ${((Date.now() - t0) / 1000).toFixed(0).padStart(3)}s] ${line}`);
+
+interface Row {
+  workers: number;
+  accepted: number;
+  ended: number;
+  failed: number;
+  seconds: number;
+}
+
+/** One round: a fresh store, 1 API + `workers` worker processes, MESSAGES messages. */
+async function round(workers: number, redis: PrivateRedis, llmUrl: string): Promise<Row> {
+  const dir = mkdtempSync(join(tmpdir(), 'agent-run-scale-out-'));
+  const database = await createTestDatabase(dir, DB as 'sqlite' | 'postgres');
+  const streamKey = `scale_out_${workers}`;
+  const events = new EventReader(redis.url, streamKey);
+  let group: ProcessGroup | undefined;
+  try {
+    progress(`${workers} worker(s): starting 1 API + ${workers} worker processes on ${DB}`);
+    group = await startProcessGroup({
+      workers,
+      env: {
+        DATABASE_URL: database.url,
+        REDIS_URL: redis.url,
+        REDIS_STREAM_KEY: streamKey,
+        OPENAI_BASE_URL: llmUrl,
+        ADMIN_PASSWORD: 'bench',
+        LOG_LEVEL: 'warn',
+      },
+    });
+
+    const accepted = new Set<string>();
+    let answered = 0;
+    let sent = false;
+    const first = Date.now();
+    const sending = postThreadedMessages({
+      baseUrl: group.api.baseUrl,
+      messages: MESSAGES,
+      threads: THREADS,
+      concurrency: POST_CONCURRENCY,
+      threadPrefix: `scale-${workers}`,
+      onAnswer: (posted) => {
+        answered += 1;
+        if (posted.status === 202 && posted.runId) accepted.add(posted.runId);
+      },
+    }).then((posted) => {
+      sent = true;
+      return posted;
+    });
+
+    // Follow the stream: each run's first terminal event, read once.
+    const ended = new Map<string, StreamEntry>();
+    let read = 0;
+    const absorb = (all: StreamEntry[]) => {
+      for (; read < all.length; read++) {
+        const entry = all[read] as StreamEntry;
+        if (isTerminal(entry.type) && !ended.has(entry.runId)) ended.set(entry.runId, entry);
+      }
+    };
+    const done = () => sent && [...accepted].every((id) => ended.has(id));
+    const deadline = first + ROUND_TIMEOUT_MS;
+    while (!done() && Date.now() < deadline) {
+      const until = Math.min(Date.now() + PROGRESS_EVERY_MS, deadline);
+      await events
+        .waitFor(
+          (all) => {
+            absorb(all);
+            return done() || Date.now() >= until;
+          },
+          'progress',
+          until - Date.now() + 1000,
+        )
+        .catch(() => {}); // waitFor's own deadline: report progress and go on
+      progress(
+        `${workers} worker(s): ${answered}/${MESSAGES} posted, ${ended.size}/${MESSAGES} runs ended`,
+      );
+    }
+    const posted = await sending;
+
+    const mine = [...accepted].map((id) => ended.get(id)).filter((e) => e !== undefined);
+    const last = Math.max(...mine.map((e) => Date.parse(e.occurredAt)));
+    return {
+      workers,
+      accepted: posted.filter((p) => p.status === 202).length,
+      ended: mine.length,
+      failed: mine.filter((e) => e.type === 'agent.run.failed').length,
+      seconds: mine.length > 0 ? (last - first) / 1000 : Number.NaN,
+    };
+  } finally {
+    await group?.stop();
+    await events.close();
+    await database.drop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const redis = await PrivateRedis.start();
+const llm = await startFakeLlm({ quiet: true }); // the echo, at once
+const admin = new Redis(redis.url);
+admin.on('error', () => {});
+const rows: Row[] = [];
+let failure: unknown;
+try {
+  console.log(
+    `agent-run scale-out: ${MESSAGES} messages over ${THREADS} threads, ${DB}, ` +
+      `${navigator.hardwareConcurrency} cores, Bun ${Bun.version}, instant model, ` +
+      'WORKER_CONCURRENCY default (16) per worker\n',
+  );
+  for (const workers of WORKER_COUNTS) {
+    rows.push(await round(workers, redis, llm.url));
+    await admin.flushall();
+  }
+} catch (error) {
+  failure = error;
+} finally {
+  admin.disconnect();
+  await llm.stop();
+  await redis.stop();
+}
+
+const fmt = (n: number, digits: number) =>
+  Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits }) : 'n/a';
+const base = rows[0] ? rows[0].ended / rows[0].seconds : Number.NaN;
+console.log(
+  '\n| workers | messages | seconds | runs/s | vs 1 worker |\n| --- | --- | --- | --- | --- |',
+);
+for (const row of rows) {
+  const rate = row.ended / row.seconds;
+  const note =
+    row.ended < MESSAGES || row.failed > 0
+      ? ` (${row.accepted} accepted, ${row.ended} ended, ${row.failed} failed)`
+      : '';
+  console.log(
+    `| ${row.workers} | ${row.ended}${note} | ${fmt(row.seconds, 2)} | ${fmt(rate, 0)} | ` +
+      `${fmt(rate / base, 2)} × |`,
+  );
+}
+const incomplete = rows.some((r) => r.ended < MESSAGES || r.failed > 0);
+if (failure) console.error('\nscale-out stopped:', failure);
+console.log(
+  `\n${incomplete || failure ? 'INCOMPLETE' : 'done'} in ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+);
+process.exit(incomplete || failure ? 1 : 0);
