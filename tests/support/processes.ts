@@ -1,7 +1,6 @@
 import { join } from 'node:path';
 import { type Subprocess, spawn } from 'bun';
-import { Redis } from 'ioredis';
-import { freePort } from './redis';
+import { freePort, probeRedis } from './redis';
 
 const MAIN = join(import.meta.dir, '..', '..', 'src', 'main.ts');
 const READY_TIMEOUT_MS = 30_000;
@@ -118,24 +117,13 @@ export async function spawnServer(
  * stream consumer cannot be seen the same way: before Redis 7.2 a consumer only shows in the
  * group once a read delivered it something.)
  */
-async function workerRegistered(redisUrl: string | undefined, name: string): Promise<boolean> {
-  const redis = new Redis(redisUrl || 'redis://localhost:6379', {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  redis.on('error', () => {});
-  try {
-    await redis.connect();
+function workerRegistered(redisUrl: string | undefined, name: string): Promise<boolean> {
+  return probeRedis(redisUrl || 'redis://localhost:6379', async (redis) => {
     const clients = (await redis.client('LIST')) as string;
     return clients
       .split('\n')
       .some((line) => / name=(\S+)/.exec(line)?.[1]?.endsWith(`:w:${name}`));
-  } catch {
-    return false; // Redis not answering (yet)
-  } finally {
-    redis.disconnect();
-  }
+  });
 }
 
 /** One API process and any number of worker processes over one store and one Redis. */

@@ -14,7 +14,15 @@ export function redisTestsEnabled(): boolean {
   return (globalThis as { __redisTests?: boolean }).__redisTests === true;
 }
 
-export async function redisAnswers(url: string, timeoutMs = 1000): Promise<boolean> {
+/**
+ * Asks one question on a connection of its own that gives up at once: `ask`'s answer, or false
+ * when Redis does not answer (yet). For polling until something is ready.
+ */
+export async function probeRedis(
+  url: string,
+  ask: (client: Redis) => Promise<boolean>,
+  timeoutMs = 1000,
+): Promise<boolean> {
   const client = new Redis(url, {
     lazyConnect: true,
     connectTimeout: timeoutMs,
@@ -24,12 +32,16 @@ export async function redisAnswers(url: string, timeoutMs = 1000): Promise<boole
   client.on('error', () => {});
   try {
     await client.connect();
-    return (await client.ping()) === 'PONG';
+    return await ask(client);
   } catch {
     return false;
   } finally {
     client.disconnect();
   }
+}
+
+export function redisAnswers(url: string, timeoutMs = 1000): Promise<boolean> {
+  return probeRedis(url, async (client) => (await client.ping()) === 'PONG', timeoutMs);
 }
 
 /**
@@ -222,20 +234,9 @@ export class PrivateRedisCluster {
   }
 }
 
-async function clusterStateOk(port: number): Promise<boolean> {
-  const client = new Redis(port, '127.0.0.1', {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  client.on('error', () => {});
-  try {
-    await client.connect();
+function clusterStateOk(port: number): Promise<boolean> {
+  return probeRedis(`redis://127.0.0.1:${port}`, async (client) => {
     const info = (await client.call('CLUSTER', 'INFO')) as string;
     return /^cluster_state:ok\r?$/m.test(info);
-  } catch {
-    return false;
-  } finally {
-    client.disconnect();
-  }
+  });
 }
