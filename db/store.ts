@@ -125,3 +125,35 @@ export interface Store {
   ping(): Promise<void>;
   close(): Promise<void>;
 }
+
+/**
+ * The store did not answer: the database server is down or unreachable, or (SQLite) another
+ * process held the write lock past the busy timeout. The HTTP API answers 503 and stores nothing
+ * it can know of; the caller may try again.
+ */
+export class StoreUnavailableError extends Error {
+  override name = 'StoreUnavailableError';
+}
+
+/**
+ * The same store, with every failure `isUnavailable` recognises rethrown as a
+ * `StoreUnavailableError` (the driver's error as its cause), so callers need not know the
+ * engine's error codes.
+ */
+export function withUnavailable(store: Store, isUnavailable: (error: unknown) => boolean): Store {
+  const guarded: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(store)) {
+    guarded[name] =
+      typeof value === 'function' && name !== 'close'
+        ? async (...args: unknown[]) => {
+            try {
+              return await value(...args);
+            } catch (error) {
+              if (!isUnavailable(error)) throw error;
+              throw new StoreUnavailableError('the database is not answering', { cause: error });
+            }
+          }
+        : value;
+  }
+  return guarded as unknown as Store;
+}

@@ -1,5 +1,6 @@
 import { cors } from '@elysiajs/cors';
 import { Elysia, ValidationError } from 'elysia';
+import { StoreUnavailableError } from '../db/store';
 import { createAuthGate } from './admin/auth';
 import { boardRoutes } from './admin/board';
 import { chatRoutes } from './chat/routes';
@@ -39,7 +40,12 @@ export async function createApp(deps: Deps) {
     })
     .onError(({ error, code, set, request }) => {
       const appError = toAppError(error, code);
-      if (appError.status >= 500) {
+      if (appError.code === 'store_unavailable') {
+        deps.logger.warn(
+          { method: request.method, url: request.url },
+          'the database is not answering',
+        );
+      } else if (appError.status >= 500) {
         deps.logger.error(
           { err: error, method: request.method, url: request.url },
           'unhandled error',
@@ -89,5 +95,11 @@ function toAppError(error: unknown, code: string | number): AppError {
     return new AppError('invalid_request', 'the body could not be parsed');
   }
   if (code === 'NOT_FOUND') return new AppError('not_found', 'no such route');
+  if (error instanceof StoreUnavailableError) {
+    return new AppError(
+      'store_unavailable',
+      'the database is not answering; try again (an Idempotency-Key makes a retry safe)',
+    );
+  }
   return new AppError('internal_error', 'internal error');
 }

@@ -3,7 +3,7 @@ import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import { migrate } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
-import type { Store } from '../store';
+import { type Store, withUnavailable } from '../store';
 import * as q from './queries';
 import * as schema from './schema';
 
@@ -21,34 +21,52 @@ export async function openPostgresStore(databaseUrl: string, poolSize: number): 
     await client.end({ timeout: 1 });
     throw error;
   }
-  return {
-    dialect: 'postgres',
-    insertRunRequest: (input) => q.insertRunRequest(db, input),
-    getRun: (runId) => q.getRun(db, runId),
-    getRunWithReply: (runId) => q.getRunWithReply(db, runId),
-    startRunAttempt: (runId, now) => q.startRunAttempt(db, runId, now),
-    recordRunRetry: (runId, attempts, error) => q.recordRunRetry(db, runId, attempts, error),
-    finishRun: (input) => q.finishRun(db, input),
-    listThreadHeads: (limit) => q.listThreadHeads(db, limit),
-    claimPendingOutbox: (before, limit, leaseMs) =>
-      q.claimPendingOutbox(db, before, limit, leaseMs),
-    markOutboxDelivered: (ids) => q.markOutboxDelivered(db, ids),
-    getThread: (threadId) => q.getThread(db, threadId),
-    saveSummary: (threadId, summary) => q.saveSummary(db, threadId, summary),
-    getThreadMemory: (threadId, throughSeq, count) =>
-      q.getThreadMemory(db, threadId, throughSeq, count),
-    getMessage: (messageId) => q.getMessage(db, messageId),
-    listThreadMessages: (threadId, opts) => q.listThreadMessages(db, threadId, opts),
-    listMessagesBetween: (threadId, afterSeq, beforeSeq) =>
-      q.listMessagesBetween(db, threadId, afterSeq, beforeSeq),
-    purgeIdempotencyKeys: (before) => q.purgeIdempotencyKeys(db, before),
-    select: async (query) => [...(await db.execute<Record<string, unknown>>(query))],
-    ping: async () => {
-      await db.execute(sql`select 1`);
+  return withUnavailable(
+    {
+      dialect: 'postgres',
+      insertRunRequest: (input) => q.insertRunRequest(db, input),
+      getRun: (runId) => q.getRun(db, runId),
+      getRunWithReply: (runId) => q.getRunWithReply(db, runId),
+      startRunAttempt: (runId, now) => q.startRunAttempt(db, runId, now),
+      recordRunRetry: (runId, attempts, error) => q.recordRunRetry(db, runId, attempts, error),
+      finishRun: (input) => q.finishRun(db, input),
+      listThreadHeads: (limit) => q.listThreadHeads(db, limit),
+      claimPendingOutbox: (before, limit, leaseMs) =>
+        q.claimPendingOutbox(db, before, limit, leaseMs),
+      markOutboxDelivered: (ids) => q.markOutboxDelivered(db, ids),
+      getThread: (threadId) => q.getThread(db, threadId),
+      saveSummary: (threadId, summary) => q.saveSummary(db, threadId, summary),
+      getThreadMemory: (threadId, throughSeq, count) =>
+        q.getThreadMemory(db, threadId, throughSeq, count),
+      getMessage: (messageId) => q.getMessage(db, messageId),
+      listThreadMessages: (threadId, opts) => q.listThreadMessages(db, threadId, opts),
+      listMessagesBetween: (threadId, afterSeq, beforeSeq) =>
+        q.listMessagesBetween(db, threadId, afterSeq, beforeSeq),
+      purgeIdempotencyKeys: (before) => q.purgeIdempotencyKeys(db, before),
+      select: async (query) => [...(await db.execute<Record<string, unknown>>(query))],
+      ping: async () => {
+        await db.execute(sql`select 1`);
+      },
+      close: () => client.end({ timeout: 5 }),
     },
-    close: () => client.end({ timeout: 5 }),
-  };
+    isUnavailable,
+  );
 }
+
+/**
+ * The server is down or unreachable: the driver's own connection errors, and PostgreSQL's
+ * connection exceptions (SQLSTATE class 08) and shutdown states (57P01–57P03).
+ */
+function isUnavailable(error: unknown): boolean {
+  // drizzle wraps the driver's error ("Failed query: …") with it as the cause.
+  for (let e = error; e instanceof Error; e = e.cause) {
+    const code = String((e as { code?: unknown }).code ?? '');
+    if (UNAVAILABLE.test(code)) return true;
+  }
+  return false;
+}
+const UNAVAILABLE =
+  /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENOTFOUND|CONNECT_TIMEOUT|CONNECTION_(CLOSED|ENDED|DESTROYED)|08...|57P0[123])$/;
 
 /**
  * drizzle's migrator does not lock: two processes starting at once would both apply the same

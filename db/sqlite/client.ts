@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { drizzle } from 'drizzle-orm/bun-sqlite';
 import { migrate } from 'drizzle-orm/bun-sqlite/migrator';
 import { sqlitePath } from '../path';
-import type { Store } from '../store';
+import { type Store, withUnavailable } from '../store';
 import { purgeIdempotencyKeys } from './queries/idempotency';
 import { insertRunRequest } from './queries/ingress';
 import { getMessage, listMessagesBetween, listThreadMessages } from './queries/messages';
@@ -41,35 +41,40 @@ export function openSqliteStore(databaseUrl: string): Store {
   migrateOnce(db);
   const checkpointer = path === ':memory:' ? undefined : startCheckpointer(sqlite, path);
   const probe = sqlite.prepare('SELECT 1');
-  return {
-    dialect: 'sqlite',
-    insertRunRequest: (input) => insertRunRequest(db, input),
-    getRun: (runId) => getRun(db, runId),
-    getRunWithReply: (runId) => getRunWithReply(db, runId),
-    startRunAttempt: (runId, now) => startRunAttempt(db, runId, now),
-    recordRunRetry: (runId, attempts, error) => recordRunRetry(db, runId, attempts, error),
-    finishRun: (input) => finishRun(db, input),
-    listThreadHeads: (limit) => listThreadHeads(db, limit),
-    claimPendingOutbox: (before, limit, leaseMs) => claimPendingOutbox(db, before, limit, leaseMs),
-    markOutboxDelivered: (ids) => markOutboxDelivered(db, ids),
-    getThread: (threadId) => getThread(db, threadId),
-    saveSummary: (threadId, summary) => saveSummary(db, threadId, summary),
-    getThreadMemory: (threadId, throughSeq, count) =>
-      getThreadMemory(db, threadId, throughSeq, count),
-    getMessage: (messageId) => getMessage(db, messageId),
-    listThreadMessages: (threadId, opts) => listThreadMessages(db, threadId, opts),
-    listMessagesBetween: (threadId, afterSeq, beforeSeq) =>
-      listMessagesBetween(db, threadId, afterSeq, beforeSeq),
-    purgeIdempotencyKeys: (before) => purgeIdempotencyKeys(db, before),
-    select: async (query) => db.all<Record<string, unknown>>(query),
-    ping: async () => {
-      probe.get();
+  return withUnavailable(
+    {
+      dialect: 'sqlite',
+      insertRunRequest: (input) => insertRunRequest(db, input),
+      getRun: (runId) => getRun(db, runId),
+      getRunWithReply: (runId) => getRunWithReply(db, runId),
+      startRunAttempt: (runId, now) => startRunAttempt(db, runId, now),
+      recordRunRetry: (runId, attempts, error) => recordRunRetry(db, runId, attempts, error),
+      finishRun: (input) => finishRun(db, input),
+      listThreadHeads: (limit) => listThreadHeads(db, limit),
+      claimPendingOutbox: (before, limit, leaseMs) =>
+        claimPendingOutbox(db, before, limit, leaseMs),
+      markOutboxDelivered: (ids) => markOutboxDelivered(db, ids),
+      getThread: (threadId) => getThread(db, threadId),
+      saveSummary: (threadId, summary) => saveSummary(db, threadId, summary),
+      getThreadMemory: (threadId, throughSeq, count) =>
+        getThreadMemory(db, threadId, throughSeq, count),
+      getMessage: (messageId) => getMessage(db, messageId),
+      listThreadMessages: (threadId, opts) => listThreadMessages(db, threadId, opts),
+      listMessagesBetween: (threadId, afterSeq, beforeSeq) =>
+        listMessagesBetween(db, threadId, afterSeq, beforeSeq),
+      purgeIdempotencyKeys: (before) => purgeIdempotencyKeys(db, before),
+      select: async (query) => db.all<Record<string, unknown>>(query),
+      ping: async () => {
+        probe.get();
+      },
+      close: async () => {
+        await checkpointer?.stop();
+        sqlite.close();
+      },
     },
-    close: async () => {
-      await checkpointer?.stop();
-      sqlite.close();
-    },
-  };
+    // Another process held the write lock past busy_timeout.
+    (error) => /^SQLITE_BUSY/.test(String((error as { code?: unknown })?.code ?? '')),
+  );
 }
 
 /**

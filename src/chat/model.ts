@@ -36,6 +36,10 @@ export const errors = {
     code: 'unsupported_media_type',
     message: 'the body must be JSON with Content-Type: application/json',
   }),
+  unavailable: errorBody('The database is not answering: nothing was read or accepted; retry', {
+    code: 'store_unavailable',
+    message: 'the database is not answering; try again (an Idempotency-Key makes a retry safe)',
+  }),
 };
 
 export const postMessageBody = t.Object(

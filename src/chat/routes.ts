@@ -33,6 +33,7 @@ export function chatRoutes(deps: ChatDeps) {
           409: errors.keyReused,
           413: errors.tooLarge,
           415: errors.mediaType,
+          503: errors.unavailable,
         },
         detail: {
           summary: 'Post a chat message',
@@ -59,7 +60,12 @@ export function chatRoutes(deps: ChatDeps) {
     })
     .get('/threads/:threadId', ({ params }) => getThreadView(deps.db, params.threadId), {
       params: threadParams,
-      response: { 200: threadView, 401: errors.unauthorized, 404: errors.notFound },
+      response: {
+        200: threadView,
+        401: errors.unauthorized,
+        404: errors.notFound,
+        503: errors.unavailable,
+      },
       detail: { summary: 'A thread: timestamps, message count and its current summary' },
     })
     .get(
@@ -73,6 +79,7 @@ export function chatRoutes(deps: ChatDeps) {
           400: errors.invalid,
           401: errors.unauthorized,
           404: errors.notFound,
+          503: errors.unavailable,
         },
         detail: {
           summary: "A thread's messages, oldest first",

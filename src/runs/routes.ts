@@ -10,7 +10,12 @@ export function runRoutes(deps: { db: Store }) {
     ({ params }) => getRunView(deps.db, params.runId),
     {
       params: runParams,
-      response: { 200: runView, 401: errors.unauthorized, 404: errors.notFound },
+      response: {
+        200: runView,
+        401: errors.unauthorized,
+        404: errors.notFound,
+        503: errors.unavailable,
+      },
       detail: {
         summary: 'A run: status, attempts, error, reply and token usage',
       },

@@ -55,7 +55,15 @@ describe.skipIf(!redisTestsEnabled())('Swagger', () => {
     ]);
     const post = doc.paths['/api/chat/messages'].post;
     expect(post.tags).toEqual(['chat']);
-    expect(Object.keys(post.responses).sort()).toEqual(['202', '400', '401', '409', '413', '415']);
+    expect(Object.keys(post.responses).sort()).toEqual([
+      '202',
+      '400',
+      '401',
+      '409',
+      '413',
+      '415',
+      '503',
+    ]);
     expect(post.parameters).toContainEqual(
       expect.objectContaining({ name: 'Idempotency-Key', in: 'header' }),
     );
