@@ -1,5 +1,5 @@
 import { type Job, RateLimitError, UnrecoverableError } from 'bullmq';
-import type { Store } from '../db/store';
+import { type Store, StoreUnavailableError } from '../db/store';
 import type { Run } from '../db/types';
 import type { Config } from '../src/config';
 import { buildEvent } from '../src/events/event';
@@ -28,6 +28,8 @@ export interface RunJobDeps {
 
 /** A model server that answers 429 this many times in a row for one run fails it. */
 export const MAX_RATE_LIMITED_TRIES = 10;
+/** How long the queue pauses while the database does not answer, before the job is tried again. */
+const STORE_WAIT_MS = 1000;
 /** The longest queue pause one retry-after can ask for. */
 const MAX_RATE_LIMIT_WAIT_MS = 5 * 60_000;
 
@@ -41,7 +43,27 @@ export type RunJobResult = { status: 'completed'; replyId: string } | { status: 
 export function createRunProcessor(deps: RunJobDeps) {
   const { db, redis, llm, publisher, stream } = deps;
 
+  /**
+   * A database that does not answer fails every run alike, and no run's fault: pause the queue
+   * and put the job back without spending an attempt (as for a 429), until the database is back.
+   * A run cut off between its reply and its finish asks the model again; its reply is stored
+   * once (finishRun).
+   */
   return async function processRun(job: Job<RunJobData>): Promise<RunJobResult> {
+    try {
+      return await processOnce(job);
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError)) throw error;
+      await deps.queue.rateLimit(STORE_WAIT_MS);
+      deps.logger.warn(
+        { runId: job.data.runId, waitMs: STORE_WAIT_MS },
+        'the database is not answering; queue paused, the run will be tried again',
+      );
+      throw new RateLimitError();
+    }
+  };
+
+  async function processOnce(job: Job<RunJobData>): Promise<RunJobResult> {
     const { runId } = parseRunJobData(job.data);
     const run = await db.startRunAttempt(runId, new Date());
     // Completed already (a duplicate delivery) or unknown: nothing to do, nothing to announce.
@@ -69,6 +91,7 @@ export function createRunProcessor(deps: RunJobDeps) {
     } catch (thrown) {
       await deltas.close();
       await announced.catch(() => {});
+      if (thrown instanceof StoreUnavailableError) throw thrown;
       const error =
         thrown instanceof LlmError
           ? thrown
@@ -108,7 +131,7 @@ export function createRunProcessor(deps: RunJobDeps) {
     await publisher.deliver(row);
     logger.info({ attempt, usage }, 'run completed');
     return { status: 'completed', replyId };
-  };
+  }
 
   async function handleFailure(
     job: Job<RunJobData>,

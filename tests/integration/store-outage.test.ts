@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { startTestApp, type TestApp } from '../support/app';
+import { captureLogs, startTestApp, type TestApp, waitForValue } from '../support/app';
 import { TEST_DATABASE } from '../support/database';
 import { type FakeLlm, startFakeLlm } from '../support/fake-llm';
 import { PrivatePostgres, postgresServerInstalled } from '../support/postgres';
@@ -13,10 +13,15 @@ describe.skipIf(!enabled)('PostgreSQL unreachable', () => {
   let pg: PrivatePostgres;
   let llm: FakeLlm;
   let t: TestApp;
+  const { logger, lines } = captureLogs();
   beforeAll(async () => {
     pg = await PrivatePostgres.start();
     llm = await startFakeLlm({ quiet: true });
-    t = await startTestApp({ env: { OPENAI_BASE_URL: llm.url, DATABASE_URL: pg.url } });
+    t = await startTestApp({
+      logger,
+      // One attempt a run: a wait for the database must not spend it.
+      env: { OPENAI_BASE_URL: llm.url, DATABASE_URL: pg.url, RUN_ATTEMPTS: '1' },
+    });
   });
   afterAll(async () => {
     pg.up();
@@ -54,5 +59,24 @@ describe.skipIf(!enabled)('PostgreSQL unreachable', () => {
       'after the outage',
       'echo: after the outage',
     ]);
+  });
+
+  test('a run whose database goes away mid-run waits, spends no attempt, and completes once', async () => {
+    const calls = llm.requests.length;
+    llm.enqueue({ kind: 'reply', delayMs: 500 });
+    const posted = await t.post({ content: 'answered while the database is down' });
+    expect(posted.status).toBe(202);
+    await llm.waitForRequests(calls + 1);
+    // The model is answering: take the database away before the run can store the reply.
+    pg.down();
+    const waiting = (line: string) => line.includes('the database is not answering; queue paused');
+    expect(await waitForValue(() => lines.some(waiting), Boolean)).toBe(true);
+    pg.up();
+    const events = await t.events.waitForTerminal(posted.body.runId, 20_000);
+    expect(events.filter((e) => e.type === 'agent.run.completed')).toHaveLength(1);
+    expect(events.filter((e) => e.type === 'agent.run.failed')).toHaveLength(0);
+    const run = await t.get(`/api/chat/runs/${posted.body.runId}`);
+    expect(run.body).toMatchObject({ status: 'completed', error: null });
+    expect(run.body.reply.content).toBe('echo: answered while the database is down');
   });
 });
