@@ -6,15 +6,21 @@ import type { RedisClient } from '../redis/client';
 import type { EventType } from './event';
 import { appendEvent, type StreamTarget } from './stream-writer';
 
-/** How long one Redis call of a delivery may take before the rows are left to the relay. */
-const DELIVERY_TIMEOUT_MS = 5000;
-/** Rows younger than this may still be in another process's hands (its own inline delivery). */
+/**
+ * How long one Redis call of a delivery (the XADDs, then the jobs) may take before the rows are
+ * left to the relay. A healthy Redis answers in milliseconds.
+ */
+const DELIVERY_TIMEOUT_MS = 2000;
+/**
+ * The relay leaves younger rows to the process that wrote them (its inline delivery, which gives
+ * up within 2 × DELIVERY_TIMEOUT_MS), so two processes never deliver one row at the same time.
+ */
 const RELAY_GRACE_MS = 5000;
 /**
  * A relay pass leases the rows it takes for this long, so the relays of other processes leave
- * them alone: longer than the two Redis calls of a delivery can take, plus the mark.
+ * them alone: well over the two Redis calls of a delivery and the mark.
  */
-const RELAY_LEASE_MS = 3 * DELIVERY_TIMEOUT_MS;
+const RELAY_LEASE_MS = 15_000;
 const RELAY_INTERVAL_MS = 1000;
 const RELAY_BATCH = 200;
 
