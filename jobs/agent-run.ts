@@ -47,7 +47,8 @@ export function createRunProcessor(deps: RunJobDeps) {
    * A database that does not answer fails every run alike, and no run's fault: pause the queue
    * and put the job back without spending an attempt (as for a 429), until the database is back.
    * A run cut off between its reply and its finish asks the model again; its reply is stored
-   * once (finishRun).
+   * once (finishRun). Known limit: BullMQ counts each wait as a started try, so they add to the
+   * tally of rate-limited tries that a 429 right after a long outage is held to.
    */
   return async function processRun(job: Job<RunJobData>): Promise<RunJobResult> {
     try {
