@@ -136,11 +136,17 @@ export class StoreUnavailableError extends Error {
 }
 
 /**
- * The same store, with every failure `isUnavailable` recognises rethrown as a
- * `StoreUnavailableError` (the driver's error as its cause), so callers need not know the
- * engine's error codes.
+ * The same store, with every failure whose error code (or its cause's: drizzle wraps the
+ * driver's error) matches `codes` rethrown as a `StoreUnavailableError`, so callers need not
+ * know the engine's error codes.
  */
-export function withUnavailable(store: Store, isUnavailable: (error: unknown) => boolean): Store {
+export function withUnavailable(store: Store, codes: RegExp): Store {
+  const isUnavailable = (error: unknown): boolean => {
+    for (let e = error; e instanceof Error; e = e.cause) {
+      if (codes.test(String((e as { code?: unknown }).code ?? ''))) return true;
+    }
+    return false;
+  };
   const guarded: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(store)) {
     guarded[name] =

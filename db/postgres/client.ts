@@ -49,7 +49,7 @@ export async function openPostgresStore(databaseUrl: string, poolSize: number): 
       },
       close: () => client.end({ timeout: 5 }),
     },
-    isUnavailable,
+    UNAVAILABLE,
   );
 }
 
@@ -57,14 +57,6 @@ export async function openPostgresStore(databaseUrl: string, poolSize: number): 
  * The server is down or unreachable: the driver's own connection errors, and PostgreSQL's
  * connection exceptions (SQLSTATE class 08) and shutdown states (57P01–57P03).
  */
-function isUnavailable(error: unknown): boolean {
-  // drizzle wraps the driver's error ("Failed query: …") with it as the cause.
-  for (let e = error; e instanceof Error; e = e.cause) {
-    const code = String((e as { code?: unknown }).code ?? '');
-    if (UNAVAILABLE.test(code)) return true;
-  }
-  return false;
-}
 const UNAVAILABLE =
   /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENOTFOUND|CONNECT_TIMEOUT|CONNECTION_(CLOSED|ENDED|DESTROYED)|08...|57P0[123])$/;
 

@@ -73,7 +73,7 @@ export function openSqliteStore(databaseUrl: string): Store {
       },
     },
     // Another process held the write lock past busy_timeout.
-    (error) => /^SQLITE_BUSY/.test(String((error as { code?: unknown })?.code ?? '')),
+    /^SQLITE_BUSY/,
   );
 }
 

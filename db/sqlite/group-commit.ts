@@ -32,7 +32,13 @@ function createGroupCommitter(db: Db) {
       results = db.transaction(() => group.map((p) => p.unit()), {
         behavior: 'immediate',
       });
-    } catch {
+    } catch (error) {
+      // The write lock was not to be had (another process held it past busy_timeout): nothing
+      // ran, and each unit on its own would wait as long again. Fail them all at once.
+      if (/^SQLITE_BUSY/.test(String((error as { code?: unknown })?.code ?? ''))) {
+        for (const p of group) p.reject(error);
+        return;
+      }
       for (const p of group) {
         try {
           p.resolve(db.transaction(() => p.unit(), { behavior: 'immediate' }));

@@ -1,6 +1,9 @@
+import { Database } from 'bun:sqlite';
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { sqlitePath } from '../../db/path';
 import { captureLogs, startTestApp, type TestApp, waitForValue } from '../support/app';
 import { TEST_DATABASE } from '../support/database';
+import { rowCounts } from '../support/db';
 import { type FakeLlm, startFakeLlm } from '../support/fake-llm';
 import { PrivatePostgres, postgresServerInstalled } from '../support/postgres';
 import { redisTestsEnabled } from '../support/redis';
@@ -80,3 +83,31 @@ describe.skipIf(!enabled)('PostgreSQL unreachable', () => {
     expect(run.body.reply.content).toBe('echo: answered while the database is down');
   });
 });
+
+describe.skipIf(!redisTestsEnabled() || TEST_DATABASE !== 'sqlite')(
+  'SQLite locked by another process',
+  () => {
+    let t: TestApp;
+    beforeAll(async () => {
+      t = await startTestApp({ worker: false });
+    });
+    afterAll(() => t.close());
+
+    test('ingress answers 503 while another process holds the write lock past busy_timeout', async () => {
+      const other = new Database(sqlitePath(t.config.databaseUrl));
+      other.exec('BEGIN IMMEDIATE'); // as another process would, for longer than 5 s
+      try {
+        const during = await t.post({ content: 'while the file is locked' });
+        expect(during).toMatchObject({
+          status: 503,
+          body: { error: { code: 'store_unavailable' } },
+        });
+      } finally {
+        other.exec('ROLLBACK');
+        other.close();
+      }
+      expect(await rowCounts(t.deps.db)).toMatchObject({ messages: 0, runs: 0 });
+      expect((await t.post({ content: 'once it is released' })).status).toBe(202);
+    }, 30_000);
+  },
+);
