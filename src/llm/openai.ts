@@ -30,7 +30,10 @@ export function createLlm(config: Config): Llm {
   });
   return {
     async chat({ model, messages, signal, onDelta }): Promise<ChatResult> {
-      if (onDelta) return streamCompletion(client, { model, messages, signal, onDelta });
+      if (onDelta) {
+        const idleMs = config.run.llmTimeoutMs;
+        return streamCompletion(client, { model, messages, signal, onDelta, idleMs });
+      }
       let completion: unknown;
       try {
         completion = await client.chat.completions.create({ model, messages }, { signal });
@@ -42,7 +45,12 @@ export function createLlm(config: Config): Llm {
   };
 }
 
-/** Streams a completion; an error in the middle of the stream is classified like any other. */
+/**
+ * Streams a completion; an error in the middle of the stream is classified like any other. The
+ * SDK's timeout ends once the headers arrive, so a server that stops sending mid-answer would
+ * hold the run forever: `idleMs` (LLM_TIMEOUT_MS) without a chunk aborts the call, and the
+ * partial answer is dropped as a timeout (retried; the next attempt's deltas start over).
+ */
 async function streamCompletion(
   client: OpenAI,
   request: {
@@ -50,10 +58,18 @@ async function streamCompletion(
     messages: OpenAI.Chat.ChatCompletionMessageParam[];
     signal?: AbortSignal;
     onDelta: (text: string) => void;
+    idleMs: number;
   },
 ): Promise<ChatResult> {
   let content = '';
   let usage: OpenAI.CompletionUsage | undefined;
+  const idle = new AbortController();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stillStreaming = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => idle.abort(), request.idleMs);
+  };
+  const signal = request.signal ? AbortSignal.any([request.signal, idle.signal]) : idle.signal;
   try {
     const stream = await client.chat.completions.create(
       {
@@ -62,9 +78,11 @@ async function streamCompletion(
         stream: true,
         stream_options: { include_usage: true },
       },
-      { signal: request.signal },
+      { signal },
     );
+    stillStreaming();
     for await (const chunk of stream) {
+      stillStreaming();
       const text = chunk.choices?.[0]?.delta?.content;
       if (text) {
         content += text;
@@ -73,7 +91,17 @@ async function streamCompletion(
       if (chunk.usage) usage = chunk.usage;
     }
   } catch (error) {
-    throw classifyLlmError(error);
+    if (!idle.signal.aborted) throw classifyLlmError(error);
+  } finally {
+    clearTimeout(timer);
+  }
+  // An abort can also end the SDK's stream quietly: the flag, not an error, says it was cut.
+  if (idle.signal.aborted) {
+    throw new LlmError(
+      'retryable',
+      'llm_timeout',
+      `the model server sent nothing for ${request.idleMs} ms in the middle of its answer`,
+    );
   }
   return readCompletion({ choices: [{ message: { content } }], usage });
 }

@@ -84,6 +84,18 @@ describe.skipIf(!redisTestsEnabled())('the run job against the fake model server
     expect(types(events)).toEqual(['requested', 'started', 'started', 'completed']);
   });
 
+  test('a stream that stops mid-answer for LLM_TIMEOUT_MS is a timeout: retried, the partial answer dropped', async () => {
+    // The first piece at once, the second 10 s later: far past the 1 s LLM_TIMEOUT_MS.
+    llm.enqueue({ kind: 'stream', chunks: ['partial ', 'answer'], delayMs: 10_000 });
+    const { body } = await t.post({ content: 'stall mid-stream' });
+    const events = await t.events.waitForTerminal(body.runId);
+    expect(types(events)).toContain('completed');
+    expect(events.filter((e) => e.type === 'agent.run.started')).toHaveLength(2);
+    const run = await t.get(`/api/chat/runs/${body.runId}`);
+    expect(run.body).toMatchObject({ status: 'completed', attempts: 2 });
+    expect(run.body.reply.content).toBe('echo: stall mid-stream');
+  });
+
   test('a 401 fails the run after one call, with no retry', async () => {
     llm.enqueue({ kind: 'status', status: 401 });
     const { body } = await t.post({ content: 'who am I?' });
