@@ -5,7 +5,6 @@ import { migrate } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import { type Store, withUnavailable } from '../store';
 import * as q from './queries';
-import * as schema from './schema';
 
 const MIGRATIONS = join(import.meta.dir, '..', 'migrations', 'postgres');
 /** Any fixed number: processes starting together take turns applying migrations. */
@@ -14,7 +13,7 @@ const MIGRATION_LOCK = 0x61676e74;
 /** Opens the PostgreSQL store (a pool of `poolSize` connections) and applies pending migrations. */
 export async function openPostgresStore(databaseUrl: string, poolSize: number): Promise<Store> {
   const client = postgres(databaseUrl, { max: poolSize, onnotice: () => {} });
-  const db = drizzle(client, { schema });
+  const db = drizzle(client);
   try {
     await migrateOnce(client, db);
   } catch (error) {
