@@ -35,66 +35,46 @@ const ACTIVE = ['queued', 'running'] as const;
  * carries its own job): never neither.
  */
 export function insertRunRequest<R>(db: Db, input: RunRequest<R>): Promise<RunRequestResult<R>> {
-  const { now, idempotency: idem } = input;
+  const { threadId, messageId, runId, idempotency: idem } = input;
+  const now = input.now.toISOString();
   return db.transaction(async (tx): Promise<RunRequestResult<R>> => {
     if (idem) {
-      const claimed = await tx
-        .insert(idempotencyKeys)
-        .values({
-          key: idem.key,
-          requestHash: idem.requestHash,
-          response: idem.response,
-          createdAt: now,
-        })
-        .onConflictDoNothing()
-        .returning({ key: idempotencyKeys.key });
+      const claimed = await tx.execute(sql`
+        insert into idempotency_keys (key, request_hash, response, created_at)
+        values (${idem.key}, ${idem.requestHash}, ${JSON.stringify(idem.response)}::jsonb,
+                ${now}::timestamptz)
+        on conflict do nothing
+        returning key`);
       if (claimed.length === 0) {
-        const [seen] = await tx
-          .select()
-          .from(idempotencyKeys)
-          .where(eq(idempotencyKeys.key, idem.key));
+        const [seen] = await tx.execute<{ request_hash: string; response: unknown }>(
+          sql`select request_hash, response from idempotency_keys where key = ${idem.key}`,
+        );
         if (!seen) throw new Error('idempotency key vanished while it was being claimed');
-        return seen.requestHash === idem.requestHash
+        return seen.request_hash === idem.requestHash
           ? { kind: 'replayed', response: seen.response as R }
           : { kind: 'conflict' };
       }
     }
-    const [slot] = await tx
-      .insert(threads)
-      .values({ id: input.threadId, createdAt: now, updatedAt: now, nextSeq: 2, messageCount: 1 })
-      .onConflictDoUpdate({
-        target: threads.id,
-        set: {
-          nextSeq: sql`${threads.nextSeq} + 2`,
-          messageCount: sql`${threads.messageCount} + 1`,
-          updatedAt: sql`excluded.updated_at`,
-        },
-      })
-      .returning({ nextSeq: threads.nextSeq });
-    const seq = (slot?.nextSeq ?? 2) - 2;
-    const [busy] = await tx
-      .select({ id: runs.id })
-      .from(runs)
-      .where(and(eq(runs.threadId, input.threadId), inArray(runs.status, ACTIVE)))
-      .limit(1);
-    await tx.insert(messages).values({
-      id: input.messageId,
-      threadId: input.threadId,
-      runId: input.runId,
-      role: 'user',
-      content: input.content,
-      seq,
-      createdAt: now,
-    });
-    await tx.insert(runs).values({
-      id: input.runId,
-      threadId: input.threadId,
-      userMessageId: input.messageId,
-      seq,
-      model: input.model,
-      createdAt: now,
-    });
-    const row = await insertOutbox(tx, input.event, busy ? null : input.runId, now);
+    const [slot] = await tx.execute<{ next_seq: number }>(sql`
+      insert into threads (id, created_at, updated_at, next_seq, message_count)
+      values (${threadId}, ${now}::timestamptz, ${now}::timestamptz, 2, 1)
+      on conflict (id) do update set next_seq = threads.next_seq + 2,
+        message_count = threads.message_count + 1, updated_at = excluded.updated_at
+      returning next_seq`);
+    const seq = (slot?.next_seq ?? 2) - 2;
+    // A statement of its own, after the upsert took the thread's lock: it must see a finish
+    // that committed while this request waited for that lock.
+    const busy = await tx.execute(sql`
+      select 1 from runs where thread_id = ${threadId} and status in ('queued', 'running') limit 1`);
+    await tx.execute(sql`
+      with message as (
+        insert into messages (id, thread_id, run_id, role, content, seq, created_at)
+        values (${messageId}, ${threadId}, ${runId}, 'user', ${input.content}, ${seq},
+                ${now}::timestamptz)
+      )
+      insert into runs (id, thread_id, user_message_id, seq, model, created_at)
+      values (${runId}, ${threadId}, ${messageId}, ${seq}, ${input.model}, ${now}::timestamptz)`);
+    const row = await insertOutbox(tx, input.event, busy.length > 0 ? null : runId, input.now);
     return { kind: 'created', row };
   });
 }
@@ -250,48 +230,39 @@ export async function recordRunRetry(
 
 /** See `Store.finishRun`, and `insertRunRequest` for why the thread row is locked first. */
 export function finishRun(db: Db, input: RunFinish): Promise<OutboxRow | null> {
+  const { runId, reply } = input;
+  const now = input.now.toISOString();
+  const json = (value: unknown) => (value == null ? null : JSON.stringify(value));
   return db.transaction(async (tx) => {
-    const [run] = await tx.select().from(runs).where(eq(runs.id, input.runId)).for('update');
+    // The run and its thread, both locked (see insertRunRequest for why the thread).
+    const [run] = await tx.execute<{ status: string; thread_id: string; seq: number }>(sql`
+      select r.status, r.thread_id, r.seq from runs r join threads t on t.id = r.thread_id
+      where r.id = ${runId} for update`);
     if (!run || run.status === 'completed' || run.status === 'failed') return null;
-    await tx
-      .select({ id: threads.id })
-      .from(threads)
-      .where(eq(threads.id, run.threadId))
-      .for('update');
-    if (input.reply) {
-      await tx.insert(messages).values({
-        id: input.reply.id,
-        threadId: run.threadId,
-        runId: run.id,
-        role: 'assistant',
-        content: input.reply.content,
-        seq: run.seq + 1,
-        createdAt: input.now,
-      });
-      await tx
-        .update(threads)
-        .set({ messageCount: sql`${threads.messageCount} + 1`, updatedAt: input.now })
-        .where(eq(threads.id, run.threadId));
-    }
-    await tx
-      .update(runs)
-      .set({
-        status: input.reply ? 'completed' : 'failed',
-        attempts: input.attempts,
-        error: input.error ?? null,
-        usage: input.usage ?? null,
-        replyMessageId: input.reply?.id ?? null,
-        finishedAt: input.now,
-      })
-      .where(eq(runs.id, run.id));
-    const [next] = await tx
-      .select({ id: runs.id })
-      .from(runs)
-      .where(
-        and(eq(runs.threadId, run.threadId), inArray(runs.status, ACTIVE), ne(runs.id, run.id)),
+    const storeReply = reply
+      ? sql`
+        stored_reply as (
+          insert into messages (id, thread_id, run_id, role, content, seq, created_at)
+          values (${reply.id}, ${run.thread_id}, ${runId}, 'assistant', ${reply.content},
+                  ${run.seq + 1}, ${now}::timestamptz)
+        ),
+        counted as (
+          update threads set message_count = message_count + 1, updated_at = ${now}::timestamptz
+          where id = ${run.thread_id}
+        ),`
+      : sql``;
+    // One statement writes the end of the run and finds the thread's next unfinished run.
+    const [next] = await tx.execute<{ id: string }>(sql`
+      with ${storeReply}
+      finished as (
+        update runs set status = ${reply ? 'completed' : 'failed'}, attempts = ${input.attempts},
+          error = ${json(input.error)}::jsonb, usage = ${json(input.usage)}::jsonb,
+          reply_message_id = ${reply?.id ?? null}, finished_at = ${now}::timestamptz
+        where id = ${runId}
       )
-      .orderBy(asc(runs.seq))
-      .limit(1);
+      select id from runs
+      where thread_id = ${run.thread_id} and status in ('queued', 'running') and id <> ${runId}
+      order by seq limit 1`);
     return insertOutbox(tx, input.event, next?.id ?? null, input.now);
   });
 }
