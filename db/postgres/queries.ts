@@ -15,6 +15,7 @@ import {
 } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
 import type { PostgresJsDatabase } from 'drizzle-orm/postgres-js';
+import { prepared } from '../prepared';
 import type { RunError, RunFinish, RunRequest, RunRequestResult, ThreadMemory } from '../store';
 import type { Message, OutboxRow, Run, Thread } from '../types';
 import * as schema from './schema';
@@ -101,22 +102,13 @@ async function insertOutbox(
 const storable = (text: string) => !text.includes('\u0000') && text.isWellFormed();
 
 const p = sql.placeholder;
-const caches = new WeakMap<Db, ReturnType<typeof prepareAll>>();
 
 /**
- * The statements a run or a request runs outside a transaction, prepared once per database:
- * drizzle builds a statement's SQL on every call otherwise, which costs about three times the
- * round trip (a one-row select: ~150 µs of CPU against ~50 µs prepared). Inside a transaction a
- * prepared statement would run on another connection, so the transactions build theirs.
+ * The statements a run or a request runs outside a transaction, prepared once per database
+ * (../prepared.ts). Inside a transaction a prepared statement would run on another connection,
+ * so the transactions send plain SQL.
  */
-function statements(db: Db) {
-  let cached = caches.get(db);
-  if (!cached) {
-    cached = prepareAll(db);
-    caches.set(db, cached);
-  }
-  return cached;
-}
+const statements = (db: Db) => prepared(db, 'postgres', prepareAll);
 
 function prepareAll(db: Db) {
   return {

@@ -1,10 +1,10 @@
 import { and, eq, inArray, sql } from 'drizzle-orm';
+import { prepared } from '../../prepared';
+import type { RunRequest, RunRequestResult } from '../../store';
 import type { Db } from '../client';
 import { commitWrite } from '../group-commit';
 import { idempotencyKeys, messages, type OutboxRow, runs, threads } from '../schema';
 import { insertOutboxStatement } from './outbox';
-import { prepared } from '../prepared';
-import type { RunRequest, RunRequestResult } from '../../store';
 import { ACTIVE } from './runs';
 
 const p = sql.placeholder;

@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, gt, lt, sql } from 'drizzle-orm';
+import { prepared } from '../../prepared';
 import type { Db } from '../client';
 import { type Message, messages } from '../schema';
-import { prepared } from '../prepared';
 
 export async function getMessage(db: Db, messageId: string): Promise<Message | undefined> {
   return db.select().from(messages).where(eq(messages.id, messageId)).get();

@@ -1,8 +1,8 @@
 import { and, asc, inArray, isNull, lt, or, sql } from 'drizzle-orm';
+import { prepared } from '../../prepared';
 import type { Db } from '../client';
 import { commitWrite } from '../group-commit';
 import { type OutboxRow, outbox } from '../schema';
-import { prepared } from '../prepared';
 
 /**
  * See `Store.claimPendingOutbox`. SQLite has one writer at a time, so the select and the lease

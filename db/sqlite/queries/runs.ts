@@ -1,11 +1,11 @@
 import { and, asc, eq, inArray, lt, ne, notExists, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/sqlite-core';
+import { prepared } from '../../prepared';
+import type { RunError, RunFinish } from '../../store';
 import type { Db } from '../client';
 import { commitWrite } from '../group-commit';
 import { type Message, messages, type OutboxRow, type Run, runs, threads } from '../schema';
-import type { RunError, RunFinish } from '../../store';
 import { insertOutboxStatement } from './outbox';
-import { prepared } from '../prepared';
 
 export const ACTIVE = ['queued', 'running'] as const;
 

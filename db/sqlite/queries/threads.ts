@@ -1,9 +1,9 @@
 import { and, desc, eq, lte, sql } from 'drizzle-orm';
+import { prepared } from '../../prepared';
+import type { ThreadMemory } from '../../store';
 import type { Db } from '../client';
 import { commitWrite } from '../group-commit';
 import { messages, type Thread, threads } from '../schema';
-import { prepared } from '../prepared';
-import type { ThreadMemory } from '../../store';
 
 export async function getThread(db: Db, threadId: string): Promise<Thread | undefined> {
   return prepared(db, 'threads', (db) =>
