@@ -3,6 +3,8 @@
  * object; a bad value throws a `ConfigError` naming each offending variable, and `main.ts` turns
  * that into a clean exit. Defaults follow DESIGN.md and `.env.example`.
  */
+import { redactUrl } from './redact';
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export interface Config {
@@ -177,7 +179,7 @@ export function loadConfig(env: Env = process.env): Config {
     !/^postgres(ql)?:\/\//i.test(databaseUrl)
   ) {
     problems.push(
-      `DATABASE_URL: expected file:<path> (SQLite) or postgres://… (PostgreSQL), got "${redactDatabaseUrl(databaseUrl)}"`,
+      `DATABASE_URL: expected file:<path> (SQLite) or postgres://… (PostgreSQL), got "${redactUrl(databaseUrl)}"`,
     );
   }
 
@@ -266,9 +268,4 @@ export function loadConfig(env: Env = process.env): Config {
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
-}
-
-/** A database URL with its password hidden, for messages and logs. */
-function redactDatabaseUrl(raw: string): string {
-  return raw.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
 }

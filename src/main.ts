@@ -1,12 +1,13 @@
+import { isPostgresUrl } from '../db/path';
 import { createWorker } from '../jobs/worker';
 import { createApp } from './app';
 import { type Config, ConfigError, loadConfig } from './config';
-import { isPostgresUrl } from '../db/path';
 import { createDeps, settleWithin } from './deps';
 import { createStreamConsumer } from './events/stream-consumer';
 import type { Logger } from './logger';
 import { createReconciler } from './recovery/reconciler';
-import { describeRedisTarget, redactUrl } from './redis/client';
+import { redactUrl } from './redact';
+import { describeRedisTarget } from './redis/client';
 
 type Role = 'api' | 'worker';
 

@@ -1,5 +1,6 @@
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../config';
+import { redactUrl } from '../redact';
 
 /** A connection to one Redis or to a Redis Cluster: both speak the commands we use. */
 export type RedisClient = Redis | Cluster;
@@ -47,14 +48,4 @@ export function describeRedisTarget(target: RedisTarget): string {
     return `cluster ${target.clusterNodes.map((node) => `${node.host}:${node.port}`).join(',')}`;
   }
   return redactUrl(target.url);
-}
-
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '(invalid url)';
-  }
 }
