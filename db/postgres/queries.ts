@@ -105,7 +105,7 @@ const p = sql.placeholder;
 
 /**
  * The statements a run or a request runs outside a transaction, prepared once per database
- * (../prepared.ts). Inside a transaction a prepared statement would run on another connection,
+ * (db/prepared.ts). Inside a transaction a prepared statement would run on another connection,
  * so the transactions send plain SQL.
  */
 const statements = (db: Db) => prepared(db, 'postgres', prepareAll);

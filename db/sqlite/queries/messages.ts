@@ -32,7 +32,7 @@ export async function listThreadMessages(
 }
 
 const p = sql.placeholder;
-/** Memory's statements, run for every run (see prepared.ts). */
+/** Memory's statements, run for every run (see db/prepared.ts). */
 const statements = (db: Db) =>
   prepared(db, 'messages', (db) => ({
     between: db

@@ -26,7 +26,7 @@ export async function getRunWithReply(
 }
 
 const p = sql.placeholder;
-/** The run job's statements (see prepared.ts). */
+/** The run job's statements (see db/prepared.ts). */
 const statements = (db: Db) =>
   prepared(db, 'runs', (db) => ({
     getRun: db
