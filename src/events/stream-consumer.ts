@@ -69,12 +69,11 @@ export function createStreamConsumer(deps: ChatDeps & { redis: RedisClient; logg
     logger.info({ requestId, error: body.code }, 'stream request rejected');
   }
 
-  /** Handles one entry; throws (leaving it pending) only when it must be tried again. */
+  /** Our own announcements and every other type: nothing to do but acknowledge them. */
+  const isRequest = (fields: Fields) => fields.type === 'agent.run.requested' && !fields.runId;
+
+  /** Handles one request; throws (leaving it pending) only when it must be tried again. */
   async function handle(id: string, fields: Fields) {
-    if (fields.type !== 'agent.run.requested' || fields.runId) {
-      await redis.xack(key, group, id); // our own announcements and every other type
-      return;
-    }
     const requestId = fields.requestId ?? '';
     try {
       if (!REQUEST_ID.test(requestId)) {
@@ -99,10 +98,29 @@ export function createStreamConsumer(deps: ChatDeps & { redis: RedisClient; logg
     }
   }
 
+  /**
+   * Most entries are our own events (three or more a run): they are acknowledged together, in
+   * one XACK, and the requests among them handled one by one, in stream order.
+   */
   async function handleAll(entries: [string, string[]][]) {
+    const requests: [string, Fields][] = [];
+    const others: string[] = [];
     for (const [id, raw] of entries) {
+      const fields = toFields(raw);
+      if (isRequest(fields)) requests.push([id, fields]);
+      else others.push(id);
+    }
+    if (others.length > 0) {
       try {
-        await handle(id, toFields(raw));
+        await redis.xack(key, group, ...others);
+      } catch (error) {
+        // Left pending: claimStale acknowledges them after claimIdleMs.
+        logger.debug({ err: error, entries: others.length }, 'stream acknowledge failed');
+      }
+    }
+    for (const [id, fields] of requests) {
+      try {
+        await handle(id, fields);
       } catch (error) {
         logger.warn(
           { err: error, entryId: id },
