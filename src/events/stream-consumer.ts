@@ -208,8 +208,10 @@ export function createStreamConsumer(deps: ChatDeps & { redis: RedisClient; logg
     },
     async stop() {
       running = false;
-      await loop;
+      // Ends the blocking read now (it rejects, and the loop sees it is stopped), rather than
+      // after up to BLOCK_MS. An entry read but not yet handled stays pending for the group.
       reader.disconnect();
+      await loop;
     },
   };
 }
