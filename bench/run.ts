@@ -50,6 +50,11 @@ const rssMb = (server: ServerProcess) => {
   const status = readFileSync(`/proc/${server.proc.pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
 };
+/** CPU seconds the server process has used so far, all its threads (Linux /proc). */
+const cpuSeconds = (server: ServerProcess) => {
+  const fields = readFileSync(`/proc/${server.proc.pid}/stat`, 'utf8').split(') ')[1]?.split(' ');
+  return (Number(fields?.[11]) + Number(fields?.[12])) / 100; // utime + stime, in clock ticks
+};
 const message = () => JSON.stringify({ content: 'How many moons does Jupiter have?' });
 
 try {
@@ -80,6 +85,7 @@ try {
 
   // P1: ingress alone (api role): validation, one transaction, XADD and the job.
   progress('P1 ingress: POST /api/chat/messages, 50 connections');
+  const p1Cpu = cpuSeconds(server);
   const p1 = await cannon({
     url: `${server.baseUrl}/api/chat/messages`,
     connections: 50,
@@ -95,6 +101,10 @@ try {
     target: '≥ 0.5',
     pass: p1Ratio >= 0.5 && p1.non2xx === 0 && p1.errors === 0,
   });
+  rows.push({
+    figure: 'P1 server CPU per accepted message',
+    value: `${fmt(((cpuSeconds(server) - p1Cpu) * 1e6) / p1.total)} µs`,
+  });
   await server.kill('SIGKILL');
   await admin.flushall();
 
@@ -106,6 +116,7 @@ try {
   let watcher = new CompletionWatcher(redis.url, 'bench_events');
   const accepted = new Map<string, number>();
   const onAccepted = (body: string) => accepted.set(JSON.parse(body).runId, Date.now());
+  const p2Cpu = cpuSeconds(server);
   const p2Start = Date.now();
   await cannon({
     url: `${server.baseUrl}/api/chat/messages`,
@@ -122,6 +133,7 @@ try {
   const p2Latency = done.map(
     (id) => (watcher.completedAt.get(id) as number) - (accepted.get(id) as number),
   );
+  const p2CpuPerRun = ((cpuSeconds(server) - p2Cpu) * 1e6) / accepted.size;
   const endRss = rssMb(server);
   const p2Ratio = p2Rate / processing.rate;
   rows.push({
@@ -130,6 +142,11 @@ try {
     ratio: `${p2Ratio.toFixed(2)} × no-op processing`,
     target: '≥ 0.3',
     pass: p2Ratio >= 0.3 && done.length === accepted.size,
+  });
+
+  rows.push({
+    figure: 'P2 server CPU per run, its ingress included',
+    value: `${fmt(p2CpuPerRun)} µs`,
   });
 
   progress('P2 light load: one message at a time');
