@@ -1,0 +1,69 @@
+/**
+ * One accepted message's cost to the SQLite store alone: the ingress transaction, then the
+ * delivery mark, through the real `Store`, in groups of 50 as group commit makes them under
+ * load, each message a new thread. Used by `bench:storage` and `bench:floor`.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openStore } from '../db/client';
+import { buildEvent } from '../src/events/event';
+import { newMessageId, newRunId, newThreadId } from '../src/ids';
+
+const GROUP = 50;
+const CONTENT = 'How many moons does Jupiter have?';
+
+type Ids = { threadId: string; messageId: string; runId: string };
+
+/** The server's ids: Cuid2, random by design. */
+const cuid2Ids = (): Ids => ({
+  threadId: newThreadId(),
+  messageId: newMessageId(),
+  runId: newRunId(),
+});
+
+/** Ids of the same shape whose order is their creation order: each insert lands at the end. */
+let sequence = 0;
+const orderedIds = (): Ids => {
+  const key = (sequence++).toString(36).padStart(24, '0');
+  return { threadId: `thr_${key}`, messageId: `msg_${key}`, runId: `run_${key}` };
+};
+
+/** µs a message and messages a second, with the server's Cuid2 ids or time-ordered ones. */
+export async function storeCost(kind: 'cuid2' | 'ordered', messages: number) {
+  const nextIds = kind === 'cuid2' ? cuid2Ids : orderedIds;
+  // Made before the clock starts: this measures the storage, not the making of ids.
+  const allIds = Array.from({ length: messages }, nextIds);
+  const dir = mkdtempSync(join(tmpdir(), 'agent-run-bench-storage-'));
+  const store = await openStore(`file:${join(dir, 'storage.db')}`);
+  try {
+    const start = performance.now();
+    for (let done = 0; done < messages; done += GROUP) {
+      const group = Array.from({ length: Math.min(GROUP, messages - done) }, (_, i) => {
+        const ids = allIds[done + i] as Ids;
+        const now = new Date();
+        return store.insertRunRequest({
+          ...ids,
+          content: CONTENT,
+          model: 'gpt-4o-mini',
+          now,
+          event: buildEvent(
+            'agent.run.requested',
+            ids,
+            { messageId: ids.messageId, model: 'gpt-4o-mini', content: CONTENT },
+            now,
+          ),
+        });
+      });
+      const results = await Promise.all(group);
+      await store.markOutboxDelivered(
+        results.flatMap((result) => (result.kind === 'created' ? [result.row.id] : [])),
+      );
+    }
+    const ms = performance.now() - start;
+    return { usPerMessage: (ms * 1000) / messages, perSecond: (messages / ms) * 1000 };
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
