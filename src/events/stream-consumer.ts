@@ -69,7 +69,10 @@ export function createStreamConsumer(deps: ChatDeps & { redis: RedisClient; logg
     logger.info({ requestId, error: body.code }, 'stream request rejected');
   }
 
-  /** Our own announcements and every other type: nothing to do but acknowledge them. */
+  /**
+   * A request from another service: `agent.run.requested` without a runId. Everything else (our
+   * own announcements, other types) is only acknowledged.
+   */
   const isRequest = (fields: Fields) => fields.type === 'agent.run.requested' && !fields.runId;
 
   /** Handles one request; throws (leaving it pending) only when it must be tried again. */

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import { Redis } from 'ioredis';
 import { createStreamConsumer } from '../../src/events/stream-consumer';
-import { isTerminal, startTestApp, type TestApp } from '../support/app';
+import { isTerminal, startTestApp, type TestApp, waitForValue } from '../support/app';
 import { rowCounts } from '../support/db';
 import { type FakeLlm, startFakeLlm } from '../support/fake-llm';
 import { addStreamRequest, addStreamRequests } from '../support/producer';
@@ -52,6 +52,29 @@ describe.skipIf(!redisTestsEnabled())('consumer group ingress', () => {
       reply: { content: 'echo: from the stream' },
     });
     expect(await t.deps.queue.getJob(announced?.runId as string)).toBeDefined();
+  });
+
+  test('our own events are read and acknowledged: none stays pending in the group', async () => {
+    const posted = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => t.post({ content: `over HTTP ${i}` })),
+    );
+    for (const { body } of posted) await t.events.waitForTerminal(body.runId);
+    const { streamKey: key, consumerGroup: group } = t.config.redis;
+    const state = async () => {
+      const [last] = (await producer.xrevrange(key, '+', '-', 'COUNT', 1))[0] ?? [];
+      const groups = (await producer.xinfo('GROUPS', key)) as unknown[][];
+      const info = groups.find((g) => g[1] === group) ?? [];
+      const pending = (await producer.xpending(key, group)) as [number];
+      return {
+        readUpTo: info[info.indexOf('last-delivered-id') + 1] === last,
+        pending: Number(pending[0]),
+      };
+    };
+    // The group reads past the last entry, and every entry it read is acknowledged.
+    expect(await waitForValue(state, (s) => s.readUpTo && s.pending === 0)).toEqual({
+      readUpTo: true,
+      pending: 0,
+    });
   });
 
   test('the same request twice makes one run', async () => {
