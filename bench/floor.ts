@@ -8,7 +8,7 @@
  * in the process that does it. The targets give the server a budget
  * per message; if these parts alone use it up, no implementation of the contract meets it here.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'bun';
@@ -16,7 +16,7 @@ import { loadConfig } from '../src/config';
 import { createLlm } from '../src/llm/openai';
 import { spawnServer } from '../tests/support/processes';
 import { freePort, PrivateRedis } from '../tests/support/redis';
-import { cannon, processCeiling, queueAddCeiling } from './load';
+import { cannon, cpuSeconds, processCeiling, queueAddCeiling } from './load';
 import { storeCost } from './store-cost';
 
 const P1_TARGET = 0.5;
@@ -63,11 +63,7 @@ try {
     ADMIN_PASSWORD: 'floor',
     LOG_LEVEL: 'warn',
   });
-  const serverCpu = () => {
-    const fields = readFileSync(`/proc/${server.proc.pid}/stat`, 'utf8').split(') ')[1]?.split(' ');
-    return (Number(fields?.[11]) + Number(fields?.[12])) / 100;
-  };
-  const before = serverCpu();
+  const before = cpuSeconds(server);
   const posts = await cannon({
     url: `${server.baseUrl}/api/chat/messages`,
     connections: 50,
@@ -75,7 +71,7 @@ try {
     method: 'POST',
     body: () => JSON.stringify({ content: '   ' }),
   });
-  const httpUs = ((serverCpu() - before) * 1e6) / posts.total;
+  const httpUs = ((cpuSeconds(server) - before) * 1e6) / posts.total;
   await server.kill('SIGKILL');
   rows.push(['HTTP request, JSON parsed and validated: server CPU', us(httpUs)]);
 

@@ -1,7 +1,7 @@
+import { Database } from 'bun:sqlite';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Database } from 'bun:sqlite';
 import { openStore } from '../db/client';
 import { sqlitePath } from '../db/path';
 import type { Run } from '../db/types';

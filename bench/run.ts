@@ -12,7 +12,14 @@ import { startFakeLlm } from '../tests/support/fake-llm';
 import { type ServerProcess, spawnServer } from '../tests/support/processes';
 import { PrivateRedis } from '../tests/support/redis';
 import { promptGrowth } from './growth';
-import { CompletionWatcher, cannon, percentile, processCeiling, queueAddCeiling } from './load';
+import {
+  CompletionWatcher,
+  cannon,
+  cpuSeconds,
+  percentile,
+  processCeiling,
+  queueAddCeiling,
+} from './load';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
 const QUICK = values.quick === true;
@@ -49,11 +56,6 @@ const serverEnv = (extra: Record<string, string> = {}) => ({
 const rssMb = (server: ServerProcess) => {
   const status = readFileSync(`/proc/${server.proc.pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-};
-/** CPU seconds the server process has used so far, all its threads (Linux /proc). */
-const cpuSeconds = (server: ServerProcess) => {
-  const fields = readFileSync(`/proc/${server.proc.pid}/stat`, 'utf8').split(') ')[1]?.split(' ');
-  return (Number(fields?.[11]) + Number(fields?.[12])) / 100; // utime + stime, in clock ticks
 };
 const message = () => JSON.stringify({ content: 'How many moons does Jupiter have?' });
 
