@@ -43,6 +43,9 @@ export interface ThreadMemory {
   recent: { id: string; seq: number; role: 'user' | 'assistant'; content: string }[];
 }
 
+/** What `markOutboxDelivered` tells of each row it marked. */
+export type DeliveredOutboxRow = Pick<OutboxRow, 'id' | 'threadId' | 'enqueueRunId'>;
+
 /**
  * The store, whichever engine holds it: SQLite (the embedded default) or PostgreSQL. Services
  * and jobs see only this; `db/sqlite` and `db/postgres` implement it.
@@ -73,8 +76,10 @@ export interface Store {
   /**
    * Makes a run terminal: the reply (if any), the run's final state and the outbox row of its
    * terminal event, in one transaction. The same row enqueues the thread's next unfinished run,
-   * so the per-thread chain lives in the database and survives any crash. Null when the run was
-   * already terminal (another delivery of the job finished it first).
+   * so the per-thread chain lives in the database and survives any crash; but if that run's own
+   * `agent.run.requested` is still undelivered (Redis was down when it was accepted), its job
+   * is handed to that row instead, so no run's job goes out before its announcement. Null when
+   * the run was already terminal (another delivery of the job finished it first).
    */
   finishRun(input: RunFinish): Promise<OutboxRow | null>;
   /** Each thread's oldest unfinished run: the one run per thread that should have a live job. */
@@ -86,7 +91,11 @@ export interface Store {
    * never deliver one row at the same time.
    */
   claimPendingOutbox(createdBefore: Date, limit: number, leaseMs: number): Promise<OutboxRow[]>;
-  markOutboxDelivered(ids: number[]): Promise<void>;
+  /**
+   * Marks rows delivered and returns them as they are now: a row whose `enqueueRunId` was set
+   * after it was read (handed over by `finishRun`) still has that job to enqueue.
+   */
+  markOutboxDelivered(ids: number[]): Promise<DeliveredOutboxRow[]>;
 
   getThread(threadId: string): Promise<Thread | undefined>;
   /** Stores a summary with the last message it covers (id and conversation slot). */

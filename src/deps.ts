@@ -52,8 +52,11 @@ export async function createDeps(
     maxLen: config.redis.streamMaxLen,
     runFeedTtlS: config.stream.runFeedTtlS,
   };
-  const publisher = createPublisher({ db, redis, queue, stream, logger });
-  redis.on('ready', () => void publisher.relayPending().catch(() => {}));
+  const publisher = createPublisher({ db, redis, queueRedis, queue, stream, logger });
+  // Whichever of the two connections comes back last, its pass finds both ready.
+  for (const connection of [redis, queueRedis]) {
+    connection.on('ready', () => void publisher.relayPending().catch(() => {}));
+  }
   const feeds = createFeedReader({ redis: config.redis, logger });
   return {
     config,

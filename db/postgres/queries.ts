@@ -16,7 +16,14 @@ import {
 import { alias } from 'drizzle-orm/pg-core';
 import type { PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import { prepared } from '../prepared';
-import type { RunError, RunFinish, RunRequest, RunRequestResult, ThreadMemory } from '../store';
+import type {
+  DeliveredOutboxRow,
+  RunError,
+  RunFinish,
+  RunRequest,
+  RunRequestResult,
+  ThreadMemory,
+} from '../store';
 import type { Message, OutboxRow, Run, Thread } from '../types';
 import * as schema from './schema';
 
@@ -137,6 +144,7 @@ function prepareAll(db: Db) {
       .update(outbox)
       .set({ deliveredAt: sql`${p('now')}::timestamptz` })
       .where(sql`${outbox.id} = any(${p('ids')}::bigint[])`)
+      .returning({ id: outbox.id, threadId: outbox.threadId, enqueueRunId: outbox.enqueueRunId })
       .prepare('mark_outbox_delivered'),
     getThread: db
       .select()
@@ -243,19 +251,29 @@ export function finishRun(db: Db, input: RunFinish): Promise<OutboxRow | null> {
           where id = ${run.thread_id}
         ),`
       : sql``;
-    // One statement writes the end of the run and finds the thread's next unfinished run.
-    const [next] = await tx.execute<{ id: string }>(sql`
+    // One statement writes the end of the run, finds the thread's next unfinished run and, if
+    // that run's announcement is still in the outbox, hands it the job (Store.finishRun).
+    const [next] = await tx.execute<{ id: string | null; handed: boolean }>(sql`
       with ${storeReply}
       finished as (
         update runs set status = ${reply ? 'completed' : 'failed'}, attempts = ${input.attempts},
           error = ${json(input.error)}::jsonb, usage = ${json(input.usage)}::jsonb,
           reply_message_id = ${reply?.id ?? null}, finished_at = ${now}::timestamptz
         where id = ${runId}
+      ),
+      next_run as (
+        select id from runs
+        where thread_id = ${run.thread_id} and status in ('queued', 'running') and id <> ${runId}
+        order by seq limit 1
+      ),
+      handed as (
+        update outbox set enqueue_run_id = run_id
+        where run_id = (select id from next_run) and type = 'agent.run.requested'
+          and delivered_at is null
+        returning id
       )
-      select id from runs
-      where thread_id = ${run.thread_id} and status in ('queued', 'running') and id <> ${runId}
-      order by seq limit 1`);
-    return insertOutbox(tx, input.event, next?.id ?? null, input.now);
+      select (select id from next_run) as id, exists (select 1 from handed) as handed`);
+    return insertOutbox(tx, input.event, next?.handed ? null : (next?.id ?? null), input.now);
   });
 }
 
@@ -317,9 +335,9 @@ export async function claimPendingOutbox(
   return rows.sort((a, b) => a.id - b.id);
 }
 
-export async function markOutboxDelivered(db: Db, ids: number[]): Promise<void> {
-  if (ids.length === 0) return;
-  await statements(db).markDelivered.execute({ now: new Date().toISOString(), ids });
+export async function markOutboxDelivered(db: Db, ids: number[]): Promise<DeliveredOutboxRow[]> {
+  if (ids.length === 0) return [];
+  return statements(db).markDelivered.execute({ now: new Date().toISOString(), ids });
 }
 
 export async function getThread(db: Db, threadId: string): Promise<Thread | undefined> {

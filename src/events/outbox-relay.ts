@@ -40,11 +40,16 @@ export interface Publisher {
 export function createPublisher(deps: {
   db: Store;
   redis: RedisClient;
+  /** The queue's own connection: a delivery needs it as much as ours. */
+  queueRedis: RedisClient;
   queue: RunQueue;
   stream: StreamTarget;
   logger: Logger;
 }): Publisher {
-  const { db, redis, queue, stream, logger } = deps;
+  const { db, redis, queueRedis, queue, stream, logger } = deps;
+  // A delivery whose jobs cannot be added after its XADDs went out is sent again after the lease:
+  // start one only when both connections are up (they come back from an outage one by one).
+  const connected = () => redis.status === 'ready' && queueRedis.status === 'ready';
   const inFlight = new Set<number>();
   let waiting: { row: OutboxRow; done: (ok: boolean) => void }[] = [];
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -56,7 +61,7 @@ export function createPublisher(deps: {
     // A command sent while disconnected would wait for the reconnect; the outbox already
     // holds the rows, so fail fast and let the relay deliver them when Redis is back.
     const mine = rows.filter((row) => !inFlight.has(row.id));
-    if (redis.status !== 'ready' || mine.length === 0) return false;
+    if (!connected() || mine.length === 0) return false;
     for (const row of mine) inFlight.add(row.id);
     try {
       const pipeline = redis.pipeline();
@@ -69,7 +74,16 @@ export function createPublisher(deps: {
         row.enqueueRunId ? [runJob(row.enqueueRunId, row.threadId)] : [],
       );
       if (jobs.length > 0) await withTimeout(queue.addBulk(jobs), 'enqueue');
-      await db.markOutboxDelivered(mine.map((row) => row.id));
+      const marked = await db.markOutboxDelivered(mine.map((row) => row.id));
+      // A run that finished meanwhile may have handed its thread's next job to one of these
+      // announcements (Store.finishRun): its event is out now, so its job may go too.
+      const enqueued = new Set(jobs.map((job) => job.data.runId));
+      const handed = marked.flatMap((row) =>
+        row.enqueueRunId && !enqueued.has(row.enqueueRunId)
+          ? [runJob(row.enqueueRunId, row.threadId)]
+          : [],
+      );
+      if (handed.length > 0) await addHandedJobs(handed);
       return true;
     } catch (error) {
       logger.warn(
@@ -82,6 +96,21 @@ export function createPublisher(deps: {
     }
   }
 
+  /**
+   * The rows are marked delivered already, so a failure here is not retried by the relay: the
+   * reconciler enqueues a thread head with no job after RUN_STALE_MS.
+   */
+  async function addHandedJobs(jobs: ReturnType<typeof runJob>[]) {
+    try {
+      await withTimeout(queue.addBulk(jobs), 'enqueue');
+    } catch (error) {
+      logger.warn(
+        { err: error, runId: jobs[0]?.data.runId },
+        'could not enqueue a run handed to its announcement; the reconciler will',
+      );
+    }
+  }
+
   function flush() {
     const batch = waiting;
     waiting = [];
@@ -91,7 +120,7 @@ export function createPublisher(deps: {
   }
 
   async function relayOnce(): Promise<number> {
-    if (redis.status !== 'ready') return 0;
+    if (!connected()) return 0;
     const rows = await db.claimPendingOutbox(
       new Date(Date.now() - RELAY_GRACE_MS),
       RELAY_BATCH,

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { startTestApp, type TestApp, waitForValue } from '../support/app';
-import { undeliveredRunIds } from '../support/db';
+import { backdateOutboxOfRun, undeliveredRunIds } from '../support/db';
 import { type FakeLlm, startFakeLlm } from '../support/fake-llm';
 import { PrivateRedis, redisTestsEnabled } from '../support/redis';
 
@@ -57,6 +57,30 @@ describe.skipIf(!redisTestsEnabled())('Redis unreachable at ingress', () => {
       'agent.run.completed',
     ]);
     expect((await t.get('/ready')).status).toBe(200);
+    const undelivered = () => undeliveredRunIds(t.deps.db);
+    expect(await waitForValue(undelivered, (rows) => rows.length === 0)).toEqual([]);
+  });
+
+  test('a run whose announcement the relay has not sent yet does not start before it', async () => {
+    await redis.down();
+    while (t.deps.redis.status === 'ready') await new Promise((r) => t.deps.redis.once('close', r));
+    const threadId = `straddle-${Date.now()}`;
+    const first = await t.post({ content: 'accepted before the grace began', threadId });
+    const second = await t.post({ content: 'accepted within the grace', threadId });
+    expect([first.status, second.status]).toEqual([202, 202]);
+    // The relay takes the first row at once and leaves the second for its grace period: the
+    // first run then finishes while the second's announcement still waits in the outbox.
+    await backdateOutboxOfRun(t.deps.db, first.body.runId, 60_000);
+
+    await redis.up();
+    await t.events.waitForTerminal(second.body.runId, 30_000);
+    for (const run of [first, second]) {
+      expect(t.events.forRun(run.body.runId).map((e) => e.type)).toEqual([
+        'agent.run.requested',
+        'agent.run.started',
+        'agent.run.completed',
+      ]);
+    }
     const undelivered = () => undeliveredRunIds(t.deps.db);
     expect(await waitForValue(undelivered, (rows) => rows.length === 0)).toEqual([]);
   });

@@ -2,10 +2,11 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sql } from 'drizzle-orm';
 import { openStore } from '../../db/client';
 import type { RunRequest, Store } from '../../db/store';
-import { newMessageId, newRunId } from '../../src/ids';
 import { buildEvent } from '../../src/events/event';
+import { newMessageId, newRunId } from '../../src/ids';
 import { createTestDatabase, TEST_DATABASE } from '../support/database';
 
 /**
@@ -148,7 +149,11 @@ describe(`one store, two processes (${TEST_DATABASE})`, () => {
         b.insertRunRequest(next),
       ]);
       if (accepted.kind !== 'created') throw new Error('expected a created run');
-      const enqueuers = [finished?.enqueueRunId, accepted.row.enqueueRunId].filter(
+      // Read back: a finish that comes second hands the job to the still undelivered row.
+      const [acceptedNow] = await a.select(
+        sql`select enqueue_run_id from outbox where id = ${accepted.row.id}`,
+      );
+      const enqueuers = [finished?.enqueueRunId, acceptedNow?.enqueue_run_id].filter(
         (id) => id === next.runId,
       );
       expect(enqueuers).toHaveLength(1);

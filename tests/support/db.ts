@@ -37,3 +37,13 @@ export async function messageRolesOfRun(db: Store, runId: string): Promise<strin
   const rows = await db.select(sql`select role from messages where run_id = ${runId}`);
   return rows.map((r) => r.role as string).sort();
 }
+
+/** Makes a run's outbox rows look `ms` older, as if written before the relay's grace began. */
+export async function backdateOutboxOfRun(db: Store, runId: string, ms: number): Promise<void> {
+  await db.select(
+    db.dialect === 'sqlite'
+      ? sql`update outbox set created_at = created_at - ${ms} where run_id = ${runId}`
+      : sql`update outbox set created_at = created_at - make_interval(secs => ${ms / 1000})
+            where run_id = ${runId}`,
+  );
+}

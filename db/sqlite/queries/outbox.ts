@@ -1,5 +1,6 @@
-import { and, asc, inArray, isNull, lt, or, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNull, lt, or, sql } from 'drizzle-orm';
 import { prepared } from '../../prepared';
+import type { DeliveredOutboxRow } from '../../store';
 import type { Db } from '../client';
 import { commitWrite } from '../group-commit';
 import { type OutboxRow, outbox } from '../schema';
@@ -43,15 +44,36 @@ export async function claimPendingOutbox(
  * is prepared once rather than rebuilt for every length of IN list). It joins whatever else
  * commits in this turn: no commit of its own under load.
  */
-export async function markOutboxDelivered(db: Db, ids: number[]): Promise<void> {
+export async function markOutboxDelivered(db: Db, ids: number[]): Promise<DeliveredOutboxRow[]> {
   const mark = prepared(db, 'markOutboxDelivered', (db) =>
     db
       .update(outbox)
       .set({ deliveredAt: sql`${sql.placeholder('now')}` }) // epoch ms, as the column stores
       .where(sql`${outbox.id} IN (SELECT value FROM json_each(${sql.placeholder('ids')}))`)
+      .returning({ id: outbox.id, threadId: outbox.threadId, enqueueRunId: outbox.enqueueRunId })
       .prepare(),
   );
-  await commitWrite(db, () => mark.run({ now: Date.now(), ids: JSON.stringify(ids) }));
+  return commitWrite(db, () => mark.all({ now: Date.now(), ids: JSON.stringify(ids) }));
+}
+
+/**
+ * Hands a run's job to its own `agent.run.requested` row while that row is undelivered (see
+ * `Store.finishRun`); undefined when the row is out already. Pending rows are few, and the
+ * `outbox_pending` index finds them.
+ */
+export function handEnqueueStatement(db: Db) {
+  return db
+    .update(outbox)
+    .set({ enqueueRunId: sql`${outbox.runId}` })
+    .where(
+      and(
+        eq(outbox.runId, sql.placeholder('runId')),
+        eq(outbox.type, 'agent.run.requested'),
+        isNull(outbox.deliveredAt),
+      ),
+    )
+    .returning({ id: outbox.id })
+    .prepare();
 }
 
 /** Inserts one outbox row and returns it; prepared, shared by ingress and the run job. */

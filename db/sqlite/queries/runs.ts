@@ -5,7 +5,7 @@ import type { RunError, RunFinish } from '../../store';
 import type { Db } from '../client';
 import { commitWrite } from '../group-commit';
 import { type Message, messages, type OutboxRow, type Run, runs, threads } from '../schema';
-import { insertOutboxStatement } from './outbox';
+import { handEnqueueStatement, insertOutboxStatement } from './outbox';
 
 export const ACTIVE = ['queued', 'running'] as const;
 
@@ -89,6 +89,7 @@ const statements = (db: Db) =>
       .limit(1)
       .prepare(),
     insertOutbox: insertOutboxStatement(db),
+    handEnqueue: handEnqueueStatement(db),
   }));
 
 const json = (value: unknown) => (value == null ? null : JSON.stringify(value));
@@ -139,9 +140,11 @@ export async function finishRun(db: Db, input: RunFinish): Promise<OutboxRow | n
       now,
     });
     const next = q.next.get({ threadId: run.threadId, id: run.id });
+    // Its announcement still in the outbox: that row enqueues it, after the announcement.
+    const handed = next ? q.handEnqueue.get({ runId: next.id }) : undefined;
     return (q.insertOutbox.get({
       ...input.event,
-      enqueueRunId: next?.id ?? null,
+      enqueueRunId: handed ? null : (next?.id ?? null),
       now: input.now,
     }) ?? null) as OutboxRow | null;
   });
