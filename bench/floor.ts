@@ -12,11 +12,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'bun';
+import { freePort } from '../harness/ports';
+import { PrivateRedis } from '../harness/private-redis';
+import { spawnServer } from '../harness/processes';
+import { waitForValue } from '../harness/wait';
 import { loadConfig } from '../src/config';
 import { createLlm } from '../src/llm/openai';
-import { waitForValue } from '../tests/support/app';
-import { spawnServer } from '../tests/support/processes';
-import { freePort, PrivateRedis } from '../tests/support/redis';
 import { cannon, cpuSeconds, processCeiling, queueAddCeiling } from './load';
 import { storeCost } from './store-cost';
 
@@ -78,7 +79,7 @@ try {
   );
   const port = await freePort();
   const fake = spawn(
-    ['bun', join(import.meta.dir, '../tests/support/fake-llm-main.ts'), '--port', String(port)],
+    ['bun', join(import.meta.dir, '../harness/fake-llm-main.ts'), '--port', String(port)],
     {
       stdout: 'ignore',
       stderr: 'ignore',

@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import { startFakeLlm } from '../tests/support/fake-llm';
-import { type ServerProcess, spawnServer } from '../tests/support/processes';
-import { PrivateRedis } from '../tests/support/redis';
+import { startFakeLlm } from '../harness/fake-llm';
+import { PrivateRedis } from '../harness/private-redis';
+import { type ServerProcess, spawnServer } from '../harness/processes';
 import { promptGrowth } from './growth';
 import {
   CompletionWatcher,

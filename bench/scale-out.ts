@@ -1,7 +1,7 @@
 /**
  * `bun run bench:scale-out [--db sqlite|postgres] [--messages N] [--threads N]`: end-to-end
  * throughput with 1, 2 and 3 worker processes. Each round: a fresh database
- * (tests/support/database.ts), a flushed private Redis, 1 `bun src/main.ts api` process and N
+ * (harness/test-database.ts), a flushed private Redis, 1 `bun src/main.ts api` process and N
  * `bun src/main.ts worker` processes, an instant fake model, and M messages (default 500) over
  * T threads (default 50) posted 32 at a time, each thread's in order. Time is from the first
  * POST to the last terminal event on the stream (its `occurredAt`). Ends with one table.
@@ -11,12 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import { EventReader, isTerminal, type StreamEntry } from '../tests/support/app';
-import { createTestDatabase } from '../tests/support/database';
-import { startFakeLlm } from '../tests/support/fake-llm';
-import { type ProcessGroup, startProcessGroup } from '../tests/support/processes';
-import { PrivateRedis } from '../tests/support/redis';
-import { postThreadedMessages } from '../tests/support/threaded-messages';
+import { EventReader, isTerminal, type StreamEntry } from '../harness/event-reader';
+import { startFakeLlm } from '../harness/fake-llm';
+import { PrivateRedis } from '../harness/private-redis';
+import { type ProcessGroup, startProcessGroup } from '../harness/processes';
+import { createTestDatabase } from '../harness/test-database';
+import { postThreadedMessages } from '../harness/threaded-messages';
 
 const { values } = parseArgs({
   options: {

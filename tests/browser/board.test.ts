@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import type { Browser } from 'playwright-core';
-import { startTestApp, type TestApp, waitForJobState } from '../support/app';
+import { type FakeLlm, startFakeLlm } from '../../harness/fake-llm';
+import { waitForJobState } from '../../harness/wait';
+import { startTestApp, type TestApp } from '../support/app';
 import { chromiumAvailable, launchBrowser, screenshotPath } from '../support/browser';
-import { type FakeLlm, startFakeLlm } from '../support/fake-llm';
 import { redisTestsEnabled } from '../support/redis';
 
 const ADMIN = { username: 'admin', password: 'board-test-password' };

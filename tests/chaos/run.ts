@@ -12,9 +12,9 @@ import { type SQL, sql } from 'drizzle-orm';
 import { Redis } from 'ioredis';
 import { openStore } from '../../db/client';
 import type { Run } from '../../db/types';
-import { startFakeLlm } from '../support/fake-llm';
-import { type ServerProcess, spawnServer } from '../support/processes';
-import { PrivateRedis } from '../support/redis';
+import { startFakeLlm } from '../../harness/fake-llm';
+import { PrivateRedis } from '../../harness/private-redis';
+import { type ServerProcess, spawnServer } from '../../harness/processes';
 
 const { values } = parseArgs({
   options: {

@@ -1,11 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { Cluster } from 'ioredis';
+import { type FakeLlm, startFakeLlm } from '../../harness/fake-llm';
+import { PrivateRedisCluster } from '../../harness/private-redis';
+import { waitForJobState } from '../../harness/wait';
 import { hashTagOf } from '../../src/config';
 import { createRedisClient } from '../../src/redis/client';
-import { startTestApp, type TestApp, waitForJobState } from '../support/app';
-import { type FakeLlm, startFakeLlm } from '../support/fake-llm';
+import { startTestApp, type TestApp } from '../support/app';
 import { addStreamRequest } from '../support/producer';
-import { PrivateRedisCluster, redisTestsEnabled } from '../support/redis';
+import { redisTestsEnabled } from '../support/redis';
 import { readFeed } from '../support/sse';
 
 const types = (entries: { type: string }[]) => entries.map((e) => e.type.replace('agent.run.', ''));

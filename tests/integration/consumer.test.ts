@@ -1,11 +1,13 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import { Redis } from 'ioredis';
+import { isTerminal } from '../../harness/event-reader';
+import { type FakeLlm, startFakeLlm } from '../../harness/fake-llm';
+import { waitForValue } from '../../harness/wait';
 import { createStreamConsumer } from '../../src/events/stream-consumer';
-import { isTerminal, startTestApp, type TestApp, waitForValue } from '../support/app';
-import { rowCounts } from '../support/db';
-import { type FakeLlm, startFakeLlm } from '../support/fake-llm';
+import { startTestApp, type TestApp } from '../support/app';
 import { addStreamRequest, addStreamRequests } from '../support/producer';
 import { redisTestsEnabled } from '../support/redis';
+import { rowCounts } from '../support/rows';
 
 const request = addStreamRequest;
 

@@ -12,13 +12,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { openStore } from '../../db/client';
-import { EventReader, isTerminal } from '../support/app';
-import { createTestDatabase } from '../support/database';
-import { messageRolesOfRun } from '../support/db';
-import { type FakeLlm, startFakeLlm } from '../support/fake-llm';
-import { postMessage, type ServerProcess, spawnServer } from '../support/processes';
+import { EventReader, isTerminal } from '../../harness/event-reader';
+import { type FakeLlm, startFakeLlm } from '../../harness/fake-llm';
+import { PrivateRedis } from '../../harness/private-redis';
+import { postMessage, type ServerProcess, spawnServer } from '../../harness/processes';
+import { createTestDatabase } from '../../harness/test-database';
 import { addStreamRequests } from '../support/producer';
-import { PrivateRedis, redisTestsEnabled } from '../support/redis';
+import { redisTestsEnabled } from '../support/redis';
+import { messageRolesOfRun } from '../support/rows';
 
 /**
  * Real processes, really killed: the API and workers run as `bun src/main.ts` children over a

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import { Redis } from 'ioredis';
+import { type FakeLlm, startFakeLlm } from '../../harness/fake-llm';
 import { startTestApp, type TestApp } from '../support/app';
-import { type FakeLlm, startFakeLlm } from '../support/fake-llm';
 import { redisTestsEnabled } from '../support/redis';
 import { type FeedEvent, readFeed } from '../support/sse';
 

@@ -3,10 +3,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore } from '../../db/client';
-import { createTestDatabase } from '../support/database';
-import { rowCounts } from '../support/db';
-import { type ServerProcess, spawnServer } from '../support/processes';
-import { PrivateRedis, redisTestsEnabled } from '../support/redis';
+import { PrivateRedis } from '../../harness/private-redis';
+import { type ServerProcess, spawnServer } from '../../harness/processes';
+import { createTestDatabase } from '../../harness/test-database';
+import { redisTestsEnabled } from '../support/redis';
+import { rowCounts } from '../support/rows';
 
 const REQUESTS = 10_000;
 const CONCURRENCY = 32;

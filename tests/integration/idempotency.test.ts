@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { startTestApp, type TestApp } from '../support/app';
-import { rowCounts } from '../support/db';
 import { redisTestsEnabled } from '../support/redis';
+import { rowCounts } from '../support/rows';
 
 describe.skipIf(!redisTestsEnabled())('Idempotency-Key', () => {
   let t: TestApp;

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { startTestApp, type TestApp, waitForValue } from '../support/app';
-import { outboxOfRun, rowCounts } from '../support/db';
+import { waitForValue } from '../../harness/wait';
+import { startTestApp, type TestApp } from '../support/app';
 import { redisTestsEnabled } from '../support/redis';
+import { outboxOfRun, rowCounts } from '../support/rows';
 
 // No worker here: these tests look at what ingress stores and announces, not at runs.
 describe.skipIf(!redisTestsEnabled())('POST /api/chat/messages', () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { type FakeLlm, startFakeLlm } from '../../harness/fake-llm';
 import { captureLogs, startTestApp, type TestApp } from '../support/app';
-import { type FakeLlm, startFakeLlm } from '../support/fake-llm';
 import { redisTestsEnabled } from '../support/redis';
 
 const SECRETS = {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { type FakeLlm, type RecordedRequest, startFakeLlm } from '../../harness/fake-llm';
 import { startTestApp, type TestApp } from '../support/app';
-import { type FakeLlm, type RecordedRequest, startFakeLlm } from '../support/fake-llm';
 import { redisTestsEnabled } from '../support/redis';
 
 const RECENT = 4;

@@ -4,14 +4,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { EventReader, isTerminal } from '../../harness/event-reader';
+import { type FakeLlm, startFakeLlm } from '../../harness/fake-llm';
+import { PrivateRedis } from '../../harness/private-redis';
+import { type ProcessGroup, type ServerProcess, startProcessGroup } from '../../harness/processes';
+import { createTestDatabase } from '../../harness/test-database';
+import { type PostedMessage, postThreadedMessages } from '../../harness/threaded-messages';
+import { waitForValue } from '../../harness/wait';
 import { RUN_QUEUE, type RunJobData } from '../../jobs/catalog';
 import { loadConfig } from '../../src/config';
-import { EventReader, isTerminal, waitForValue } from '../support/app';
-import { createTestDatabase } from '../support/database';
-import { type FakeLlm, startFakeLlm } from '../support/fake-llm';
-import { type ProcessGroup, type ServerProcess, startProcessGroup } from '../support/processes';
-import { PrivateRedis, redisTestsEnabled } from '../support/redis';
-import { type PostedMessage, postThreadedMessages } from '../support/threaded-messages';
+import { redisTestsEnabled } from '../support/redis';
 
 const MESSAGES = 500;
 const THREADS = 50;
@@ -40,7 +42,7 @@ interface MessageView {
 
 /**
  * Many processes, one truth: 1 API process and 3 worker processes (`bun src/main.ts api|worker`)
- * over one store (tests/support/database.ts: SQLite now, PostgreSQL with TEST_DATABASE=postgres)
+ * over one store (harness/test-database.ts: SQLite now, PostgreSQL with TEST_DATABASE=postgres)
  * and one Redis. 500 messages over 50 threads; one worker is SIGKILLed with runs in flight.
  * Judged from outside only: the event stream and the HTTP API.
  *

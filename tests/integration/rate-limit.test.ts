@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
+import { type FakeLlm, startFakeLlm } from '../../harness/fake-llm';
 import { MAX_RATE_LIMITED_TRIES } from '../../jobs/agent-run';
 import { startTestApp, type TestApp } from '../support/app';
-import { type FakeLlm, startFakeLlm } from '../support/fake-llm';
 import { redisTestsEnabled } from '../support/redis';
 
 describe.skipIf(!redisTestsEnabled())('rate limits (429)', () => {

@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { isTerminal } from '../../harness/event-reader';
+import { type FakeLlm, startFakeLlm } from '../../harness/fake-llm';
+import { PrivateRedis } from '../../harness/private-redis';
 import { createWorker } from '../../jobs/worker';
-import { isTerminal, startTestApp, type TestApp } from '../support/app';
-import { type FakeLlm, startFakeLlm } from '../support/fake-llm';
-import { PrivateRedis, redisTestsEnabled } from '../support/redis';
+import { startTestApp, type TestApp } from '../support/app';
+import { redisTestsEnabled } from '../support/redis';
 
 // Redis restarts without persistence and loses every job: the reconciler must notice.
 describe.skipIf(!redisTestsEnabled())('reconciler: Redis lost its data', () => {

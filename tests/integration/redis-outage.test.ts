@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { startTestApp, type TestApp, waitForValue } from '../support/app';
-import { backdateOutboxOfRun, undeliveredRunIds } from '../support/db';
-import { type FakeLlm, startFakeLlm } from '../support/fake-llm';
-import { PrivateRedis, redisTestsEnabled } from '../support/redis';
+import { type FakeLlm, startFakeLlm } from '../../harness/fake-llm';
+import { PrivateRedis } from '../../harness/private-redis';
+import { waitForValue } from '../../harness/wait';
+import { startTestApp, type TestApp } from '../support/app';
+import { redisTestsEnabled } from '../support/redis';
+import { backdateOutboxOfRun, undeliveredRunIds } from '../support/rows';
 
 // This test stops Redis, so it runs its own redis-server: never the shared one.
 describe.skipIf(!redisTestsEnabled())('Redis unreachable at ingress', () => {

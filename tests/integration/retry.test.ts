@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { startTestApp, type TestApp, waitForJobState } from '../support/app';
-import { type FakeLlm, startFakeLlm } from '../support/fake-llm';
+import { type FakeLlm, startFakeLlm } from '../../harness/fake-llm';
+import { waitForJobState } from '../../harness/wait';
+import { startTestApp, type TestApp } from '../support/app';
 import { redisTestsEnabled } from '../support/redis';
 
 // What Bull Board's Retry button does (job.retry on a failed job), without the browser.

@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
-import { isTerminal, startTestApp, type TestApp, waitForJobState } from '../support/app';
-import { messageRolesOfRun } from '../support/db';
-import { type FakeLlm, startFakeLlm } from '../support/fake-llm';
+import { isTerminal } from '../../harness/event-reader';
+import { type FakeLlm, startFakeLlm } from '../../harness/fake-llm';
+import { waitForJobState } from '../../harness/wait';
+import { startTestApp, type TestApp } from '../support/app';
 import { redisTestsEnabled } from '../support/redis';
+import { messageRolesOfRun } from '../support/rows';
 
 const types = (entries: { type: string }[]) => entries.map((e) => e.type.replace('agent.run.', ''));
 

@@ -1,12 +1,13 @@
 import { Database } from 'bun:sqlite';
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { sqlitePath } from '../../db/path';
-import { captureLogs, startTestApp, type TestApp, waitForValue } from '../support/app';
-import { TEST_DATABASE } from '../support/database';
-import { rowCounts } from '../support/db';
-import { type FakeLlm, startFakeLlm } from '../support/fake-llm';
-import { PrivatePostgres, postgresServerInstalled } from '../support/postgres';
+import { type FakeLlm, startFakeLlm } from '../../harness/fake-llm';
+import { PrivatePostgres, postgresServerInstalled } from '../../harness/private-postgres';
+import { TEST_DATABASE } from '../../harness/test-database';
+import { waitForValue } from '../../harness/wait';
+import { captureLogs, startTestApp, type TestApp } from '../support/app';
 import { redisTestsEnabled } from '../support/redis';
+import { rowCounts } from '../support/rows';
 
 // This test stops PostgreSQL, so it runs its own server: never the shared one. It belongs to the
 // PostgreSQL suite (bun run test:postgres).

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
 import { openStore } from '../../db/client';
 import type { RunRequest, Store } from '../../db/store';
+import { createTestDatabase, TEST_DATABASE } from '../../harness/test-database';
 import { buildEvent } from '../../src/events/event';
 import { newMessageId, newRunId } from '../../src/ids';
-import { createTestDatabase, TEST_DATABASE } from '../support/database';
 
 /**
  * What several processes on one store rely on, with two stores opened on one database as two

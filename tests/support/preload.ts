@@ -1,4 +1,5 @@
-import { REDIS_URL, redisAnswers } from './redis';
+import { redisAnswers } from '../../harness/redis-probe';
+import { REDIS_URL } from './redis';
 
 /**
  * RUN_REDIS_TESTS=true: the Redis tests must run (CI). =false: they are skipped.

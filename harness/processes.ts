@@ -1,8 +1,9 @@
 import { join } from 'node:path';
 import { type Subprocess, spawn } from 'bun';
-import { freePort, probeRedis } from './redis';
+import { freePort } from './ports';
+import { probeRedis } from './redis-probe';
 
-const MAIN = join(import.meta.dir, '..', '..', 'src', 'main.ts');
+const MAIN = join(import.meta.dir, '..', 'src', 'main.ts');
 const READY_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 30_000;
 

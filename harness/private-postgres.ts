@@ -2,7 +2,7 @@ import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'bun';
-import { freePort } from './redis';
+import { freePort } from './ports';
 
 /** The newest installed PostgreSQL server's binaries (Debian: /usr/lib/postgresql/<v>/bin). */
 function serverBinaries(): string | undefined {

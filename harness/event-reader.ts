@@ -1,0 +1,97 @@
+import { createRedisClient, type RedisClient, type RedisTarget } from '../src/redis/client';
+
+/** One entry of the main stream, its payload parsed. */
+export interface StreamEntry {
+  id: string;
+  type: string;
+  eventId: string;
+  runId: string;
+  threadId: string;
+  occurredAt: string;
+  /** Only on agent.run.rejected. */
+  requestId?: string;
+  // biome-ignore lint/suspicious/noExplicitAny: tests inspect payloads freely
+  payload: any;
+}
+
+/**
+ * Reads the event stream with blocking XREADs and waits for a condition on what arrived:
+ * tests wait for events, never for fixed sleeps.
+ */
+export class EventReader {
+  readonly entries: StreamEntry[] = [];
+  private lastId = '0';
+  private readonly redis: RedisClient;
+
+  /** `redis`: a URL, or the app's config.redis (one Redis or a Cluster). */
+  constructor(
+    redis: string | RedisTarget,
+    private readonly key: string,
+  ) {
+    const target = typeof redis === 'string' ? { url: redis, clusterNodes: null } : redis;
+    this.redis = createRedisClient(target, { maxRetriesPerRequest: null });
+    this.redis.on('error', () => {});
+  }
+
+  async waitFor(
+    condition: (entries: StreamEntry[]) => boolean,
+    what = 'the expected events',
+    timeoutMs = 20_000,
+  ): Promise<StreamEntry[]> {
+    const deadline = Date.now() + timeoutMs;
+    while (!condition(this.entries)) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        const seen = this.entries.map((e) => `${e.type}(${e.runId.slice(-6)})`).join(', ');
+        throw new Error(`timed out waiting for ${what}; saw: ${seen || 'nothing'}`);
+      }
+      const result = await this.redis
+        .xread('COUNT', 1000, 'BLOCK', Math.min(left, 1000), 'STREAMS', this.key, this.lastId)
+        .catch(() => null);
+      for (const [, items] of result ?? []) {
+        for (const [id, fields] of items) {
+          const entry: Record<string, string> = {};
+          for (let i = 0; i < fields.length; i += 2)
+            entry[fields[i] as string] = fields[i + 1] as string;
+          this.entries.push({
+            ...(entry as unknown as StreamEntry),
+            id,
+            payload: parseOr(entry.payload),
+          });
+          this.lastId = id;
+        }
+      }
+    }
+    return this.entries;
+  }
+
+  /** Waits until `runId` has a terminal event and returns that run's events. */
+  async waitForTerminal(runId: string, timeoutMs?: number): Promise<StreamEntry[]> {
+    await this.waitFor(
+      (all) => all.some((e) => e.runId === runId && isTerminal(e.type)),
+      `a terminal event of ${runId}`,
+      timeoutMs,
+    );
+    return this.forRun(runId);
+  }
+
+  forRun(runId: string): StreamEntry[] {
+    return this.entries.filter((e) => e.runId === runId);
+  }
+
+  async close() {
+    this.redis.disconnect();
+  }
+}
+
+export const isTerminal = (type: string) =>
+  type === 'agent.run.completed' || type === 'agent.run.failed';
+
+/** A producer's entry may carry anything as payload: keep what is not JSON as text. */
+function parseOr(text: string | undefined): unknown {
+  try {
+    return JSON.parse(text ?? 'null');
+  } catch {
+    return text;
+  }
+}
