@@ -1,6 +1,5 @@
 import { UnrecoverableError, Worker } from 'bullmq';
-import { isConnectionError } from '../src/deps';
-import { createRedisClient } from '../src/redis/client';
+import { createRedisClient, isConnectionError } from '../src/redis/client';
 import { createRunProcessor, failRun, type RunJobDeps, type RunJobResult } from './agent-run';
 import { RUN_QUEUE, type RunJobData } from './catalog';
 

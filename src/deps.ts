@@ -9,7 +9,13 @@ import type { Llm } from './llm/llm';
 import { createLlm } from './llm/openai';
 import { createLogger, type Logger } from './logger';
 import { createMetrics, instrumentLlm, type Metrics } from './metrics/metrics';
-import { createRedisClient, describeRedisTarget, type RedisClient } from './redis/client';
+import {
+  createRedisClient,
+  describeRedisTarget,
+  isConnectionError,
+  type RedisClient,
+} from './redis/client';
+import { settleWithin } from './timeouts';
 
 export interface Deps {
   config: Config;
@@ -103,30 +109,4 @@ function createRedis(config: Config, logger: Logger): RedisClient {
     down = false;
   });
   return redis;
-}
-
-export function isConnectionError(error: unknown): boolean {
-  const code = (error as { code?: string })?.code;
-  const message = (error as Error)?.message ?? '';
-  return (
-    code === 'ECONNREFUSED' ||
-    code === 'ECONNRESET' ||
-    code === 'ETIMEDOUT' ||
-    // The last three: an ioredis Cluster with no node answering.
-    /connect|Connection is closed|ECONNREFUSED|startup nodes|slots cache|Cluster isn't ready/i.test(
-      message,
-    )
-  );
-}
-
-/** Waits for `promise` at most `ms`; shutdown must not hang on a dead connection. */
-export async function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([
-    promise.catch(() => {}),
-    new Promise((resolve) => {
-      timer = setTimeout(resolve, ms);
-    }),
-  ]);
-  clearTimeout(timer);
 }

@@ -41,3 +41,8 @@ export class AppError extends Error {
     };
   }
 }
+
+/** The one 404 of every domain: an id that names nothing (thread, run). */
+export function notFound(what: string, id: string): AppError {
+  return new AppError('not_found', `${what} "${id}" not found`);
+}

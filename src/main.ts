@@ -2,12 +2,13 @@ import { isPostgresUrl } from '../db/path';
 import { createWorker } from '../jobs/worker';
 import { createApp } from './app';
 import { type Config, ConfigError, loadConfig } from './config';
-import { createDeps, settleWithin } from './deps';
+import { createDeps } from './deps';
 import { createStreamConsumer } from './events/stream-consumer';
 import type { Logger } from './logger';
 import { createReconciler } from './recovery/reconciler';
 import { redactUrl } from './redact';
 import { describeRedisTarget } from './redis/client';
+import { settleWithin } from './timeouts';
 
 type Role = 'api' | 'worker';
 

@@ -1,8 +1,8 @@
 import { Elysia } from 'elysia';
+import { errors } from '../http/error-schemas';
 import { readJsonBody } from '../http/json-body';
 import {
   acceptedMessage,
-  errors,
   messagesPage,
   messagesQuery,
   modelsView,

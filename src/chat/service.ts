@@ -1,17 +1,12 @@
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { Store } from '../../db/store';
-import type { Message } from '../../db/types';
 import type { Config } from '../config';
-import { AppError } from '../errors';
+import { AppError, notFound } from '../errors';
 import { buildEvent } from '../events/event';
 import type { Publisher } from '../events/outbox-relay';
 import { newMessageId, newRunId, newThreadId } from '../ids';
-import {
-  type AcceptedMessage,
-  type MessageView,
-  type PostMessageBody,
-  postMessageBody,
-} from './model';
+import { toMessageView } from '../messages/view';
+import { type AcceptedMessage, type PostMessageBody, postMessageBody } from './model';
 
 export interface ChatDeps {
   db: Store;
@@ -153,21 +148,6 @@ export async function listMessages(
     hasMore: page.hasMore,
     nextBefore: page.hasMore ? (page.messages[0]?.id ?? null) : null,
   };
-}
-
-export function toMessageView(message: Message): MessageView {
-  return {
-    id: message.id,
-    threadId: message.threadId,
-    runId: message.runId,
-    role: message.role,
-    content: message.content,
-    createdAt: message.createdAt.toISOString(),
-  };
-}
-
-export function notFound(what: string, id: string): AppError {
-  return new AppError('not_found', `${what} "${id}" not found`);
 }
 
 const checkBody = TypeCompiler.Compile(postMessageBody);

@@ -3,6 +3,7 @@ import type { OutboxRow } from '../../db/types';
 import { type RunQueue, runJob } from '../../jobs/catalog';
 import type { Logger } from '../logger';
 import type { RedisClient } from '../redis/client';
+import { withTimeout } from '../timeouts';
 import type { EventType } from './event';
 import { appendEvent, type StreamTarget } from './stream-writer';
 
@@ -67,13 +68,13 @@ export function createPublisher(deps: {
       const pipeline = redis.pipeline();
       for (const row of mine)
         appendEvent(pipeline, stream, { ...row, type: row.type as EventType });
-      const results = await withTimeout(pipeline.exec(), 'XADD');
+      const results = await withTimeout(pipeline.exec(), DELIVERY_TIMEOUT_MS, 'XADD');
       const failed = results?.find(([error]) => error)?.[0];
       if (failed) throw failed;
       const jobs = mine.flatMap((row) =>
         row.enqueueRunId ? [runJob(row.enqueueRunId, row.threadId)] : [],
       );
-      if (jobs.length > 0) await withTimeout(queue.addBulk(jobs), 'enqueue');
+      if (jobs.length > 0) await withTimeout(queue.addBulk(jobs), DELIVERY_TIMEOUT_MS, 'enqueue');
       const marked = await db.markOutboxDelivered(mine.map((row) => row.id));
       // A run that finished meanwhile may have handed its thread's next job to one of these
       // announcements (Store.finishRun): its event is out now, so its job may go too.
@@ -102,7 +103,7 @@ export function createPublisher(deps: {
    */
   async function addHandedJobs(jobs: ReturnType<typeof runJob>[]) {
     try {
-      await withTimeout(queue.addBulk(jobs), 'enqueue');
+      await withTimeout(queue.addBulk(jobs), DELIVERY_TIMEOUT_MS, 'enqueue');
     } catch (error) {
       logger.warn(
         { err: error, runId: jobs[0]?.data.runId },
@@ -170,15 +171,4 @@ export function createPublisher(deps: {
       await pass;
     },
   };
-}
-
-function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`${what} timed out after ${DELIVERY_TIMEOUT_MS} ms`)),
-      DELIVERY_TIMEOUT_MS,
-    );
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

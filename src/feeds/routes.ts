@@ -1,5 +1,5 @@
 import { Elysia, t } from 'elysia';
-import { errors } from '../chat/model';
+import { errors } from '../http/error-schemas';
 import { type FeedDeps, openRunFeed, openThreadFeed } from './service';
 
 const sse = t.String({

@@ -1,5 +1,5 @@
 import type { Store } from '../../db/store';
-import { notFound } from '../chat/service';
+import { notFound } from '../errors';
 import { runStreamKey, type StreamTarget } from '../events/stream-writer';
 import type { FeedReader } from './feed-reader';
 import { endedFeed, sseResponse } from './sse';

@@ -1,5 +1,6 @@
 import { Elysia, t } from 'elysia';
 import type { Deps } from '../deps';
+import { withTimeout } from '../timeouts';
 
 const PING_TIMEOUT_MS = 1000;
 
@@ -42,18 +43,10 @@ export function healthRoutes(deps: Pick<Deps, 'db' | 'redis'>) {
 }
 
 async function probe(check: () => Promise<void>): Promise<'ok' | 'unreachable'> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    await Promise.race([
-      check(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error('timeout')), PING_TIMEOUT_MS);
-      }),
-    ]);
+    await withTimeout(check(), PING_TIMEOUT_MS, 'ping');
     return 'ok';
   } catch {
     return 'unreachable';
-  } finally {
-    clearTimeout(timer);
   }
 }

@@ -1,6 +1,9 @@
 import { Elysia } from 'elysia';
 import type { RunQueue } from '../../jobs/catalog';
+import { withTimeout } from '../timeouts';
 import type { Metrics } from './metrics';
+
+const QUEUE_METRICS_TIMEOUT_MS = 1000;
 
 /** GET /metrics in Prometheus text format; behind the admin basic auth (admin/auth.ts). */
 export function metricsRoutes(deps: { metrics: Metrics; queue: RunQueue }) {
@@ -10,10 +13,11 @@ export function metricsRoutes(deps: { metrics: Metrics; queue: RunQueue }) {
       const [own, queue] = await Promise.all([
         deps.metrics.registry.metrics(),
         // With Redis down the scrape still answers, without the queue's figures.
-        Promise.race([
+        withTimeout(
           deps.queue.exportPrometheusMetrics(),
-          new Promise<string>((resolve) => setTimeout(() => resolve(''), 1000).unref()),
-        ]).catch(() => ''),
+          QUEUE_METRICS_TIMEOUT_MS,
+          'queue metrics',
+        ).catch(() => ''),
       ]);
       return new Response(`${own}\n${queue}\n`, {
         headers: { 'content-type': deps.metrics.registry.contentType },

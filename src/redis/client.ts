@@ -49,3 +49,21 @@ export function describeRedisTarget(target: RedisTarget): string {
   }
   return redactUrl(target.url);
 }
+
+/**
+ * Whether an error only says Redis is not reachable (refused, reset, timed out, a Cluster with
+ * no node answering): reported once by our own client, so other listeners drop these.
+ */
+export function isConnectionError(error: unknown): boolean {
+  const code = (error as { code?: string })?.code;
+  const message = (error as Error)?.message ?? '';
+  return (
+    code === 'ECONNREFUSED' ||
+    code === 'ECONNRESET' ||
+    code === 'ETIMEDOUT' ||
+    // The last three: an ioredis Cluster with no node answering.
+    /connect|Connection is closed|ECONNREFUSED|startup nodes|slots cache|Cluster isn't ready/i.test(
+      message,
+    )
+  );
+}

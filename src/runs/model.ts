@@ -1,6 +1,6 @@
 import { t } from 'elysia';
 import { RUN_STATUSES } from '../../db/types';
-import { messageView } from '../chat/model';
+import { messageView } from '../messages/model';
 
 export const runParams = t.Object({ runId: t.String() });
 

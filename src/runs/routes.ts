@@ -1,6 +1,6 @@
 import { Elysia } from 'elysia';
 import type { Store } from '../../db/store';
-import { errors } from '../chat/model';
+import { errors } from '../http/error-schemas';
 import { runParams, runView } from './model';
 import { getRunView } from './service';
 

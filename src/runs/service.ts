@@ -1,5 +1,6 @@
 import type { Store } from '../../db/store';
-import { notFound, toMessageView } from '../chat/service';
+import { notFound } from '../errors';
+import { toMessageView } from '../messages/view';
 
 export async function getRunView(db: Store, runId: string) {
   const found = await db.getRunWithReply(runId);
