@@ -1,3 +1,5 @@
+import { isTerminalEvent } from '../src/events/event';
+import { toFields } from '../src/events/stream-fields';
 import { createRedisClient, type RedisClient, type RedisTarget } from '../src/redis/client';
 
 /** One entry of the main stream, its payload parsed. */
@@ -50,9 +52,7 @@ export class EventReader {
         .catch(() => null);
       for (const [, items] of result ?? []) {
         for (const [id, fields] of items) {
-          const entry: Record<string, string> = {};
-          for (let i = 0; i < fields.length; i += 2)
-            entry[fields[i] as string] = fields[i + 1] as string;
+          const entry = toFields(fields);
           this.entries.push({
             ...(entry as unknown as StreamEntry),
             id,
@@ -84,8 +84,8 @@ export class EventReader {
   }
 }
 
-export const isTerminal = (type: string) =>
-  type === 'agent.run.completed' || type === 'agent.run.failed';
+/** The server's own definition of the events that end a run. */
+export const isTerminal = isTerminalEvent;
 
 /** A producer's entry may carry anything as payload: keep what is not JSON as text. */
 function parseOr(text: string | undefined): unknown {

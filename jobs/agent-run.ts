@@ -12,6 +12,7 @@ import type { Logger } from '../src/logger';
 import { buildRunPrompt } from '../src/memory/memory';
 import type { Metrics } from '../src/metrics/metrics';
 import type { RedisClient } from '../src/redis/client';
+import { failRun } from '../src/runs/service';
 import { parseRunJobData, type RunJobData, type RunQueue } from './catalog';
 
 export interface RunJobDeps {
@@ -171,29 +172,4 @@ export function createRunProcessor(deps: RunJobDeps) {
     // Unrecoverable: BullMQ moves the job to failed now, where Bull Board can retry it.
     throw new UnrecoverableError(`${failure.code}: ${failure.message}`);
   }
-}
-
-/** Makes a run failed and announces it; shared with the worker's safety net. */
-export async function failRun(
-  deps: Pick<RunJobDeps, 'db' | 'publisher' | 'metrics'>,
-  run: Pick<Run, 'id' | 'threadId'>,
-  attempts: number,
-  error: { code: string; message: string },
-): Promise<void> {
-  const now = new Date();
-  const row = await deps.db.finishRun({
-    runId: run.id,
-    now,
-    attempts,
-    error,
-    event: buildEvent(
-      'agent.run.failed',
-      { runId: run.id, threadId: run.threadId },
-      { error, attempts },
-      now,
-    ),
-  });
-  if (!row) return;
-  deps.metrics.runsFinished.inc({ status: 'failed' });
-  await deps.publisher.deliver(row);
 }

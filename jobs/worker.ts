@@ -1,6 +1,7 @@
 import { UnrecoverableError, Worker } from 'bullmq';
 import { createRedisClient, isConnectionError } from '../src/redis/client';
-import { createRunProcessor, failRun, type RunJobDeps, type RunJobResult } from './agent-run';
+import { failRun } from '../src/runs/service';
+import { createRunProcessor, type RunJobDeps, type RunJobResult } from './agent-run';
 import { RUN_QUEUE, type RunJobData } from './catalog';
 
 /**

@@ -36,8 +36,8 @@ export interface Config {
     /** Default `worker-<pid>`; also the BullMQ worker's name. */
     consumerName: string;
     /**
-     * Prefix of BullMQ's keys. Fixed to `bull` in production (`{agent_events}:bull` with
-     * `clusterNodes`); tests pass their own.
+     * Prefix of BullMQ's keys. `bull` in production (`{agent_events}:bull` with `clusterNodes`);
+     * tests pass their own (`ConfigOverrides`).
      */
     queuePrefix: string;
   };
@@ -119,7 +119,16 @@ export function clusterKeys(streamKey: string, queuePrefix: string) {
 
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 
-export function loadConfig(env: Env = process.env): Config {
+/** Settings no environment variable sets. */
+export interface ConfigOverrides {
+  /**
+   * The BullMQ key prefix, `bull` in production; tests give each app its own. With
+   * REDIS_CLUSTER_NODES it gets the stream key's hash tag like the default (`clusterKeys`).
+   */
+  queuePrefix?: string;
+}
+
+export function loadConfig(env: Env = process.env, overrides: ConfigOverrides = {}): Config {
   const problems: string[] = [];
   const str = (name: string, fallback: string): string => {
     const value = env[name]?.trim();
@@ -202,7 +211,7 @@ export function loadConfig(env: Env = process.env): Config {
   const redisUrl = url('REDIS_URL', 'redis://localhost:6379', ['redis:', 'rediss:']) as string;
   const clusterNodes = nodes('REDIS_CLUSTER_NODES') ?? null;
   let streamKey = str('REDIS_STREAM_KEY', 'agent_events');
-  let queuePrefix = 'bull';
+  let queuePrefix = overrides.queuePrefix ?? 'bull';
   if (clusterNodes) {
     // Only the credentials and TLS of REDIS_URL apply to the nodes, and a Cluster has no SELECT.
     const database = URL.parse(redisUrl)?.pathname ?? '';

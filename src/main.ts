@@ -1,27 +1,23 @@
 import { isPostgresUrl } from '../db/path';
-import { createWorker } from '../jobs/worker';
-import { createApp } from './app';
 import { type Config, ConfigError, loadConfig } from './config';
-import { createDeps } from './deps';
-import { createStreamConsumer } from './events/stream-consumer';
 import type { Logger } from './logger';
-import { createReconciler } from './recovery/reconciler';
 import { redactUrl } from './redact';
 import { describeRedisTarget } from './redis/client';
-import { settleWithin } from './timeouts';
+import { ROLES, startRoles } from './roles';
 
-type Role = 'api' | 'worker';
+/** In-flight runs get this long to finish on SIGTERM before the process exits anyway. */
+const SHUTDOWN_LIMIT_MS = 90_000;
 
 /** `bun src/main.ts [api|worker]`: both roles by default (the embedded mode). */
 async function main() {
   const arg = process.argv[2];
-  const roles: Role[] = arg === 'api' || arg === 'worker' ? [arg] : ['api', 'worker'];
-  if (arg && roles.length !== 1) {
+  const roles = ROLES.filter((role) => arg === undefined || role === arg);
+  if (roles.length === 0) {
     console.error(`unknown role "${arg}": use api, worker or nothing for both`);
     process.exit(2);
   }
 
-  let config: ReturnType<typeof loadConfig>;
+  let config: Config;
   try {
     config = loadConfig();
   } catch (error) {
@@ -32,33 +28,18 @@ async function main() {
     throw error;
   }
 
-  const deps = await createDeps(config);
-  const { logger } = deps;
+  const running = await startRoles(config, { roles, listen: { port: config.port } });
+  const { logger } = running.deps;
   if (config.openai.apiKey === undefined) {
     logger.warn(
       'no model server configured (OPENAI_API_KEY or OPENAI_BASE_URL): runs will fail with ' +
         'llm_not_configured. For a local try: `bun run fake-llm`, then OPENAI_BASE_URL=http://127.0.0.1:4010/v1',
     );
   }
-
-  deps.publisher.startRelay();
-  const reconciler = createReconciler(deps);
-  reconciler.start();
-  const worker = roles.includes('worker') ? createWorker(deps) : undefined;
-  const consumer = worker ? createStreamConsumer(deps) : undefined;
-  await consumer?.start();
-  const app = roles.includes('api')
-    ? (await createApp(deps)).listen({
-        port: config.port,
-        // Bun cuts off far larger bodies itself; below this our own check answers 413 as JSON.
-        maxRequestBodySize: config.http.maxBodyBytes + 1024 * 1024,
-      })
-    : undefined;
-
   logger.info(
     {
       roles,
-      url: app?.server ? `http://localhost:${app.server.port}` : undefined,
+      url: running.url,
       database: isPostgresUrl(config.databaseUrl)
         ? redactUrl(config.databaseUrl)
         : config.databaseUrl,
@@ -69,8 +50,7 @@ async function main() {
     },
     'agent-run server started',
   );
-
-  if (app?.server) announceSurfaces(config, `http://localhost:${app.server.port}`, logger);
+  if (running.url) announceSurfaces(config, running.url, logger);
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -80,18 +60,9 @@ async function main() {
     const force = setTimeout(() => {
       logger.error('shutdown took too long; exiting');
       process.exit(1);
-    }, 90_000);
+    }, SHUTDOWN_LIMIT_MS);
     force.unref();
-    await app?.stop();
-    await reconciler.stop();
-    await consumer?.stop();
-    if (worker) {
-      // Finish in-flight runs; with Redis down nothing can finish, so hand them back at once
-      // (BullMQ's stalled check gives them to another worker).
-      if (deps.redis.status === 'ready') await worker.close();
-      else await settleWithin(worker.close(true), 2000);
-    }
-    await deps.close();
+    await running.stop();
     logger.info('stopped');
     process.exit(0);
   };

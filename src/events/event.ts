@@ -1,3 +1,5 @@
+import type { ErrorCode } from '../errors';
+import type { RunFailure } from '../failures';
 import { newEventId } from '../ids';
 
 export const EVENT_TYPES = [
@@ -8,6 +10,13 @@ export const EVENT_TYPES = [
   'agent.run.failed',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
+
+/** The events that end a run: exactly one of them per run (an operator's retry adds another). */
+export const TERMINAL_EVENT_TYPES = ['agent.run.completed', 'agent.run.failed'] as const;
+
+export function isTerminalEvent(type: string | undefined): boolean {
+  return (TERMINAL_EVENT_TYPES as readonly (string | undefined)[]).includes(type);
+}
 
 export interface Usage {
   promptTokens: number;
@@ -29,7 +38,7 @@ export interface EventPayloads {
     attempts: number;
     durationMs: number;
   };
-  'agent.run.failed': { error: { code: string; message: string }; attempts: number };
+  'agent.run.failed': { error: RunFailure; attempts: number };
 }
 
 /** One stream entry. `payload` is JSON text on the stream, as DESIGN.md's table says. */
@@ -55,5 +64,34 @@ export function buildEvent<T extends EventType>(
     threadId: ids.threadId,
     occurredAt: now.toISOString(),
     payload: JSON.stringify(payload),
+  };
+}
+
+/** Why a producer's request or command was refused: the HTTP error it would get, or this. */
+export interface RejectionError {
+  code: ErrorCode | 'delivery_failed';
+  message: string;
+  details?: unknown;
+}
+
+/** An `agent.run.rejected` entry: no run, the producer's `requestId` instead. */
+export interface Rejection {
+  eventId: string;
+  requestId: string;
+  occurredAt: string;
+  /** JSON text of `{requestId, error}`. */
+  payload: string;
+}
+
+export function buildRejection(
+  requestId: string,
+  error: RejectionError,
+  now = new Date(),
+): Rejection {
+  return {
+    eventId: newEventId(),
+    requestId,
+    occurredAt: now.toISOString(),
+    payload: JSON.stringify({ requestId, error }),
   };
 }

@@ -1,27 +1,50 @@
 import type { Redis } from 'ioredis';
-import { acceptMessage, type ChatDeps, parseMessageBody } from '../chat/service';
+import type { Config } from '../config';
 import { AppError } from '../errors';
-import { newEventId } from '../ids';
 import type { Logger } from '../logger';
 import { createRedisClient, type RedisClient } from '../redis/client';
+import { buildRejection, type RejectionError } from './event';
+import { type Fields, toFields } from './stream-fields';
+import { appendRejection, type StreamTarget } from './stream-writer';
 
 const REQUEST_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 const READ_COUNT = 100;
 const BLOCK_MS = 1000;
 
-type Fields = Record<string, string>;
+/** A producer's command, as the consumer hands it to the service that carries it out. */
+export interface StreamCommand {
+  requestId: string;
+  /** Set on commands about one run (cancel, answers); absent on a new message. */
+  runId?: string;
+  /** The entry's `payload`, parsed from JSON. */
+  payload: unknown;
+}
+
+/**
+ * What each command type does, keyed by its `type`. A handler throws an `AppError` to refuse the
+ * command (it is answered `agent.run.rejected`, as HTTP would answer it), anything else to have
+ * it tried again; it returns the run it made or touched, for the log. The consumer knows the
+ * stream's protocol only; which services carry out the commands is wired in src/roles.ts.
+ */
+export type StreamCommands = Record<
+  string,
+  (command: StreamCommand) => Promise<{ runId: string; threadId: string }>
+>;
 
 /**
  * The runtime reads its own stream as one consumer of a group, so other services can ask for a
- * run without HTTP: an `agent.run.requested` entry with a `requestId` and no `runId` goes
- * through the same ingress code as POST /api/chat/messages, with the requestId as idempotency
- * key. Every entry read is acknowledged, but only once its effect is committed: a consumer that
+ * run without HTTP: an `agent.run.requested` entry with a `requestId` and no `runId` is handed to
+ * `commands` (the same ingress code as POST /api/chat/messages, with the requestId as
+ * idempotency key). Every entry read is acknowledged, but only once its effect is committed: a consumer that
  * dies leaves its entries pending, and another claims them after STREAM_CLAIM_IDLE_MS; an entry
  * delivered STREAM_MAX_DELIVERIES times is rejected (`delivery_failed`) so it cannot block the
  * group. See "The runtime reads the stream" in DESIGN.md.
  */
-export function createStreamConsumer(deps: ChatDeps & { redis: RedisClient; logger: Logger }) {
-  const { config, redis, logger } = deps;
+export function createStreamConsumer(
+  deps: { config: Config; redis: RedisClient; stream: StreamTarget; logger: Logger },
+  commands: StreamCommands,
+) {
+  const { config, redis, stream, logger } = deps;
   const { streamKey: key, consumerGroup: group, consumerName: name } = config.redis;
   const { claimIdleMs, maxDeliveries } = config.stream;
   // XREADGROUP BLOCK holds its connection: it gets one of its own.
@@ -40,40 +63,21 @@ export function createStreamConsumer(deps: ChatDeps & { redis: RedisClient; logg
     }
   }
 
-  async function reject(
-    id: string,
-    requestId: string,
-    body: { code: string; message: string; details?: unknown },
-  ) {
-    await redis
-      .multi()
-      .xadd(
-        key,
-        'MAXLEN',
-        '~',
-        config.redis.streamMaxLen,
-        '*',
-        'type',
-        'agent.run.rejected',
-        'eventId',
-        newEventId(),
-        'requestId',
-        requestId,
-        'occurredAt',
-        new Date().toISOString(),
-        'payload',
-        JSON.stringify({ requestId, error: body }),
-      )
-      .xack(key, group, id)
-      .exec();
-    logger.info({ requestId, error: body.code }, 'stream request rejected');
+  async function reject(id: string, requestId: string, error: RejectionError) {
+    const transaction = redis.multi();
+    appendRejection(transaction, stream, buildRejection(requestId, error));
+    await transaction.xack(key, group, id).exec();
+    logger.info({ requestId, error: error.code }, 'stream request rejected');
   }
 
   /**
-   * A request from another service: `agent.run.requested` without a runId. Everything else (our
-   * own announcements, other types) is only acknowledged.
+   * A producer's command: a type `commands` carries out, except our own announcements
+   * (`agent.run.requested` with a runId). Everything else is only acknowledged.
    */
-  const isRequest = (fields: Fields) => fields.type === 'agent.run.requested' && !fields.runId;
+  const isRequest = (fields: Fields) =>
+    fields.type !== undefined &&
+    Object.hasOwn(commands, fields.type) &&
+    !(fields.type === 'agent.run.requested' && fields.runId);
 
   /** Handles one request; throws (leaving it pending) only when it must be tried again. */
   async function handle(id: string, fields: Fields) {
@@ -88,10 +92,11 @@ export function createStreamConsumer(deps: ChatDeps & { redis: RedisClient; logg
       } catch {
         throw new AppError('invalid_request', 'payload is not valid JSON');
       }
-      const accepted = await acceptMessage(deps, parseMessageBody(payload), { requestId });
+      const command = commands[fields.type as string] as StreamCommands[string];
+      const done = await command({ requestId, runId: fields.runId || undefined, payload });
       await redis.xack(key, group, id);
       logger.info(
-        { requestId, runId: accepted.runId, threadId: accepted.threadId },
+        { requestId, runId: done.runId, threadId: done.threadId },
         'stream request accepted',
       );
     } catch (error) {
@@ -217,10 +222,4 @@ export function createStreamConsumer(deps: ChatDeps & { redis: RedisClient; logg
       await loop;
     },
   };
-}
-
-function toFields(raw: string[]): Fields {
-  const fields: Fields = {};
-  for (let i = 0; i < raw.length; i += 2) fields[raw[i] as string] = raw[i + 1] as string;
-  return fields;
 }

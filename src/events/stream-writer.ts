@@ -1,5 +1,5 @@
 import type { ChainableCommander } from 'ioredis';
-import type { StreamEvent } from './event';
+import { isTerminalEvent, type Rejection, type StreamEvent } from './event';
 
 export interface StreamTarget {
   key: string;
@@ -16,30 +16,25 @@ const RUN_STREAM_MAXLEN = 10_000;
 /** Until its run ends, a run's stream lives at most this long (a safety net, not a feed TTL). */
 const RUN_STREAM_SAFETY_TTL_S = 24 * 3600;
 
-/** The XADD arguments of one event: flat fields, as DESIGN.md's stream table says. */
-function xaddArgs(key: string, maxLen: number, event: StreamEvent) {
-  return [
-    key,
-    'MAXLEN',
-    '~',
-    maxLen,
-    '*',
-    'type',
-    event.type,
-    'eventId',
-    event.eventId,
-    'runId',
-    event.runId,
-    'threadId',
-    event.threadId,
-    'occurredAt',
-    event.occurredAt,
-    'payload',
-    event.payload,
-  ] as const;
+/** The XADD arguments of one entry: flat fields, as DESIGN.md's stream table says. */
+function xaddArgs(key: string, maxLen: number, fields: string[]) {
+  return [key, 'MAXLEN', '~', maxLen, '*', ...fields] as const;
 }
 
-const TERMINAL = new Set(['agent.run.completed', 'agent.run.failed']);
+const eventFields = (event: StreamEvent) => [
+  'type',
+  event.type,
+  'eventId',
+  event.eventId,
+  'runId',
+  event.runId,
+  'threadId',
+  event.threadId,
+  'occurredAt',
+  event.occurredAt,
+  'payload',
+  event.payload,
+];
 
 /**
  * Queues a lifecycle event on a pipeline: on the main stream, and a copy on the run's own stream
@@ -51,9 +46,13 @@ export function appendEvent(
   event: StreamEvent,
 ) {
   const runKey = runStreamKey(stream, event.runId);
-  pipeline.xadd(...xaddArgs(stream.key, stream.maxLen, event));
-  pipeline.xadd(...xaddArgs(runKey, RUN_STREAM_MAXLEN, event));
-  pipeline.expire(runKey, TERMINAL.has(event.type) ? stream.runFeedTtlS : RUN_STREAM_SAFETY_TTL_S);
+  const fields = eventFields(event);
+  pipeline.xadd(...xaddArgs(stream.key, stream.maxLen, fields));
+  pipeline.xadd(...xaddArgs(runKey, RUN_STREAM_MAXLEN, fields));
+  pipeline.expire(
+    runKey,
+    isTerminalEvent(event.type) ? stream.runFeedTtlS : RUN_STREAM_SAFETY_TTL_S,
+  );
 }
 
 /** Queues a reply delta: on the run's own stream only (deltas would flood the main one). */
@@ -62,5 +61,32 @@ export function appendDelta(
   stream: StreamTarget,
   event: StreamEvent,
 ) {
-  pipeline.xadd(...xaddArgs(runStreamKey(stream, event.runId), RUN_STREAM_MAXLEN, event));
+  pipeline.xadd(
+    ...xaddArgs(runStreamKey(stream, event.runId), RUN_STREAM_MAXLEN, eventFields(event)),
+  );
+}
+
+/**
+ * Queues an `agent.run.rejected` entry on the main stream: a producer's request or command that
+ * was refused. It names the producer's `requestId` (flat, and in the payload) instead of a run.
+ */
+export function appendRejection(
+  pipeline: ChainableCommander,
+  stream: StreamTarget,
+  rejection: Rejection,
+) {
+  pipeline.xadd(
+    ...xaddArgs(stream.key, stream.maxLen, [
+      'type',
+      'agent.run.rejected',
+      'eventId',
+      rejection.eventId,
+      'requestId',
+      rejection.requestId,
+      'occurredAt',
+      rejection.occurredAt,
+      'payload',
+      rejection.payload,
+    ]),
+  );
 }

@@ -1,7 +1,7 @@
+import { type Fields, toFields } from '../events/stream-fields';
 import type { Logger } from '../logger';
 import { createRedisClient, type RedisTarget } from '../redis/client';
 
-export type Fields = Record<string, string>;
 export interface Entry {
   id: string;
   fields: Fields;
@@ -160,9 +160,3 @@ export function createFeedReader(opts: { redis: RedisTarget; logger: Logger }) {
 }
 
 export type FeedReader = ReturnType<typeof createFeedReader>;
-
-function toFields(raw: string[]): Fields {
-  const fields: Fields = {};
-  for (let i = 0; i < raw.length; i += 2) fields[raw[i] as string] = raw[i + 1] as string;
-  return fields;
-}

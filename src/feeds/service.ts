@@ -1,8 +1,9 @@
 import type { Store } from '../../db/store';
 import { notFound } from '../errors';
+import { isTerminalEvent } from '../events/event';
 import { runStreamKey, type StreamTarget } from '../events/stream-writer';
 import type { FeedReader } from './feed-reader';
-import { endedFeed, sseResponse } from './sse';
+import type { FeedSink } from './sse';
 
 export interface FeedDeps {
   db: Store;
@@ -10,44 +11,63 @@ export interface FeedDeps {
   stream: StreamTarget;
 }
 
-const TERMINAL = new Set(['agent.run.completed', 'agent.run.failed']);
+/**
+ * What a client asking for a feed gets: nothing more (the feed is over), or a live feed that
+ * `open` subscribes to and that ends when `sink.end()` is called or the client leaves.
+ */
+export type Feed =
+  | { kind: 'ended' }
+  | { kind: 'live'; open: (sink: FeedSink) => Promise<() => void> };
+
+const ENDED: Feed = { kind: 'ended' };
 
 /**
- * A run's events and reply deltas, from its own stream: from the start, or after Last-Event-ID;
+ * A run's events and reply deltas, from its own stream: from the start, or after `lastEventId`;
  * it ends after the terminal event. Unknown runs are a 404 before any stream opens.
  */
-export async function openRunFeed(deps: FeedDeps, request: Request, runId: string) {
+export async function openRunFeed(
+  deps: FeedDeps,
+  runId: string,
+  lastEventId: string | null,
+): Promise<Feed> {
   const run = await deps.db.getRun(runId);
   if (!run) throw notFound('run', runId);
   const key = runStreamKey(deps.stream, runId);
-  const lastEventId = request.headers.get('last-event-id');
   if (lastEventId) {
     const resumedFrom = await deps.feeds.entry(key, lastEventId);
-    if (resumedFrom && TERMINAL.has(resumedFrom.fields.type ?? '')) return endedFeed();
+    if (resumedFrom && isTerminalEvent(resumedFrom.fields.type)) return ENDED;
   }
   const finished = run.status === 'completed' || run.status === 'failed';
   // A finished run whose stream has expired (RUN_FEED_TTL_S) has nothing left to replay.
-  if (finished && (await deps.feeds.lastIdOf(key)) === '0-0') return endedFeed();
-  return sseResponse(request, (sink) =>
-    deps.feeds.subscribe(key, lastEventId ?? '0-0', (entry) => {
-      sink.send(entry);
-      if (TERMINAL.has(entry.fields.type ?? '')) sink.end();
-    }),
-  );
+  if (finished && (await deps.feeds.lastIdOf(key)) === '0-0') return ENDED;
+  return {
+    kind: 'live',
+    open: (sink) =>
+      deps.feeds.subscribe(key, lastEventId ?? '0-0', (entry) => {
+        sink.send(entry);
+        if (isTerminalEvent(entry.fields.type)) sink.end();
+      }),
+  };
 }
 
 /**
  * Every lifecycle event of a thread, from the main stream, open-ended: from the moment of
- * connection, or after Last-Event-ID.
+ * connection, or after `lastEventId`.
  */
-export async function openThreadFeed(deps: FeedDeps, request: Request, threadId: string) {
+export async function openThreadFeed(
+  deps: FeedDeps,
+  threadId: string,
+  lastEventId: string | null,
+): Promise<Feed> {
   const thread = await deps.db.getThread(threadId);
   if (!thread) throw notFound('thread', threadId);
   const key = deps.stream.key;
-  const after = request.headers.get('last-event-id') ?? (await deps.feeds.lastIdOf(key));
-  return sseResponse(request, (sink) =>
-    deps.feeds.subscribe(key, after, (entry) => {
-      if (entry.fields.threadId === threadId) sink.send(entry);
-    }),
-  );
+  const after = lastEventId ?? (await deps.feeds.lastIdOf(key));
+  return {
+    kind: 'live',
+    open: (sink) =>
+      deps.feeds.subscribe(key, after, (entry) => {
+        if (entry.fields.threadId === threadId) sink.send(entry);
+      }),
+  };
 }

@@ -1,4 +1,5 @@
 import type { Entry } from './feed-reader';
+import type { Feed } from './service';
 
 const KEEP_ALIVE_MS = 15_000;
 const encoder = new TextEncoder();
@@ -28,11 +29,17 @@ export function formatEntry(entry: Entry): string {
   return `id: ${entry.id}\nevent: ${f.type}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
+/** The HTTP answer to a feed: an SSE response, or an empty one when the feed is over. */
+export function feedResponse(signal: AbortSignal, feed: Feed): Response {
+  return feed.kind === 'ended' ? endedFeed() : sseResponse(signal, feed.open);
+}
+
 /**
  * A Server-Sent Events response. `open` subscribes and returns its unsubscribe; the feed ends
- * when `end()` is called or the client goes away, and then the subscription is always released.
+ * when `end()` is called or the client goes away (`signal`), and then the subscription is always
+ * released.
  */
-export function sseResponse(request: Request, open: (sink: FeedSink) => Promise<() => void>) {
+function sseResponse(signal: AbortSignal, open: (sink: FeedSink) => Promise<() => void>) {
   let release: (() => void) | undefined;
   let keepAlive: ReturnType<typeof setInterval> | undefined;
   let closed = false;
@@ -51,7 +58,7 @@ export function sseResponse(request: Request, open: (sink: FeedSink) => Promise<
   const stream = new ReadableStream<Uint8Array>({
     async start(c) {
       controller = c;
-      request.signal.addEventListener('abort', finish);
+      signal.addEventListener('abort', finish);
       // A comment line now and then keeps proxies from closing an idle feed.
       keepAlive = setInterval(() => c.enqueue(encoder.encode(': keep-alive\n\n')), KEEP_ALIVE_MS);
       try {
@@ -79,7 +86,7 @@ export function sseResponse(request: Request, open: (sink: FeedSink) => Promise<
 }
 
 /** A feed that is already over: the stream ends at once. */
-export function endedFeed() {
+function endedFeed() {
   return new Response('', {
     headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' },
   });

@@ -1,3 +1,5 @@
+import type { RunFailureCode } from '../failures';
+
 /**
  * The narrow interface the run job needs from a chat model. Only `openai.ts` knows the SDK;
  * everything else sees these types and `LlmError`.
@@ -42,7 +44,7 @@ export type LlmErrorKind = 'retryable' | 'rate_limited' | 'final';
 export class LlmError extends Error {
   constructor(
     readonly kind: LlmErrorKind,
-    readonly code: string,
+    readonly code: RunFailureCode,
     message: string,
     readonly retryAfterMs?: number,
   ) {

@@ -1,5 +1,6 @@
 import OpenAI from 'openai';
 import type { Config } from '../config';
+import type { RunFailureCode } from '../failures';
 import { type ChatResult, type Llm, LlmError } from './llm';
 
 const DEFAULT_RETRY_AFTER_MS = 1000;
@@ -130,7 +131,7 @@ function readCompletion(completion: unknown): ChatResult {
   };
 }
 
-const FINAL_STATUS: Record<number, string> = {
+const FINAL_STATUS: Record<number, RunFailureCode> = {
   400: 'llm_bad_request',
   401: 'llm_unauthorized',
   403: 'llm_forbidden',

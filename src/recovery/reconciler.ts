@@ -1,5 +1,6 @@
-import { failRun, type RunJobDeps } from '../../jobs/agent-run';
 import { enqueueRun } from '../../jobs/catalog';
+import type { Deps } from '../deps';
+import { failRun } from '../runs/service';
 
 /** Idempotency keys are kept at least 24 hours (DESIGN.md); a little more, to be safe. */
 export const IDEMPOTENCY_TTL_MS = 25 * 3600 * 1000;
@@ -15,7 +16,7 @@ const BATCH = 1000;
  * The same loop purges expired idempotency keys.
  */
 export function createReconciler(
-  deps: Pick<RunJobDeps, 'config' | 'db' | 'queue' | 'publisher' | 'metrics' | 'logger'>,
+  deps: Pick<Deps, 'config' | 'db' | 'queue' | 'publisher' | 'metrics' | 'logger'>,
 ) {
   const { config, db, queue, logger } = deps;
   const staleMs = config.run.staleMs;

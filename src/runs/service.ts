@@ -1,6 +1,11 @@
 import type { Store } from '../../db/store';
+import type { Run } from '../../db/types';
 import { notFound } from '../errors';
+import { buildEvent } from '../events/event';
+import type { Publisher } from '../events/outbox-relay';
+import type { RunFailure } from '../failures';
 import { toMessageView } from '../messages/view';
+import type { Metrics } from '../metrics/metrics';
 
 export async function getRunView(db: Store, runId: string) {
   const found = await db.getRunWithReply(runId);
@@ -20,4 +25,32 @@ export async function getRunView(db: Store, runId: string) {
     startedAt: run.startedAt?.toISOString() ?? null,
     finishedAt: run.finishedAt?.toISOString() ?? null,
   };
+}
+
+/**
+ * Makes a run failed and announces it: the run job when it gives up, and the two safety nets
+ * (the worker's `failed` listener, the reconciler) when a job failed outside the run.
+ */
+export async function failRun(
+  deps: { db: Store; publisher: Publisher; metrics: Metrics },
+  run: Pick<Run, 'id' | 'threadId'>,
+  attempts: number,
+  error: RunFailure,
+): Promise<void> {
+  const now = new Date();
+  const row = await deps.db.finishRun({
+    runId: run.id,
+    now,
+    attempts,
+    error,
+    event: buildEvent(
+      'agent.run.failed',
+      { runId: run.id, threadId: run.threadId },
+      { error, attempts },
+      now,
+    ),
+  });
+  if (!row) return;
+  deps.metrics.runsFinished.inc({ status: 'failed' });
+  await deps.publisher.deliver(row);
 }

@@ -25,7 +25,6 @@ describe.skipIf(!redisTestsEnabled())('against a Redis Cluster (REDIS_CLUSTER_NO
     llm = await startFakeLlm({ quiet: true });
     t = await startTestApp({
       listen: true,
-      consumer: true,
       env: { OPENAI_BASE_URL: llm.url, REDIS_CLUSTER_NODES: cluster.nodes },
     });
     const made = createRedisClient(t.config.redis);

@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { isTerminal } from '../../harness/event-reader';
 import { type FakeLlm, startFakeLlm } from '../../harness/fake-llm';
 import { waitForValue } from '../../harness/wait';
-import { createStreamConsumer } from '../../src/events/stream-consumer';
+import { createConsumer } from '../../src/roles';
 import { startTestApp, type TestApp } from '../support/app';
 import { addStreamRequest, addStreamRequests } from '../support/producer';
 import { redisTestsEnabled } from '../support/redis';
@@ -18,7 +18,6 @@ describe.skipIf(!redisTestsEnabled())('consumer group ingress', () => {
   beforeAll(async () => {
     llm = await startFakeLlm({ quiet: true });
     t = await startTestApp({
-      consumer: true,
       env: { OPENAI_BASE_URL: llm.url, STREAM_CLAIM_IDLE_MS: '300', STREAM_MAX_DELIVERIES: '3' },
     });
     producer = new Redis(t.config.redis.url);
@@ -171,7 +170,7 @@ describe.skipIf(!redisTestsEnabled())('consumer group ingress', () => {
   });
 
   test('two consumers share 200 requests; none is served twice', async () => {
-    const second = createStreamConsumer({
+    const second = createConsumer({
       ...t.deps,
       config: { ...t.config, redis: { ...t.config.redis, consumerName: 'second-consumer' } },
     });

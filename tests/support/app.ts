@@ -4,22 +4,21 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { EventReader } from '../../harness/event-reader';
 import { createTestDatabase } from '../../harness/test-database';
-import { createWorker } from '../../jobs/worker';
-import { createApp } from '../../src/app';
-import { type Config, clusterKeys, loadConfig } from '../../src/config';
-import { createDeps } from '../../src/deps';
-import { createStreamConsumer } from '../../src/events/stream-consumer';
+import type { App } from '../../src/app';
+import { loadConfig } from '../../src/config';
 import { createLogger, type Logger } from '../../src/logger';
-import { createReconciler } from '../../src/recovery/reconciler';
 import { createRedisClient } from '../../src/redis/client';
+import { startRoles } from '../../src/roles';
 import { deleteKeysMatching, REDIS_URL } from './redis';
 
 let counter = 0;
 
 /**
- * The real app and (optionally) the real worker, isolated for one test file: a fresh store
- * (harness/test-database.ts), its own stream key and BullMQ prefix, silent logs. Only the model server is fake.
- * `env: {REDIS_CLUSTER_NODES}` runs it against a Redis Cluster, keys hash-tagged as in production.
+ * The real server, started as production starts it (`startRoles`), isolated for one test file: a
+ * fresh store (harness/test-database.ts), its own stream key and BullMQ prefix, silent logs.
+ * Only the model server is fake. `worker: false` starts the api role alone; otherwise the worker
+ * role runs too (the BullMQ worker and the stream consumer). `env: {REDIS_CLUSTER_NODES}` runs it
+ * against a Redis Cluster, keys hash-tagged as in production.
  */
 export async function startTestApp(
   opts: {
@@ -28,8 +27,6 @@ export async function startTestApp(
     redisUrl?: string;
     waitForRedis?: boolean;
     logger?: Logger;
-    /** Also read the stream as the worker role does (consumer group ingress). */
-    consumer?: boolean;
     /** Also serve over real HTTP on a free port (browser and end-to-end tests). */
     listen?: boolean;
   } = {},
@@ -37,31 +34,27 @@ export async function startTestApp(
   const id = `${process.pid}-${Date.now().toString(36)}-${counter++}`;
   const dir = mkdtempSync(join(tmpdir(), 'agent-run-test-'));
   const database = await createTestDatabase(dir);
-  const config: Config = loadConfig({
-    DATABASE_URL: database.url,
-    REDIS_URL: opts.redisUrl ?? REDIS_URL,
-    REDIS_STREAM_KEY: `test:${id}:events`,
-    REDIS_CONSUMER_NAME: `test-${id}`,
-    RUN_BACKOFF_MS: '20',
-    ...opts.env,
+  const config = loadConfig(
+    {
+      DATABASE_URL: database.url,
+      REDIS_URL: opts.redisUrl ?? REDIS_URL,
+      REDIS_STREAM_KEY: `test:${id}:events`,
+      REDIS_CONSUMER_NAME: `test-${id}`,
+      RUN_BACKOFF_MS: '20',
+      ...opts.env,
+    },
+    { queuePrefix: `test-${id}` },
+  );
+  const running = await startRoles(config, {
+    roles: opts.worker === false ? ['api'] : ['api', 'worker'],
+    listen: opts.listen ? { port: 0, hostname: '127.0.0.1' } : undefined,
+    overrides: { logger: opts.logger ?? createLogger('silent') },
   });
-  config.redis.queuePrefix = `test-${id}`;
-  // A Cluster needs the prefix in the stream key's slot, as loadConfig does for `bull`.
-  if (config.redis.clusterNodes) {
-    Object.assign(config.redis, clusterKeys(config.redis.streamKey, config.redis.queuePrefix));
-  }
-  const deps = await createDeps(config, { logger: opts.logger ?? createLogger('silent') });
+  const { deps, worker, reconciler } = running;
+  const app = running.app as App;
   if (opts.waitForRedis !== false && deps.redis.status !== 'ready') {
     await new Promise((resolve) => deps.redis.once('ready', resolve));
   }
-  const app = await createApp(deps);
-  const server = opts.listen ? app.listen({ port: 0, hostname: '127.0.0.1' }).server : undefined;
-  deps.publisher.startRelay();
-  const reconciler = createReconciler(deps);
-  reconciler.start();
-  const worker = opts.worker === false ? undefined : createWorker(deps);
-  const consumer = opts.consumer ? createStreamConsumer(deps) : undefined;
-  await consumer?.start();
   const events = new EventReader(config.redis, config.redis.streamKey);
 
   return {
@@ -71,7 +64,7 @@ export async function startTestApp(
     worker,
     reconciler,
     events,
-    baseUrl: server ? `http://127.0.0.1:${server.port}` : undefined,
+    baseUrl: running.url,
     request(path: string, init?: RequestInit) {
       return app.handle(new Request(`http://localhost${path}`, init));
     },
@@ -92,11 +85,7 @@ export async function startTestApp(
       return { status: response.status, body: (await response.json()) as any };
     },
     async close() {
-      if (server) await app.stop();
-      await reconciler.stop();
-      await consumer?.stop();
-      await worker?.close();
-      await deps.close();
+      await running.stop();
       await events.close();
       const cleanup = createRedisClient(config.redis, {
         lazyConnect: true,

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import OpenAI from 'openai';
+import type { RunFailureCode } from '../../src/failures';
 import { LlmError } from '../../src/llm/llm';
 import { classifyLlmError, retryAfterMs } from '../../src/llm/openai';
 
@@ -16,7 +17,7 @@ describe('classifyLlmError', () => {
     expect(classifyLlmError(apiError(status)).kind).toBe('retryable');
   });
 
-  test.each([
+  test.each<[number, RunFailureCode]>([
     [400, 'llm_bad_request'],
     [401, 'llm_unauthorized'],
     [403, 'llm_forbidden'],
