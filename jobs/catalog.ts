@@ -38,7 +38,7 @@ export function runJobOptions(config: Config): JobsOptions {
 /**
  * The queue over `connection` (from `createRedisClient`: one Redis or a Cluster). BullMQ leaves a
  * connection it is given open, so its owner closes it after `queue.close()`. In a Cluster the
- * prefix carries the hash tag (config.ts `clusterKeys`), so BullMQ's multi-key scripts run.
+ * prefix carries the hash tag (src/redis/cluster-keys.ts), so BullMQ's multi-key scripts run.
  */
 export function createRunQueue(config: Config, connection: RedisClient): RunQueue {
   return new Queue<RunJobData>(RUN_QUEUE, {

@@ -2,9 +2,9 @@
  * Ids are Cuid2s: a random letter, then base-36 digits of SHA3-512(time + salt + counter +
  * fingerprint). This is the construction of @paralleldrive/cuid2, computed with Bun's native
  * SHA3: the library hashes in JavaScript (@noble/hashes) and converts the digest to base 36 a
- * byte at a time through BigInt, ~16 µs an id here against ~3 µs, and a message takes four ids
- * when it is accepted and three more in its run (bench P1, P2). `tests/unit/ids.test.ts` checks
- * the output with the library's own `isCuid`.
+ * byte at a time through BigInt, several times slower, and a message takes four ids when it is
+ * accepted and three more in its run (bench/README.md has the figures). `tests/unit/ids.test.ts`
+ * checks the output with the library's own `isCuid`.
  */
 const LENGTH = 24;
 /** The library's bound for the counter's random start (~22k hosts before a 50 % clash). */

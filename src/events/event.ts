@@ -41,7 +41,7 @@ export interface EventPayloads {
   'agent.run.failed': { error: RunFailure; attempts: number };
 }
 
-/** One stream entry. `payload` is JSON text on the stream, as DESIGN.md's table says. */
+/** One stream entry. `payload` is JSON text on the stream (docs/events.md). */
 export interface StreamEvent {
   type: EventType;
   eventId: string;

@@ -16,7 +16,7 @@ const RUN_STREAM_MAXLEN = 10_000;
 /** Until its run ends, a run's stream lives at most this long (a safety net, not a feed TTL). */
 const RUN_STREAM_SAFETY_TTL_S = 24 * 3600;
 
-/** The XADD arguments of one entry: flat fields, as DESIGN.md's stream table says. */
+/** The XADD arguments of one entry: flat fields, as docs/events.md lists them. */
 function xaddArgs(key: string, maxLen: number, fields: string[]) {
   return [key, 'MAXLEN', '~', maxLen, '*', ...fields] as const;
 }

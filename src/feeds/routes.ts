@@ -18,7 +18,7 @@ const lastEventId = {
   schema: { type: 'string' as const },
 };
 
-/** Live feeds over Server-Sent Events (DESIGN.md, "Live feeds"). */
+/** Live feeds over Server-Sent Events (docs/events.md, "Live feeds"). */
 export function feedRoutes(deps: FeedDeps) {
   return new Elysia({ name: 'feeds', prefix: '/api/chat', tags: ['feeds'] })
     .get(

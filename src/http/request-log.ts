@@ -13,7 +13,7 @@ export function createRequestLog(deps: { logger: Logger; metrics: Metrics }) {
     const labels = { method, route, status: String(status) };
     metrics.httpRequests.inc(labels);
     metrics.httpDuration.observe(labels, seconds);
-    // Below info (the bench and many deployments run at warn) pino would drop the line anyway:
+    // Below info (many deployments, and the bench, run at warn) pino would drop the line anyway:
     // skip building it.
     if (logger.isLevelEnabled('info')) {
       logger.info(

@@ -139,7 +139,7 @@ const FINAL_STATUS: Record<number, RunFailureCode> = {
   422: 'llm_unprocessable',
 };
 
-/** The one place errors are classified: retryable, rate limited or final (DESIGN.md). */
+/** The one place errors are classified: retryable, rate limited or final (docs/events.md). */
 export function classifyLlmError(error: unknown): LlmError {
   if (error instanceof LlmError) return error;
   if (error instanceof OpenAI.APIConnectionTimeoutError) {

@@ -2,7 +2,7 @@ import { enqueueRun } from '../../jobs/catalog';
 import type { Deps } from '../deps';
 import { failRun } from '../runs/service';
 
-/** Idempotency keys are kept at least 24 hours (DESIGN.md); a little more, to be safe. */
+/** Idempotency keys are kept at least 24 hours (the API's promise); a little more, to be safe. */
 export const IDEMPOTENCY_TTL_MS = 25 * 3600 * 1000;
 const LIVE = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
 const BATCH = 1000;

@@ -15,7 +15,7 @@ export type RedisTarget = Pick<Config['redis'], 'url' | 'clusterNodes'>;
  * REDIS_URL's username, password and TLS (`rediss:`) for every node; the options that a Cluster
  * takes at its own level (`enableOfflineQueue`, `lazyConnect`, `retryStrategy` as
  * `clusterRetryStrategy`) go there, the rest to each node. Every key must carry the hash tag of
- * `clusterKeys` (config.ts), so that one slot holds them all.
+ * `clusterKeys` (cluster-keys.ts), so that one slot holds them all.
  */
 export function createRedisClient(target: RedisTarget, options: RedisOptions = {}): RedisClient {
   if (!target.clusterNodes) return new Redis(target.url, options);

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test';
-import { ConfigError, clusterKeys, hashTagOf, loadConfig } from '../../src/config';
+import { ConfigError, loadConfig } from '../../src/config';
+import { clusterKeys, hashTagOf } from '../../src/redis/cluster-keys';
 
 function problems(env: Record<string, string>): string[] {
   try {
