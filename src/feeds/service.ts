@@ -2,13 +2,18 @@ import type { Store } from '../../db/store';
 import { notFound } from '../errors';
 import { isTerminalEvent } from '../events/event';
 import { runStreamKey, type StreamTarget } from '../events/stream-writer';
-import type { FeedReader } from './feed-reader';
-import type { FeedSink } from './sse';
+import type { Entry, FeedReader } from './feed-reader';
 
 export interface FeedDeps {
   db: Store;
   feeds: FeedReader;
   stream: StreamTarget;
+}
+
+/** Where a live feed's entries go (an SSE response, sse.ts); `end` closes the feed. */
+export interface FeedSink {
+  send(entry: Entry): void;
+  end(): void;
 }
 
 /**

@@ -1,13 +1,8 @@
 import type { Entry } from './feed-reader';
-import type { Feed } from './service';
+import type { Feed, FeedSink } from './service';
 
 const KEEP_ALIVE_MS = 15_000;
 const encoder = new TextEncoder();
-
-export interface FeedSink {
-  send(entry: Entry): void;
-  end(): void;
-}
 
 /** One SSE message: `id` is the stream entry id (the resume token), `data` the event as JSON. */
 export function formatEntry(entry: Entry): string {
