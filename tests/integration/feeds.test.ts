@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import { Redis } from 'ioredis';
 import { type FakeLlm, startFakeLlm } from '../../harness/fake-llm';
+import { waitForValue } from '../../harness/wait';
 import { startTestApp, type TestApp } from '../support/app';
 import { redisTestsEnabled } from '../support/redis';
 import { type FeedEvent, readFeed } from '../support/sse';
@@ -147,7 +148,11 @@ describe.skipIf(!redisTestsEnabled())('live feeds (SSE)', () => {
       stopWhen: (events) => events.some((e) => e.event === 'agent.run.completed'),
     });
     // Wait until the feed is subscribed (one more stream reader subscriber), then post.
-    while (t.deps.feeds.stats().subscribers === 0) await new Promise((r) => setTimeout(r, 5));
+    const subscribed = await waitForValue(
+      () => t.deps.feeds.stats().subscribers,
+      (subscribers) => subscribers > 0,
+    );
+    expect(subscribed).toBeGreaterThan(0);
     const other = await t.post({ content: 'another thread' });
     const during = await t.post({ content: 'while watching', threadId });
     const feed = await watching;
@@ -189,10 +194,12 @@ describe.skipIf(!redisTestsEnabled())('live feeds (SSE)', () => {
       ),
     );
     await t.events.waitForTerminal(second.runId);
-    for (let i = 0; i < 100 && t.deps.feeds.stats().subscribers > 0; i++) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    expect(t.deps.feeds.stats()).toEqual({ subscribers: 0, streams: 0 });
+    // The last subscription is released just after its client goes: wait for it (bounded).
+    const stats = await waitForValue(
+      () => t.deps.feeds.stats(),
+      (now) => now.subscribers === 0,
+    );
+    expect(stats).toEqual({ subscribers: 0, streams: 0 });
     expect(await clients()).toBe(clientsBefore);
     probe.disconnect();
   });
