@@ -79,7 +79,7 @@ try {
   );
   const port = await freePort();
   const fake = spawn(
-    ['bun', join(import.meta.dir, '../harness/fake-llm-main.ts'), '--port', String(port)],
+    ['bun', join(import.meta.dir, '../harness/fake-llm/main.ts'), '--port', String(port)],
     {
       stdout: 'ignore',
       stderr: 'ignore',

@@ -17,6 +17,7 @@ import { type FakeLlm, startFakeLlm } from '../../harness/fake-llm';
 import { PrivateRedis } from '../../harness/private-redis';
 import { postMessage, type ServerProcess, spawnServer } from '../../harness/processes';
 import { createTestDatabase } from '../../harness/test-database';
+import { waitForValue } from '../../harness/wait';
 import { addStreamRequests } from '../support/producer';
 import { redisTestsEnabled } from '../support/redis';
 import { messageRolesOfRun } from '../support/rows';
@@ -196,10 +197,12 @@ describe.skipIf(!redisTestsEnabled())('crashes and shutdowns lose nothing', () =
           .split('\n')
           .filter((l) => l.includes('stream request accepted')).length;
       // The log lines come through a pipe, a moment after the events: wait for them (bounded).
-      for (let i = 0; i < 500 && served(first) + served(second) < 200; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-      expect(served(first) + served(second)).toBe(200);
+      const servedInAll = await waitForValue(
+        () => served(first) + served(second),
+        (total) => total >= 200,
+        5000,
+      );
+      expect(servedInAll).toBe(200);
       expect(served(first)).toBeGreaterThan(0);
       expect(served(second)).toBeGreaterThan(0);
     } finally {

@@ -98,6 +98,14 @@ describe.skipIf(!redisTestsEnabled())('bad input: a clear 4xx, nothing stored, n
   });
   afterAll(() => t.close());
 
+  // Checked after each rejected request, so a case that stored or announced something fails
+  // on its own, also when it is the only test run.
+  const expectNothingStored = async () => {
+    expect(await rowCounts(t.deps.db)).toEqual({ threads: 0, messages: 0, runs: 0, outbox: 0 });
+    expect(await t.deps.redis.xlen(t.config.redis.streamKey)).toBe(0);
+    expect(await t.deps.queue.count()).toBe(0);
+  };
+
   const json = { 'content-type': 'application/json' };
   const cases: [string, RequestInit, number, string][] = [
     ['missing content', { body: '{}', headers: json }, 400, 'invalid_request'],
@@ -202,16 +210,12 @@ describe.skipIf(!redisTestsEnabled())('bad input: a clear 4xx, nothing stored, n
     const body = (await response.json()) as { error: { code: string; message: string } };
     expect(body.error.code).toBe(code);
     expect(body.error.message.length).toBeGreaterThan(0);
+    await expectNothingStored();
   });
 
   test('the model error lists the allowed models', async () => {
     const { body } = await t.post({ content: 'hi', model: 'gpt-5' });
     expect(body.error.details).toEqual({ allowed: ['gpt-4o-mini'] });
-  });
-
-  test('after all of them: no row in any table and nothing on the stream', async () => {
-    expect(await rowCounts(t.deps.db)).toEqual({ threads: 0, messages: 0, runs: 0, outbox: 0 });
-    expect(await t.deps.redis.xlen(t.config.redis.streamKey)).toBe(0);
-    expect(await t.deps.queue.count()).toBe(0);
+    await expectNothingStored();
   });
 });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { type FakeLlm, startFakeLlm } from '../../harness/fake-llm';
+import { waitForValue } from '../../harness/wait';
 import { captureLogs, startTestApp, type TestApp } from '../support/app';
 import { redisTestsEnabled } from '../support/redis';
 
@@ -68,9 +69,10 @@ describe.skipIf(!redisTestsEnabled())('logs', () => {
   test('one line per request: method, route, status, duration', async () => {
     await t.request('/health');
     // The line is written once the response is out, just after handle() returns.
-    const logged = () => lines.some((l) => l.includes('"route":"/health"'));
-    for (let i = 0; i < 100 && !logged(); i++) await new Promise((r) => setImmediate(r));
-    const requests = lines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'request');
+    const requests = await waitForValue(
+      () => lines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'request'),
+      (logged) => logged.some((l) => l.route === '/health'),
+    );
     expect(requests).toContainEqual(
       expect.objectContaining({ method: 'GET', route: '/health', status: 200 }),
     );

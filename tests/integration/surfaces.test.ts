@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { waitForValue } from '../../harness/wait';
 import pkg from '../../package.json';
 import { startTestApp, type TestApp } from '../support/app';
 import { redisTestsEnabled } from '../support/redis';
@@ -142,12 +143,13 @@ describe.skipIf(!redisTestsEnabled())('Bull Board, admin auth and metrics', () =
     await t.post({ content: 'count me' });
     // A request is counted once its response is out, just after handle() returns: scrape until
     // it shows (bounded), rather than sleeping.
-    let response = await t.request('/metrics', { headers: adminHeaders });
-    let text = await response.text();
-    for (let i = 0; i < 20 && !text.includes('status="202"'); i++) {
-      response = await t.request('/metrics', { headers: adminHeaders });
-      text = await response.text();
-    }
+    const { response, text } = await waitForValue(
+      async () => {
+        const scrape = await t.request('/metrics', { headers: adminHeaders });
+        return { response: scrape, text: await scrape.text() };
+      },
+      (scraped) => scraped.text.includes('status="202"'),
+    );
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toContain('text/plain');
     expect(text).toContain('http_request_duration_seconds_bucket');

@@ -1,19 +1,19 @@
-import { Database } from 'bun:sqlite';
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { sqlitePath } from '../../db/path';
 import { type FakeLlm, startFakeLlm } from '../../harness/fake-llm';
-import { PrivatePostgres, postgresServerInstalled } from '../../harness/private-postgres';
+import { PrivatePostgres } from '../../harness/private-postgres';
 import { TEST_DATABASE } from '../../harness/test-database';
 import { waitForValue } from '../../harness/wait';
 import { captureLogs, startTestApp, type TestApp } from '../support/app';
 import { redisTestsEnabled } from '../support/redis';
-import { rowCounts } from '../support/rows';
 
-// This test stops PostgreSQL, so it runs its own server: never the shared one. It belongs to the
-// PostgreSQL suite (bun run test:postgres).
-const enabled = redisTestsEnabled() && TEST_DATABASE === 'postgres' && postgresServerInstalled();
+// This test stops PostgreSQL, so it runs its own server (harness/private-postgres.ts): never the
+// shared one. tests/postgres/ belongs to the PostgreSQL suite, `bun run test:postgres`; run on
+// the other engine it stops with this error rather than skipping.
+if (TEST_DATABASE !== 'postgres') {
+  throw new Error('tests/postgres/ runs on PostgreSQL only: `bun run test:postgres`');
+}
 
-describe.skipIf(!enabled)('PostgreSQL unreachable', () => {
+describe.skipIf(!redisTestsEnabled())('PostgreSQL unreachable', () => {
   let pg: PrivatePostgres;
   let llm: FakeLlm;
   let t: TestApp;
@@ -84,31 +84,3 @@ describe.skipIf(!enabled)('PostgreSQL unreachable', () => {
     expect(run.body.reply.content).toBe('echo: answered while the database is down');
   });
 });
-
-describe.skipIf(!redisTestsEnabled() || TEST_DATABASE !== 'sqlite')(
-  'SQLite locked by another process',
-  () => {
-    let t: TestApp;
-    beforeAll(async () => {
-      t = await startTestApp({ worker: false });
-    });
-    afterAll(() => t.close());
-
-    test('ingress answers 503 while another process holds the write lock past busy_timeout', async () => {
-      const other = new Database(sqlitePath(t.config.databaseUrl));
-      other.exec('BEGIN IMMEDIATE'); // as another process would, for longer than 5 s
-      try {
-        const during = await t.post({ content: 'while the file is locked' });
-        expect(during).toMatchObject({
-          status: 503,
-          body: { error: { code: 'store_unavailable' } },
-        });
-      } finally {
-        other.exec('ROLLBACK');
-        other.close();
-      }
-      expect(await rowCounts(t.deps.db)).toMatchObject({ messages: 0, runs: 0 });
-      expect((await t.post({ content: 'once it is released' })).status).toBe(202);
-    }, 30_000);
-  },
-);

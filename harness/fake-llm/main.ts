@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { startFakeLlm } from './fake-llm';
+import { startFakeLlm } from './server';
 
 // `bun run fake-llm [--port 4010] [--delay-ms 0]`: the test suite's model server, on its own,
 // so anyone can see a message answered end to end without an API key.
