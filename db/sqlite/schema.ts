@@ -109,7 +109,7 @@ export type OutboxRow = typeof outbox.$inferSelect;
 /**
  * Idempotency keys of POST /api/chat/messages: the first response, replayed for the same key and
  * body. Written in the ingress transaction, so two concurrent requests with one key make one run.
- * Purged after IDEMPOTENCY_TTL_MS (db/sqlite/queries/idempotency.ts, db/postgres/queries.ts).
+ * Purged after IDEMPOTENCY_TTL_MS (db/{sqlite,postgres}/queries/idempotency.ts).
  */
 export const idempotencyKeys = sqliteTable(
   'idempotency_keys',
