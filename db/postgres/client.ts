@@ -39,7 +39,6 @@ export async function openPostgresStore(databaseUrl: string, poolSize: number): 
   }
   return withUnavailable(
     {
-      dialect: 'postgres',
       insertRunRequest: (input) => insertRunRequest(db, input),
       getRun: (runId) => getRun(db, runId),
       getRunWithReply: (runId) => getRunWithReply(db, runId),
@@ -59,7 +58,6 @@ export async function openPostgresStore(databaseUrl: string, poolSize: number): 
       listMessagesBetween: (threadId, afterSeq, beforeSeq) =>
         listMessagesBetween(db, threadId, afterSeq, beforeSeq),
       purgeIdempotencyKeys: (before) => purgeIdempotencyKeys(db, before),
-      select: async (query) => [...(await db.execute<Record<string, unknown>>(query))],
       ping: async () => {
         await db.execute(sql`select 1`);
       },

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { EventReader } from '../../harness/event-reader';
+import { openSql } from '../../harness/sql';
 import { createTestDatabase } from '../../harness/test-database';
 import { createWorker } from '../../jobs/worker';
 import { createApp } from '../../src/app';
@@ -51,6 +52,7 @@ export async function startTestApp(
     Object.assign(config.redis, clusterKeys(config.redis.streamKey, config.redis.queuePrefix));
   }
   const deps = await createDeps(config, { logger: opts.logger ?? createLogger('silent') });
+  const sql = await openSql(config.databaseUrl);
   if (opts.waitForRedis !== false && deps.redis.status !== 'ready') {
     await new Promise((resolve) => deps.redis.once('ready', resolve));
   }
@@ -67,6 +69,7 @@ export async function startTestApp(
   return {
     config,
     deps,
+    sql,
     app,
     worker,
     reconciler,
@@ -113,6 +116,7 @@ export async function startTestApp(
       } finally {
         cleanup.disconnect();
       }
+      await sql.close();
       await database.drop();
       rmSync(dir, { recursive: true, force: true });
     },
