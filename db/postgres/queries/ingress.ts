@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import type { RunRequest, RunRequestResult } from '../../store';
 import type { Db, Tx } from '../client';
 import { insertOutbox } from './outbox';
+import { UNFINISHED } from './runs';
 
 /**
  * See `Store.insertRunRequest`. PostgreSQL runs many of these at once, so the order of locks
@@ -51,7 +52,7 @@ async function write<R>(tx: Tx, input: RunRequest<R>): Promise<RunRequestResult<
   // A statement of its own, after the upsert took the thread's lock: it must see a finish that
   // committed while this request waited for that lock.
   const busy = await tx.execute(sql`
-    select 1 from runs where thread_id = ${threadId} and status in ('queued', 'running') limit 1`);
+    select 1 from runs where thread_id = ${threadId} and status in ${UNFINISHED} limit 1`);
   // 4. The message and its run, in that slot.
   await tx.execute(sql`
     with message as (

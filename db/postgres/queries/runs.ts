@@ -2,13 +2,18 @@ import { and, asc, eq, inArray, lt, ne, notExists, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
 import { prepared } from '../../prepared';
 import type { RunError, RunFinish } from '../../store';
+import { isFinishedStatus, UNFINISHED_RUN_STATUSES } from '../../types';
 import type { Db } from '../client';
 import { type Message, type OutboxRow, type Run, runs } from '../schema';
 import { storable } from '../storable';
 import { getMessage } from './messages';
 import { handEnqueueStatement, insertOutbox } from './outbox';
 
-const ACTIVE = ['queued', 'running'] as const;
+/**
+ * `UNFINISHED_RUN_STATUSES` as a list of SQL literals, for the statements written as plain SQL:
+ * the text stays what it was when the values were typed into it, so the planner sees them.
+ */
+export const UNFINISHED = sql.raw(`(${UNFINISHED_RUN_STATUSES.map((s) => `'${s}'`).join(', ')})`);
 
 const p = sql.placeholder;
 /**
@@ -87,7 +92,7 @@ export function finishRun(db: Db, input: RunFinish): Promise<OutboxRow | null> {
     const [run] = await tx.execute<{ status: string; thread_id: string; seq: number }>(sql`
       select r.status, r.thread_id, r.seq from runs r join threads t on t.id = r.thread_id
       where r.id = ${runId} for update`);
-    if (!run || run.status === 'completed' || run.status === 'failed') return null;
+    if (!run || isFinishedStatus(run.status)) return null;
     // Steps 2 to 5 are the parts of one statement: one round trip.
     // 2. The reply, in the slot after its user message, counted on the thread.
     const storeReply = reply
@@ -114,7 +119,7 @@ export function finishRun(db: Db, input: RunFinish): Promise<OutboxRow | null> {
     const next = sql`
       next_run as (
         select id from runs
-        where thread_id = ${run.thread_id} and status in ('queued', 'running') and id <> ${runId}
+        where thread_id = ${run.thread_id} and status in ${UNFINISHED} and id <> ${runId}
         order by seq limit 1
       )`;
     // 5. Its announcement still in the outbox: that row enqueues it, after the announcement.
@@ -137,7 +142,7 @@ export async function listThreadHeads(db: Db, limit: number): Promise<Run[]> {
     .from(runs)
     .where(
       and(
-        inArray(runs.status, ACTIVE),
+        inArray(runs.status, UNFINISHED_RUN_STATUSES),
         notExists(
           db
             .select({ one: sql`1` })
@@ -145,7 +150,7 @@ export async function listThreadHeads(db: Db, limit: number): Promise<Run[]> {
             .where(
               and(
                 eq(earlier.threadId, runs.threadId),
-                inArray(earlier.status, ACTIVE),
+                inArray(earlier.status, UNFINISHED_RUN_STATUSES),
                 lt(earlier.seq, runs.seq),
               ),
             ),

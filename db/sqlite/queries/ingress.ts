@@ -1,11 +1,11 @@
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import { prepared } from '../../prepared';
 import type { RunRequest, RunRequestResult } from '../../store';
+import { UNFINISHED_RUN_STATUSES } from '../../types';
 import type { Db } from '../client';
 import { commitWrite } from '../group-commit';
 import { idempotencyKeys, messages, type OutboxRow, runs, threads } from '../schema';
 import { insertOutboxStatement } from './outbox';
-import { ACTIVE } from './runs';
 
 const p = sql.placeholder;
 /**
@@ -51,7 +51,7 @@ const statements = (db: Db) =>
     busy: db
       .select({ id: runs.id })
       .from(runs)
-      .where(and(eq(runs.threadId, p('threadId')), inArray(runs.status, ACTIVE)))
+      .where(and(eq(runs.threadId, p('threadId')), inArray(runs.status, UNFINISHED_RUN_STATUSES)))
       .limit(1)
       .prepare(),
     insertMessage: db

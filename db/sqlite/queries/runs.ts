@@ -2,12 +2,11 @@ import { and, asc, eq, inArray, lt, ne, notExists, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/sqlite-core';
 import { prepared } from '../../prepared';
 import type { RunError, RunFinish } from '../../store';
+import { isFinishedStatus, UNFINISHED_RUN_STATUSES } from '../../types';
 import type { Db } from '../client';
 import { commitWrite } from '../group-commit';
 import { type Message, messages, type OutboxRow, type Run, runs, threads } from '../schema';
 import { handEnqueueStatement, insertOutboxStatement } from './outbox';
-
-export const ACTIVE = ['queued', 'running'] as const;
 
 const p = sql.placeholder;
 /** The run job's statements (see db/prepared.ts). */
@@ -67,7 +66,11 @@ const statements = (db: Db) =>
       .select({ id: runs.id })
       .from(runs)
       .where(
-        and(eq(runs.threadId, p('threadId')), inArray(runs.status, ACTIVE), ne(runs.id, p('id'))),
+        and(
+          eq(runs.threadId, p('threadId')),
+          inArray(runs.status, UNFINISHED_RUN_STATUSES),
+          ne(runs.id, p('id')),
+        ),
       )
       .orderBy(asc(runs.seq))
       .limit(1)
@@ -124,7 +127,7 @@ export async function finishRun(db: Db, input: RunFinish): Promise<OutboxRow | n
   return commitWrite(db, () => {
     // 1. The run: none, or finished already (another delivery of the job finished it first).
     const run = q.getRun.get({ id: runId });
-    if (!run || run.status === 'completed' || run.status === 'failed') return null;
+    if (!run || isFinishedStatus(run.status)) return null;
     // 2. The reply, in the slot after its user message, counted on the thread.
     if (reply) {
       q.insertReply.run({
@@ -168,7 +171,7 @@ export async function listThreadHeads(db: Db, limit: number): Promise<Run[]> {
     .from(runs)
     .where(
       and(
-        inArray(runs.status, ACTIVE),
+        inArray(runs.status, UNFINISHED_RUN_STATUSES),
         notExists(
           db
             .select({ one: sql`1` })
@@ -176,7 +179,7 @@ export async function listThreadHeads(db: Db, limit: number): Promise<Run[]> {
             .where(
               and(
                 eq(earlier.threadId, runs.threadId),
-                inArray(earlier.status, ACTIVE),
+                inArray(earlier.status, UNFINISHED_RUN_STATUSES),
                 lt(earlier.seq, runs.seq),
               ),
             ),
