@@ -40,8 +40,8 @@ export const messages = sqliteTable(
   (t) => [
     uniqueIndex('messages_thread_seq').on(t.threadId, t.seq),
     // At most one reply per run: a re-run after a crash cannot store two. Partial, so that
-    // accepting a user message does not pay for a random-key index insert (bench P1); the
-    // user message of a run is `runs.user_message_id`.
+    // accepting a user message does not pay for a random-key index insert; the user message of
+    // a run is `runs.user_message_id`.
     uniqueIndex('messages_run_reply').on(t.runId).where(sql`role = 'assistant'`),
   ],
 );

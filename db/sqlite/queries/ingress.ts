@@ -10,7 +10,7 @@ import { insertOutboxStatement } from './outbox';
 const p = sql.placeholder;
 /**
  * The hot path's statements, prepared once per database: building and compiling SQL on every
- * request cost more than running it (bench P1).
+ * request cost more than running it.
  */
 const statements = (db: Db) =>
   prepared(db, 'ingress', (db) => ({
