@@ -1,4 +1,3 @@
-import type { SQL } from 'drizzle-orm';
 import type { Message, OutboxRow, Run, Thread } from './types';
 
 /** One stream event, as the outbox stores it until it is delivered. */
@@ -51,8 +50,6 @@ export type DeliveredOutboxRow = Pick<OutboxRow, 'id' | 'threadId' | 'enqueueRun
  * and jobs see only this; `db/sqlite` and `db/postgres` implement it.
  */
 export interface Store {
-  readonly dialect: 'sqlite' | 'postgres';
-
   /**
    * Accepts a user message: thread (created on first use), message, run and the outbox row of
    * `agent.run.requested`, all in one transaction, so a 202 always means all four exist. The
@@ -125,11 +122,6 @@ export interface Store {
   /** Deletes idempotency keys written before `before`; returns how many. */
   purgeIdempotencyKeys(before: Date): Promise<number>;
 
-  /**
-   * Rows of a read-only query written once for both engines (tests, tools, bench): plain
-   * objects keyed by the SQL column names, values as the driver returns them.
-   */
-  select(query: SQL): Promise<Record<string, unknown>[]>;
   /** Cheap liveness probe for `/ready`. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -1,10 +1,27 @@
 import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
-import { drizzle } from 'drizzle-orm/postgres-js';
+import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import { migrate } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import { type Store, withUnavailable } from '../store';
-import * as q from './queries';
+import { purgeIdempotencyKeys } from './queries/idempotency';
+import { insertRunRequest } from './queries/ingress';
+import { getMessage, listMessagesBetween, listThreadMessages } from './queries/messages';
+import { claimPendingOutbox, markOutboxDelivered } from './queries/outbox';
+import {
+  finishRun,
+  getRun,
+  getRunWithReply,
+  listThreadHeads,
+  recordRunRetry,
+  startRunAttempt,
+} from './queries/runs';
+import { getThread, getThreadMemory, saveSummary } from './queries/threads';
+
+// No relational schema: the queries use the builders only, and a schema costs every transaction.
+export type Db = PostgresJsDatabase;
+/** A transaction of `Db`: what the queries inside `db.transaction` write through. */
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 
 const MIGRATIONS = join(import.meta.dir, '..', 'migrations', 'postgres');
 /** Any fixed number: processes starting together take turns applying migrations. */
@@ -22,27 +39,25 @@ export async function openPostgresStore(databaseUrl: string, poolSize: number): 
   }
   return withUnavailable(
     {
-      dialect: 'postgres',
-      insertRunRequest: (input) => q.insertRunRequest(db, input),
-      getRun: (runId) => q.getRun(db, runId),
-      getRunWithReply: (runId) => q.getRunWithReply(db, runId),
-      startRunAttempt: (runId, now) => q.startRunAttempt(db, runId, now),
-      recordRunRetry: (runId, attempts, error) => q.recordRunRetry(db, runId, attempts, error),
-      finishRun: (input) => q.finishRun(db, input),
-      listThreadHeads: (limit) => q.listThreadHeads(db, limit),
+      insertRunRequest: (input) => insertRunRequest(db, input),
+      getRun: (runId) => getRun(db, runId),
+      getRunWithReply: (runId) => getRunWithReply(db, runId),
+      startRunAttempt: (runId, now) => startRunAttempt(db, runId, now),
+      recordRunRetry: (runId, attempts, error) => recordRunRetry(db, runId, attempts, error),
+      finishRun: (input) => finishRun(db, input),
+      listThreadHeads: (limit) => listThreadHeads(db, limit),
       claimPendingOutbox: (before, limit, leaseMs) =>
-        q.claimPendingOutbox(db, before, limit, leaseMs),
-      markOutboxDelivered: (ids) => q.markOutboxDelivered(db, ids),
-      getThread: (threadId) => q.getThread(db, threadId),
-      saveSummary: (threadId, summary) => q.saveSummary(db, threadId, summary),
+        claimPendingOutbox(db, before, limit, leaseMs),
+      markOutboxDelivered: (ids) => markOutboxDelivered(db, ids),
+      getThread: (threadId) => getThread(db, threadId),
+      saveSummary: (threadId, summary) => saveSummary(db, threadId, summary),
       getThreadMemory: (threadId, throughSeq, count) =>
-        q.getThreadMemory(db, threadId, throughSeq, count),
-      getMessage: (messageId) => q.getMessage(db, messageId),
-      listThreadMessages: (threadId, opts) => q.listThreadMessages(db, threadId, opts),
+        getThreadMemory(db, threadId, throughSeq, count),
+      getMessage: (messageId) => getMessage(db, messageId),
+      listThreadMessages: (threadId, opts) => listThreadMessages(db, threadId, opts),
       listMessagesBetween: (threadId, afterSeq, beforeSeq) =>
-        q.listMessagesBetween(db, threadId, afterSeq, beforeSeq),
-      purgeIdempotencyKeys: (before) => q.purgeIdempotencyKeys(db, before),
-      select: async (query) => [...(await db.execute<Record<string, unknown>>(query))],
+        listMessagesBetween(db, threadId, afterSeq, beforeSeq),
+      purgeIdempotencyKeys: (before) => purgeIdempotencyKeys(db, before),
       ping: async () => {
         await db.execute(sql`select 1`);
       },
@@ -63,7 +78,7 @@ const UNAVAILABLE =
  * drizzle's migrator does not lock: two processes starting at once would both apply the same
  * migration. A session advisory lock, held on a connection of its own, makes them take turns.
  */
-async function migrateOnce(client: postgres.Sql, db: q.Db) {
+async function migrateOnce(client: postgres.Sql, db: Db) {
   const lock = await client.reserve();
   try {
     await lock`select pg_advisory_lock(${MIGRATION_LOCK})`;

@@ -2,15 +2,14 @@
  * A worker thread that checkpoints the SQLite WAL into the database file, so the event loop of
  * the process never waits for it. A checkpoint copies every page the WAL holds and fsyncs the
  * file; left to SQLite's auto-checkpoint it runs inside whichever commit crosses the threshold,
- * and that commit (with every request waiting on it) stalls for the fsync (bench P1: the writer
- * spent over half its time there). PASSIVE never blocks writers or readers: it copies what it
- * can and leaves the rest for the next pass.
+ * and that commit (with every request waiting on it) stalls for the fsync. PASSIVE never blocks
+ * writers or readers: it copies what it can and leaves the rest for the next pass.
  */
 import { Database } from 'bun:sqlite';
 
 declare const self: Worker;
 
-/** How often to look; a pass with nothing to copy costs a few microseconds. */
+/** How often to look; a pass with nothing to copy costs next to nothing. */
 const INTERVAL_MS = 100;
 
 let db: Database | undefined;

@@ -43,7 +43,6 @@ export function openSqliteStore(databaseUrl: string): Store {
   const probe = sqlite.prepare('SELECT 1');
   return withUnavailable(
     {
-      dialect: 'sqlite',
       insertRunRequest: (input) => insertRunRequest(db, input),
       getRun: (runId) => getRun(db, runId),
       getRunWithReply: (runId) => getRunWithReply(db, runId),
@@ -63,7 +62,6 @@ export function openSqliteStore(databaseUrl: string): Store {
       listMessagesBetween: (threadId, afterSeq, beforeSeq) =>
         listMessagesBetween(db, threadId, afterSeq, beforeSeq),
       purgeIdempotencyKeys: (before) => purgeIdempotencyKeys(db, before),
-      select: async (query) => db.all<Record<string, unknown>>(query),
       ping: async () => {
         probe.get();
       },

@@ -18,9 +18,9 @@ type Pending = {
  * a run's start and finish, marking outbox rows delivered) is committed as one SQLite
  * transaction. A commit costs far more than the rows in it (the WAL frames of every page it
  * touched), so under load this is the difference between a commit per message and one per
- * batch (bench P1, P2). Each unit is still all-or-nothing and resolves only once its rows are
- * committed: if any unit throws, the group is rolled back and each unit is run again in a
- * transaction of its own, so one failing write cannot fail or half-apply the others.
+ * batch. Each unit is still all-or-nothing and resolves only once its rows are committed: if
+ * any unit throws, the group is rolled back and each unit is run again in a transaction of its
+ * own, so one failing write cannot fail or half-apply the others.
  */
 function createGroupCommitter(db: Db) {
   let pending: Pending[] = [];

@@ -40,8 +40,8 @@ export const messages = sqliteTable(
   (t) => [
     uniqueIndex('messages_thread_seq').on(t.threadId, t.seq),
     // At most one reply per run: a re-run after a crash cannot store two. Partial, so that
-    // accepting a user message does not pay for a random-key index insert (bench P1); the
-    // user message of a run is `runs.user_message_id`.
+    // accepting a user message does not pay for a random-key index insert; the user message of
+    // a run is `runs.user_message_id`.
     uniqueIndex('messages_run_reply').on(t.runId).where(sql`role = 'assistant'`),
   ],
 );
@@ -109,7 +109,7 @@ export type OutboxRow = typeof outbox.$inferSelect;
 /**
  * Idempotency keys of POST /api/chat/messages: the first response, replayed for the same key and
  * body. Written in the ingress transaction, so two concurrent requests with one key make one run.
- * Purged after IDEMPOTENCY_TTL_MS (db/sqlite/queries/idempotency.ts, db/postgres/queries.ts).
+ * Purged after IDEMPOTENCY_TTL_MS (db/{sqlite,postgres}/queries/idempotency.ts).
  */
 export const idempotencyKeys = sqliteTable(
   'idempotency_keys',

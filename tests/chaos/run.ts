@@ -10,11 +10,11 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type SQL, sql } from 'drizzle-orm';
 import { Redis } from 'ioredis';
-import { openStore } from '../../db/client';
 import type { Run } from '../../db/types';
 import { startFakeLlm } from '../../harness/fake-llm';
 import { PrivateRedis } from '../../harness/private-redis';
 import { type ServerProcess, spawnServer } from '../../harness/processes';
+import { openSql } from '../../harness/sql';
 
 const { values } = parseArgs({
   options: {
@@ -104,8 +104,8 @@ await Promise.all(Array.from({ length: 20 }, sender));
 log(`sent ${MESSAGES}: ${accepted.length} accepted, ${serverErrors} 5xx`);
 
 // Keep killing the worker until every accepted run is terminal in the database (or give up).
-const store = await openStore(env.DATABASE_URL);
-const count = async (query: SQL) => Number((await store.select(query))[0]?.n ?? 0);
+const db = await openSql(env.DATABASE_URL);
+const count = async (query: SQL) => Number((await db.select(query))[0]?.n ?? 0);
 const pending = () =>
   count(sql`select count(*) as n from runs where status in ('queued', 'running')`);
 const deadline = Date.now() + SETTLE_TIMEOUT_MS;
@@ -144,7 +144,7 @@ for (;;) {
 reader.disconnect();
 
 const statuses = Object.fromEntries(
-  (await store.select(sql`select status, count(*) as n from runs group by status`)).map((r) => [
+  (await db.select(sql`select status, count(*) as n from runs group by status`)).map((r) => [
     r.status,
     Number(r.n),
   ]),
@@ -154,7 +154,7 @@ const duplicateReplies = await count(
       group by run_id having count(*) > 1) as dups`,
 );
 const failedBy: Record<string, number> = {};
-for (const row of await store.select(sql`select error from runs where status = 'failed'`)) {
+for (const row of await db.select(sql`select error from runs where status = 'failed'`)) {
   // JSON text on SQLite, already parsed on PostgreSQL.
   const error = (typeof row.error === 'string' ? JSON.parse(row.error) : row.error) as Run['error'];
   const code = error?.code ?? 'unknown';
@@ -186,7 +186,7 @@ console.log(
     `${JSON.stringify(failedBy)})`,
 );
 
-await store.close();
+await db.close();
 await api.kill('SIGTERM');
 await worker.kill('SIGTERM');
 await llm.stop();

@@ -79,7 +79,7 @@ describe.skipIf(!redisTestsEnabled())('consumer group ingress', () => {
   });
 
   test('the same request twice makes one run', async () => {
-    const before = await rowCounts(t.deps.db);
+    const before = await rowCounts(t.sql);
     await request(producer, t.config.redis.streamKey, 'twice-1', { content: 'once only' });
     await request(producer, t.config.redis.streamKey, 'twice-1', { content: 'once only' });
     await t.events.waitFor(() => runOf('twice-1') !== undefined, 'the run');
@@ -90,7 +90,7 @@ describe.skipIf(!redisTestsEnabled())('consumer group ingress', () => {
       (e) => e.type === 'agent.run.requested' && e.payload.requestId === 'twice-1',
     );
     expect(announcements).toHaveLength(1);
-    expect((await rowCounts(t.deps.db)).runs - before.runs).toBe(2); // twice-1 and the marker
+    expect((await rowCounts(t.sql)).runs - before.runs).toBe(2); // twice-1 and the marker
   });
 
   test('the same requestId with another payload is rejected idempotency_key_reused', async () => {
@@ -110,7 +110,7 @@ describe.skipIf(!redisTestsEnabled())('consumer group ingress', () => {
     '%s is rejected with the HTTP error, nothing stored',
     async (_name, requestId, payload, code) => {
       // (Runs and threads: earlier runs may still be writing replies and terminal events.)
-      const { runs, threads } = await rowCounts(t.deps.db);
+      const { runs, threads } = await rowCounts(t.sql);
       await request(producer, t.config.redis.streamKey, requestId, payload);
       await t.events.waitFor(
         () => rejectionOf(requestId) !== undefined,
@@ -119,7 +119,7 @@ describe.skipIf(!redisTestsEnabled())('consumer group ingress', () => {
       const rejection = rejectionOf(requestId);
       expect(rejection?.payload).toMatchObject({ requestId, error: { code } });
       expect(rejection?.runId).toBeUndefined();
-      expect(await rowCounts(t.deps.db)).toMatchObject({ runs, threads });
+      expect(await rowCounts(t.sql)).toMatchObject({ runs, threads });
     },
   );
 

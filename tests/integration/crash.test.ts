@@ -11,11 +11,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { openStore } from '../../db/client';
 import { EventReader, isTerminal } from '../../harness/event-reader';
 import { type FakeLlm, startFakeLlm } from '../../harness/fake-llm';
 import { PrivateRedis } from '../../harness/private-redis';
 import { postMessage, type ServerProcess, spawnServer } from '../../harness/processes';
+import { openSql } from '../../harness/sql';
 import { createTestDatabase } from '../../harness/test-database';
 import { waitForValue } from '../../harness/wait';
 import { addStreamRequests } from '../support/producer';
@@ -83,11 +83,11 @@ describe.skipIf(!redisTestsEnabled())('crashes and shutdowns lose nothing', () =
   const terminalCounts = (runIds: string[]) =>
     runIds.map((id) => events.forRun(id).filter((e) => isTerminal(e.type)).length);
   const replies = async (runId: string) => {
-    const store = await openStore(env.DATABASE_URL as string);
+    const reader = await openSql(env.DATABASE_URL as string);
     try {
-      return (await messageRolesOfRun(store, runId)).filter((role) => role === 'assistant').length;
+      return (await messageRolesOfRun(reader, runId)).filter((role) => role === 'assistant').length;
     } finally {
-      await store.close();
+      await reader.close();
     }
   };
 

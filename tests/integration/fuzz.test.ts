@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openStore } from '../../db/client';
 import { PrivateRedis } from '../../harness/private-redis';
 import { type ServerProcess, spawnServer } from '../../harness/processes';
+import { openSql } from '../../harness/sql';
 import { createTestDatabase } from '../../harness/test-database';
 import { redisTestsEnabled } from '../support/redis';
 import { rowCounts } from '../support/rows';
@@ -262,16 +262,16 @@ describe.skipIf(!redisTestsEnabled())(`fuzz: ${REQUESTS} generated requests (see
     expect((await fetch(`${server.baseUrl}/health`)).status).toBe(200);
     expect(accepted.size).toBeGreaterThan(100);
     // Exactly what was accepted is stored: one run, one message, one outbox row each.
-    const store = await openStore(database.url);
+    const reader = await openSql(database.url);
     try {
-      expect(await rowCounts(store)).toEqual({
+      expect(await rowCounts(reader)).toEqual({
         threads: threads.size,
         messages: accepted.size,
         runs: accepted.size,
         outbox: accepted.size,
       });
     } finally {
-      await store.close();
+      await reader.close();
     }
   }, 180_000);
 });

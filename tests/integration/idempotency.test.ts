@@ -12,11 +12,11 @@ describe.skipIf(!redisTestsEnabled())('Idempotency-Key', () => {
 
   test('the same key and body return the first response and create nothing', async () => {
     const first = await t.post({ content: 'pay once' }, { 'idempotency-key': 'order-1' });
-    const before = await rowCounts(t.deps.db);
+    const before = await rowCounts(t.sql);
     const again = await t.post({ content: 'pay once' }, { 'idempotency-key': 'order-1' });
     expect(first.status).toBe(202);
     expect(again).toEqual(first);
-    expect(await rowCounts(t.deps.db)).toEqual(before);
+    expect(await rowCounts(t.sql)).toEqual(before);
     expect(t.events.entries.filter((e) => e.runId === first.body.runId).length).toBeLessThanOrEqual(
       1,
     );
@@ -24,7 +24,7 @@ describe.skipIf(!redisTestsEnabled())('Idempotency-Key', () => {
 
   test('the same key with another body is a 409 and creates nothing', async () => {
     await t.post({ content: 'original' }, { 'idempotency-key': 'order-2' });
-    const before = await rowCounts(t.deps.db);
+    const before = await rowCounts(t.sql);
     const reused = await t.post({ content: 'different' }, { 'idempotency-key': 'order-2' });
     expect(reused.status).toBe(409);
     expect(reused.body.error.code).toBe('idempotency_key_reused');
@@ -33,11 +33,11 @@ describe.skipIf(!redisTestsEnabled())('Idempotency-Key', () => {
       { 'idempotency-key': 'order-2' },
     );
     expect(otherModel.status).toBe(409);
-    expect(await rowCounts(t.deps.db)).toEqual(before);
+    expect(await rowCounts(t.sql)).toEqual(before);
   });
 
   test('concurrent requests with one key make one run', async () => {
-    const before = await rowCounts(t.deps.db);
+    const before = await rowCounts(t.sql);
     const answers = await Promise.all(
       Array.from({ length: 25 }, () =>
         t.post({ content: 'at the same time' }, { 'idempotency-key': 'race-1' }),
@@ -45,7 +45,7 @@ describe.skipIf(!redisTestsEnabled())('Idempotency-Key', () => {
     );
     expect(new Set(answers.map((a) => a.status))).toEqual(new Set([202]));
     expect(new Set(answers.map((a) => a.body.runId)).size).toBe(1);
-    const after = await rowCounts(t.deps.db);
+    const after = await rowCounts(t.sql);
     expect(after.runs - before.runs).toBe(1);
   });
 
@@ -56,7 +56,7 @@ describe.skipIf(!redisTestsEnabled())('Idempotency-Key', () => {
     ['non-ASCII', 'clé'],
     ['a control character', 'a\tb'],
   ])('a key that is %s is a 400', async (_name, key) => {
-    const before = await rowCounts(t.deps.db);
+    const before = await rowCounts(t.sql);
     const response = await t.request('/api/chat/messages', {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'idempotency-key': key },
@@ -64,7 +64,7 @@ describe.skipIf(!redisTestsEnabled())('Idempotency-Key', () => {
     });
     // An empty header value reaches us as an empty string: still not a valid key.
     expect(response.status).toBe(400);
-    expect(await rowCounts(t.deps.db)).toEqual(before);
+    expect(await rowCounts(t.sql)).toEqual(before);
   });
 
   test('255 visible characters are fine', async () => {

@@ -41,7 +41,7 @@ describe.skipIf(!redisTestsEnabled())('POST /api/chat/messages', () => {
     const run = await t.deps.db.getRun(body.runId);
     expect(run).toMatchObject({ status: 'queued', threadId: body.threadId, attempts: 0 });
     const rows = await waitForValue(
-      () => outboxOfRun(t.deps.db, body.runId),
+      () => outboxOfRun(t.sql, body.runId),
       (r) => r[0]?.delivered === true,
     );
     expect(rows).toEqual([{ eventId: eventId as string, delivered: true }]);
@@ -101,7 +101,7 @@ describe.skipIf(!redisTestsEnabled())('bad input: a clear 4xx, nothing stored, n
   // Checked after each rejected request, so a case that stored or announced something fails
   // on its own, also when it is the only test run.
   const expectNothingStored = async () => {
-    expect(await rowCounts(t.deps.db)).toEqual({ threads: 0, messages: 0, runs: 0, outbox: 0 });
+    expect(await rowCounts(t.sql)).toEqual({ threads: 0, messages: 0, runs: 0, outbox: 0 });
     expect(await t.deps.redis.xlen(t.config.redis.streamKey)).toBe(0);
     expect(await t.deps.queue.count()).toBe(0);
   };

@@ -43,7 +43,7 @@ describe.skipIf(!redisTestsEnabled())('Redis unreachable at ingress', () => {
       status: 200,
       body: { status: 'queued' },
     });
-    expect(await undeliveredRunIds(t.deps.db)).toEqual([first.body.runId, second.body.runId]);
+    expect(await undeliveredRunIds(t.sql)).toEqual([first.body.runId, second.body.runId]);
 
     await redis.up();
     const events = await t.events.waitForTerminal(second.body.runId, 30_000);
@@ -59,7 +59,7 @@ describe.skipIf(!redisTestsEnabled())('Redis unreachable at ingress', () => {
       'agent.run.completed',
     ]);
     expect((await t.get('/ready')).status).toBe(200);
-    const undelivered = () => undeliveredRunIds(t.deps.db);
+    const undelivered = () => undeliveredRunIds(t.sql);
     expect(await waitForValue(undelivered, (rows) => rows.length === 0)).toEqual([]);
   });
 
@@ -72,7 +72,7 @@ describe.skipIf(!redisTestsEnabled())('Redis unreachable at ingress', () => {
     expect([first.status, second.status]).toEqual([202, 202]);
     // The relay takes the first row at once and leaves the second for its grace period: the
     // first run then finishes while the second's announcement still waits in the outbox.
-    await backdateOutboxOfRun(t.deps.db, first.body.runId, 60_000);
+    await backdateOutboxOfRun(t.sql, first.body.runId, 60_000);
 
     await redis.up();
     await t.events.waitForTerminal(second.body.runId, 30_000);
@@ -83,7 +83,7 @@ describe.skipIf(!redisTestsEnabled())('Redis unreachable at ingress', () => {
         'agent.run.completed',
       ]);
     }
-    const undelivered = () => undeliveredRunIds(t.deps.db);
+    const undelivered = () => undeliveredRunIds(t.sql);
     expect(await waitForValue(undelivered, (rows) => rows.length === 0)).toEqual([]);
   });
 });

@@ -60,7 +60,7 @@ describe.skipIf(!redisTestsEnabled())('the run job against the fake model server
     });
     expect(run.body.startedAt).not.toBeNull();
     expect(run.body.finishedAt).not.toBeNull();
-    expect(await messageRolesOfRun(t.deps.db, body.runId)).toEqual(['assistant', 'user']);
+    expect(await messageRolesOfRun(t.sql, body.runId)).toEqual(['assistant', 'user']);
   });
 
   test('a retryable error (500) then success: completed on attempt 2', async () => {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
 import { openStore } from '../../db/client';
 import type { RunRequest, Store } from '../../db/store';
+import { openSql, type SqlReader } from '../../harness/sql';
 import { createTestDatabase, TEST_DATABASE } from '../../harness/test-database';
 import { buildEvent } from '../../src/events/event';
 import { newMessageId, newRunId } from '../../src/ids';
@@ -19,15 +20,18 @@ describe(`one store, two processes (${TEST_DATABASE})`, () => {
   let database: Awaited<ReturnType<typeof createTestDatabase>>;
   let a: Store;
   let b: Store;
+  let reader: SqlReader;
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'agent-run-store-'));
     database = await createTestDatabase(dir);
     a = await openStore(database.url, { poolSize: 4 });
     b = await openStore(database.url, { poolSize: 4 });
+    reader = await openSql(database.url);
   });
   afterAll(async () => {
     await a.close();
     await b.close();
+    await reader.close();
     await database.drop();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -151,7 +155,7 @@ describe(`one store, two processes (${TEST_DATABASE})`, () => {
       ]);
       if (accepted.kind !== 'created') throw new Error('expected a created run');
       // Read back: a finish that comes second hands the job to the still undelivered row.
-      const [acceptedNow] = await a.select(
+      const [acceptedNow] = await reader.select(
         sql`select enqueue_run_id from outbox where id = ${accepted.row.id}`,
       );
       const enqueuers = [finished?.enqueueRunId, acceptedNow?.enqueue_run_id].filter(

@@ -34,7 +34,7 @@ describe.skipIf(!redisTestsEnabled())('SQLite locked by another process', () => 
       other.exec('ROLLBACK');
       other.close();
     }
-    expect(await rowCounts(t.deps.db)).toMatchObject({ messages: 0, runs: 0 });
+    expect(await rowCounts(t.sql)).toMatchObject({ messages: 0, runs: 0 });
     expect((await t.post({ content: 'once it is released' })).status).toBe(202);
   }, 30_000);
 });

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { EventReader } from '../../harness/event-reader';
+import { openSql } from '../../harness/sql';
 import { createTestDatabase } from '../../harness/test-database';
 import type { App } from '../../src/app';
 import { loadConfig } from '../../src/config';
@@ -52,6 +53,7 @@ export async function startTestApp(
   });
   const { deps, worker, reconciler } = running;
   const app = running.app as App;
+  const sql = await openSql(config.databaseUrl);
   if (opts.waitForRedis !== false && deps.redis.status !== 'ready') {
     await new Promise((resolve) => deps.redis.once('ready', resolve));
   }
@@ -60,6 +62,7 @@ export async function startTestApp(
   return {
     config,
     deps,
+    sql,
     app,
     worker,
     reconciler,
@@ -102,6 +105,7 @@ export async function startTestApp(
       } finally {
         cleanup.disconnect();
       }
+      await sql.close();
       await database.drop();
       rmSync(dir, { recursive: true, force: true });
     },

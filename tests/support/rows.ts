@@ -1,9 +1,9 @@
 import { sql } from 'drizzle-orm';
-import type { Store } from '../../db/store';
+import type { SqlReader } from '../../harness/sql';
 
 /** Row counts of every table: "nothing stored" is all zeros. Same SQL on either engine. */
-export async function rowCounts(db: Store) {
-  const [row] = await db.select(sql`select
+export async function rowCounts(reader: SqlReader) {
+  const [row] = await reader.select(sql`select
     (select count(*) from threads) as threads,
     (select count(*) from messages) as messages,
     (select count(*) from runs) as runs,
@@ -17,31 +17,35 @@ export async function rowCounts(db: Store) {
 }
 
 /** A run's outbox rows in order: its event ids and whether each was delivered. */
-export async function outboxOfRun(db: Store, runId: string) {
-  const rows = await db.select(
+export async function outboxOfRun(reader: SqlReader, runId: string) {
+  const rows = await reader.select(
     sql`select event_id, delivered_at from outbox where run_id = ${runId} order by id`,
   );
   return rows.map((r) => ({ eventId: r.event_id as string, delivered: r.delivered_at != null }));
 }
 
 /** The runs of the undelivered outbox rows, oldest first. */
-export async function undeliveredRunIds(db: Store): Promise<string[]> {
-  const rows = await db.select(
+export async function undeliveredRunIds(reader: SqlReader): Promise<string[]> {
+  const rows = await reader.select(
     sql`select run_id from outbox where delivered_at is null order by id`,
   );
   return rows.map((r) => r.run_id as string);
 }
 
 /** The roles of the messages stored for a run (its user message and any replies). */
-export async function messageRolesOfRun(db: Store, runId: string): Promise<string[]> {
-  const rows = await db.select(sql`select role from messages where run_id = ${runId}`);
+export async function messageRolesOfRun(reader: SqlReader, runId: string): Promise<string[]> {
+  const rows = await reader.select(sql`select role from messages where run_id = ${runId}`);
   return rows.map((r) => r.role as string).sort();
 }
 
 /** Makes a run's outbox rows look `ms` older, as if written before the relay's grace began. */
-export async function backdateOutboxOfRun(db: Store, runId: string, ms: number): Promise<void> {
-  await db.select(
-    db.dialect === 'sqlite'
+export async function backdateOutboxOfRun(
+  reader: SqlReader,
+  runId: string,
+  ms: number,
+): Promise<void> {
+  await reader.select(
+    reader.dialect === 'sqlite'
       ? sql`update outbox set created_at = created_at - ${ms} where run_id = ${runId}`
       : sql`update outbox set created_at = created_at - make_interval(secs => ${ms / 1000})
             where run_id = ${runId}`,

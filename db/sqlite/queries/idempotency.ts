@@ -4,9 +4,10 @@ import { idempotencyKeys } from '../schema';
 
 /** Deletes keys written before `before`; returns how many. */
 export async function purgeIdempotencyKeys(db: Db, before: Date): Promise<number> {
-  return db
+  const purged = db
     .delete(idempotencyKeys)
     .where(lt(idempotencyKeys.createdAt, before))
     .returning({ key: idempotencyKeys.key })
-    .all().length;
+    .all();
+  return purged.length;
 }

@@ -1,16 +1,16 @@
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import { prepared } from '../../prepared';
 import type { RunRequest, RunRequestResult } from '../../store';
+import { UNFINISHED_RUN_STATUSES } from '../../types';
 import type { Db } from '../client';
 import { commitWrite } from '../group-commit';
 import { idempotencyKeys, messages, type OutboxRow, runs, threads } from '../schema';
 import { insertOutboxStatement } from './outbox';
-import { ACTIVE } from './runs';
 
 const p = sql.placeholder;
 /**
  * The hot path's statements, prepared once per database: building and compiling SQL on every
- * request cost more than running it (bench P1).
+ * request cost more than running it.
  */
 const statements = (db: Db) =>
   prepared(db, 'ingress', (db) => ({
@@ -51,7 +51,7 @@ const statements = (db: Db) =>
     busy: db
       .select({ id: runs.id })
       .from(runs)
-      .where(and(eq(runs.threadId, p('threadId')), inArray(runs.status, ACTIVE)))
+      .where(and(eq(runs.threadId, p('threadId')), inArray(runs.status, UNFINISHED_RUN_STATUSES)))
       .limit(1)
       .prepare(),
     insertMessage: db
@@ -82,11 +82,22 @@ const statements = (db: Db) =>
 
 type Statements = ReturnType<typeof statements>;
 
-/** One accepted message's writes, inside a transaction the caller holds. */
+/**
+ * See `Store.insertRunRequest`. SQLite has one writer at a time: these steps and any run's
+ * `finishRun` cannot interleave, so no lock needs taking.
+ */
+export function insertRunRequest<R>(db: Db, input: RunRequest<R>): Promise<RunRequestResult<R>> {
+  const s = statements(db);
+  return commitWrite(db, () => write(s, input));
+}
+
+/** One accepted message's writes, inside the transaction the caller holds. */
 function write<R>(s: Statements, input: RunRequest<R>): RunRequestResult<R> {
+  const { threadId, messageId, runId, idempotency: idem } = input;
   // Placeholders go through the columns' own mapping: pass Dates and objects, not raw values.
   const now = input.now;
-  const idem = input.idempotency;
+  // 1. Claim the idempotency key. A key stored already answers with its first response (the
+  // same request) or a conflict (another one), and nothing is written.
   if (idem) {
     const seen = s.findKey.get({ key: idem.key });
     if (seen) {
@@ -96,31 +107,15 @@ function write<R>(s: Statements, input: RunRequest<R>): RunRequestResult<R> {
     }
     s.insertKey.run({ key: idem.key, requestHash: idem.requestHash, response: idem.response, now });
   }
-  const slot = s.claimSlot.get({ threadId: input.threadId, now });
+  // 2. Take the thread's slot: the thread is created on first use.
+  const slot = s.claimSlot.get({ threadId, now });
   const seq = (slot?.nextSeq ?? 2) - 2;
-  const busy = s.busy.get({ threadId: input.threadId });
-  s.insertMessage.run({
-    id: input.messageId,
-    threadId: input.threadId,
-    runId: input.runId,
-    content: input.content,
-    seq,
-    now,
-  });
-  s.insertRun.run({
-    id: input.runId,
-    threadId: input.threadId,
-    messageId: input.messageId,
-    seq,
-    model: input.model,
-    now,
-  });
-  const row = s.insertOutbox.get({ ...input.event, enqueueRunId: busy ? null : input.runId, now });
+  // 3. Is a run of this thread unfinished? Then its finish enqueues this run, not this request.
+  const busy = s.busy.get({ threadId });
+  // 4. The message and its run, in that slot.
+  s.insertMessage.run({ id: messageId, threadId, runId, content: input.content, seq, now });
+  s.insertRun.run({ id: runId, threadId, messageId, seq, model: input.model, now });
+  // 5. The announcement's outbox row, with the run's job only if no run of the thread was busy.
+  const row = s.insertOutbox.get({ ...input.event, enqueueRunId: busy ? null : runId, now });
   return { kind: 'created', row: row as OutboxRow };
-}
-
-/** See `Store.insertRunRequest`. */
-export function insertRunRequest<R>(db: Db, input: RunRequest<R>): Promise<RunRequestResult<R>> {
-  const s = statements(db);
-  return commitWrite(db, () => write(s, input));
 }

@@ -3,6 +3,24 @@ import { prepared } from '../../prepared';
 import type { Db } from '../client';
 import { type Message, messages } from '../schema';
 
+const p = sql.placeholder;
+/** Memory's statements, run for every run (see db/prepared.ts). */
+const statements = (db: Db) =>
+  prepared(db, 'messages', (db) => ({
+    between: db
+      .select()
+      .from(messages)
+      .where(
+        and(
+          eq(messages.threadId, p('threadId')),
+          gt(messages.seq, p('afterSeq')),
+          lt(messages.seq, p('beforeSeq')),
+        ),
+      )
+      .orderBy(asc(messages.seq))
+      .prepare(),
+  }));
+
 export async function getMessage(db: Db, messageId: string): Promise<Message | undefined> {
   return db.select().from(messages).where(eq(messages.id, messageId)).get();
 }
@@ -30,24 +48,6 @@ export async function listThreadMessages(
   const hasMore = rows.length > opts.limit;
   return { messages: rows.slice(0, opts.limit).reverse(), hasMore };
 }
-
-const p = sql.placeholder;
-/** Memory's statements, run for every run (see db/prepared.ts). */
-const statements = (db: Db) =>
-  prepared(db, 'messages', (db) => ({
-    between: db
-      .select()
-      .from(messages)
-      .where(
-        and(
-          eq(messages.threadId, p('threadId')),
-          gt(messages.seq, p('afterSeq')),
-          lt(messages.seq, p('beforeSeq')),
-        ),
-      )
-      .orderBy(asc(messages.seq))
-      .prepare(),
-  }));
 
 /** Messages strictly between two slots, in conversation order: what a summary has to fold in. */
 export async function listMessagesBetween(

@@ -5,6 +5,20 @@ import type { Db } from '../client';
 import { commitWrite } from '../group-commit';
 import { type OutboxRow, outbox } from '../schema';
 
+const p = sql.placeholder;
+/** The relay's statements, run for every batch it delivers (see db/prepared.ts). */
+const statements = (db: Db) =>
+  prepared(db, 'outbox', (db) => ({
+    // The ids travel as one JSON array: one statement for every length of batch, not an IN
+    // list rebuilt for each.
+    markDelivered: db
+      .update(outbox)
+      .set({ deliveredAt: sql`${p('now')}` }) // epoch ms, as the column stores
+      .where(sql`${outbox.id} IN (SELECT value FROM json_each(${p('ids')}))`)
+      .returning({ id: outbox.id, threadId: outbox.threadId, enqueueRunId: outbox.enqueueRunId })
+      .prepare(),
+  }));
+
 /**
  * See `Store.claimPendingOutbox`. SQLite has one writer at a time, so the select and the lease
  * in one UPDATE are atomic across every process on the file.
@@ -40,20 +54,12 @@ export async function claimPendingOutbox(
 }
 
 /**
- * Marks a delivered batch in one statement (the ids travel as one JSON array, so the statement
- * is prepared once rather than rebuilt for every length of IN list). It joins whatever else
- * commits in this turn: no commit of its own under load.
+ * Marks a delivered batch in one statement, prepared once. It joins whatever else commits in
+ * this turn: no commit of its own under load.
  */
 export async function markOutboxDelivered(db: Db, ids: number[]): Promise<DeliveredOutboxRow[]> {
-  const mark = prepared(db, 'markOutboxDelivered', (db) =>
-    db
-      .update(outbox)
-      .set({ deliveredAt: sql`${sql.placeholder('now')}` }) // epoch ms, as the column stores
-      .where(sql`${outbox.id} IN (SELECT value FROM json_each(${sql.placeholder('ids')}))`)
-      .returning({ id: outbox.id, threadId: outbox.threadId, enqueueRunId: outbox.enqueueRunId })
-      .prepare(),
-  );
-  return commitWrite(db, () => mark.all({ now: Date.now(), ids: JSON.stringify(ids) }));
+  const q = statements(db);
+  return commitWrite(db, () => q.markDelivered.all({ now: Date.now(), ids: JSON.stringify(ids) }));
 }
 
 /**
@@ -67,7 +73,7 @@ export function handEnqueueStatement(db: Db) {
     .set({ enqueueRunId: sql`${outbox.runId}` })
     .where(
       and(
-        eq(outbox.runId, sql.placeholder('runId')),
+        eq(outbox.runId, p('runId')),
         eq(outbox.type, 'agent.run.requested'),
         isNull(outbox.deliveredAt),
       ),
@@ -78,7 +84,6 @@ export function handEnqueueStatement(db: Db) {
 
 /** Inserts one outbox row and returns it; prepared, shared by ingress and the run job. */
 export function insertOutboxStatement(db: Db) {
-  const p = sql.placeholder;
   return db
     .insert(outbox)
     .values({

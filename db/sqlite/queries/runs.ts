@@ -2,28 +2,11 @@ import { and, asc, eq, inArray, lt, ne, notExists, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/sqlite-core';
 import { prepared } from '../../prepared';
 import type { RunError, RunFinish } from '../../store';
+import { isFinishedStatus, UNFINISHED_RUN_STATUSES } from '../../types';
 import type { Db } from '../client';
 import { commitWrite } from '../group-commit';
 import { type Message, messages, type OutboxRow, type Run, runs, threads } from '../schema';
 import { handEnqueueStatement, insertOutboxStatement } from './outbox';
-
-export const ACTIVE = ['queued', 'running'] as const;
-
-export async function getRun(db: Db, runId: string): Promise<Run | undefined> {
-  return statements(db).getRun.get({ id: runId });
-}
-
-export async function getRunWithReply(
-  db: Db,
-  runId: string,
-): Promise<{ run: Run; reply: Message | null } | undefined> {
-  const run = db.select().from(runs).where(eq(runs.id, runId)).get();
-  if (!run) return undefined;
-  const reply = run.replyMessageId
-    ? (db.select().from(messages).where(eq(messages.id, run.replyMessageId)).get() ?? null)
-    : null;
-  return { run, reply };
-}
 
 const p = sql.placeholder;
 /** The run job's statements (see db/prepared.ts). */
@@ -83,7 +66,11 @@ const statements = (db: Db) =>
       .select({ id: runs.id })
       .from(runs)
       .where(
-        and(eq(runs.threadId, p('threadId')), inArray(runs.status, ACTIVE), ne(runs.id, p('id'))),
+        and(
+          eq(runs.threadId, p('threadId')),
+          inArray(runs.status, UNFINISHED_RUN_STATUSES),
+          ne(runs.id, p('id')),
+        ),
       )
       .orderBy(asc(runs.seq))
       .limit(1)
@@ -93,6 +80,22 @@ const statements = (db: Db) =>
   }));
 
 const json = (value: unknown) => (value == null ? null : JSON.stringify(value));
+
+export async function getRun(db: Db, runId: string): Promise<Run | undefined> {
+  return statements(db).getRun.get({ id: runId });
+}
+
+export async function getRunWithReply(
+  db: Db,
+  runId: string,
+): Promise<{ run: Run; reply: Message | null } | undefined> {
+  const run = db.select().from(runs).where(eq(runs.id, runId)).get();
+  if (!run) return undefined;
+  const reply = run.replyMessageId
+    ? (db.select().from(messages).where(eq(messages.id, run.replyMessageId)).get() ?? null)
+    : null;
+  return { run, reply };
+}
 
 export async function startRunAttempt(db: Db, runId: string, now: Date): Promise<Run | null> {
   const q = statements(db);
@@ -113,35 +116,45 @@ export async function recordRunRetry(
   await commitWrite(db, () => q.retry.run({ id: runId, attempts, error: json(error) }));
 }
 
+/**
+ * See `Store.finishRun`. SQLite has one writer at a time: these steps and any request's
+ * `insertRunRequest` cannot interleave, so no lock needs taking.
+ */
 export async function finishRun(db: Db, input: RunFinish): Promise<OutboxRow | null> {
-  const q = statements(db);
+  const { runId, reply } = input;
   const now = input.now.getTime();
+  const q = statements(db);
   return commitWrite(db, () => {
-    const run = q.getRun.get({ id: input.runId });
-    if (!run || run.status === 'completed' || run.status === 'failed') return null;
-    if (input.reply) {
+    // 1. The run: none, or finished already (another delivery of the job finished it first).
+    const run = q.getRun.get({ id: runId });
+    if (!run || isFinishedStatus(run.status)) return null;
+    // 2. The reply, in the slot after its user message, counted on the thread.
+    if (reply) {
       q.insertReply.run({
-        id: input.reply.id,
+        id: reply.id,
         threadId: run.threadId,
-        runId: run.id,
-        content: input.reply.content,
+        runId,
+        content: reply.content,
         seq: run.seq + 1,
         now: input.now,
       });
       q.countReply.run({ threadId: run.threadId, now });
     }
+    // 3. The run's end.
     q.finish.run({
-      id: run.id,
-      status: input.reply ? 'completed' : 'failed',
+      id: runId,
+      status: reply ? 'completed' : 'failed',
       attempts: input.attempts,
       error: json(input.error),
       usage: json(input.usage),
-      replyId: input.reply?.id ?? null,
+      replyId: reply?.id ?? null,
       now,
     });
-    const next = q.next.get({ threadId: run.threadId, id: run.id });
-    // Its announcement still in the outbox: that row enqueues it, after the announcement.
+    // 4. The thread's next unfinished run.
+    const next = q.next.get({ threadId: run.threadId, id: runId });
+    // 5. Its announcement still in the outbox: that row enqueues it, after the announcement.
     const handed = next ? q.handEnqueue.get({ runId: next.id }) : undefined;
+    // 6. The terminal event's row, with the next run's job unless step 5 handed it over.
     return (q.insertOutbox.get({
       ...input.event,
       enqueueRunId: handed ? null : (next?.id ?? null),
@@ -158,7 +171,7 @@ export async function listThreadHeads(db: Db, limit: number): Promise<Run[]> {
     .from(runs)
     .where(
       and(
-        inArray(runs.status, ACTIVE),
+        inArray(runs.status, UNFINISHED_RUN_STATUSES),
         notExists(
           db
             .select({ one: sql`1` })
@@ -166,7 +179,7 @@ export async function listThreadHeads(db: Db, limit: number): Promise<Run[]> {
             .where(
               and(
                 eq(earlier.threadId, runs.threadId),
-                inArray(earlier.status, ACTIVE),
+                inArray(earlier.status, UNFINISHED_RUN_STATUSES),
                 lt(earlier.seq, runs.seq),
               ),
             ),

@@ -5,14 +5,46 @@ import type { Db } from '../client';
 import { commitWrite } from '../group-commit';
 import { messages, type Thread, threads } from '../schema';
 
-export async function getThread(db: Db, threadId: string): Promise<Thread | undefined> {
-  return prepared(db, 'threads', (db) =>
-    db
+const p = sql.placeholder;
+/** A run's reads and writes of its thread, run for every run (see db/prepared.ts). */
+const statements = (db: Db) =>
+  prepared(db, 'threads', (db) => ({
+    getThread: db
       .select()
       .from(threads)
-      .where(eq(threads.id, sql.placeholder('id')))
+      .where(eq(threads.id, p('id')))
       .prepare(),
-  ).get({ id: threadId });
+    saveSummary: db
+      .update(threads)
+      .set({
+        summary: sql`${p('text')}`,
+        summaryThroughMessageId: sql`${p('throughMessageId')}`,
+        summaryThroughSeq: sql`${p('throughSeq')}`,
+      })
+      .where(eq(threads.id, p('threadId')))
+      .prepare(),
+    memory: db
+      .select({
+        summary: threads.summary,
+        summaryThroughSeq: threads.summaryThroughSeq,
+        id: messages.id,
+        seq: messages.seq,
+        role: messages.role,
+        content: messages.content,
+      })
+      .from(threads)
+      .leftJoin(
+        messages,
+        and(eq(messages.threadId, threads.id), lte(messages.seq, p('throughSeq'))),
+      )
+      .where(eq(threads.id, p('threadId')))
+      .orderBy(desc(messages.seq))
+      .limit(p('count'))
+      .prepare(),
+  }));
+
+export async function getThread(db: Db, threadId: string): Promise<Thread | undefined> {
+  return statements(db).getThread.get({ id: threadId });
 }
 
 /**
@@ -25,19 +57,8 @@ export async function saveSummary(
   threadId: string,
   summary: { text: string; throughMessageId: string; throughSeq: number },
 ): Promise<void> {
-  const p = sql.placeholder;
-  const save = prepared(db, 'saveSummary', (db) =>
-    db
-      .update(threads)
-      .set({
-        summary: sql`${p('text')}`,
-        summaryThroughMessageId: sql`${p('throughMessageId')}`,
-        summaryThroughSeq: sql`${p('throughSeq')}`,
-      })
-      .where(eq(threads.id, p('threadId')))
-      .prepare(),
-  );
-  await commitWrite(db, () => save.run({ threadId, ...summary }));
+  const q = statements(db);
+  await commitWrite(db, () => q.saveSummary.run({ threadId, ...summary }));
 }
 
 /**
@@ -52,27 +73,7 @@ export async function getThreadMemory(
   throughSeq: number,
   count: number,
 ): Promise<ThreadMemory | undefined> {
-  const statement = prepared(db, 'threadMemory', (db) =>
-    db
-      .select({
-        summary: threads.summary,
-        summaryThroughSeq: threads.summaryThroughSeq,
-        id: messages.id,
-        seq: messages.seq,
-        role: messages.role,
-        content: messages.content,
-      })
-      .from(threads)
-      .leftJoin(
-        messages,
-        and(eq(messages.threadId, threads.id), lte(messages.seq, sql.placeholder('throughSeq'))),
-      )
-      .where(eq(threads.id, sql.placeholder('threadId')))
-      .orderBy(desc(messages.seq))
-      .limit(sql.placeholder('count'))
-      .prepare(),
-  );
-  const rows = statement.values({ threadId, throughSeq, count }) as [
+  const rows = statements(db).memory.values({ threadId, throughSeq, count }) as [
     string | null,
     number | null,
     string | null,

@@ -1,0 +1,12 @@
+import { lt } from 'drizzle-orm';
+import type { Db } from '../client';
+import { idempotencyKeys } from '../schema';
+
+/** Deletes keys written before `before`; returns how many. */
+export async function purgeIdempotencyKeys(db: Db, before: Date): Promise<number> {
+  const purged = await db
+    .delete(idempotencyKeys)
+    .where(lt(idempotencyKeys.createdAt, before))
+    .returning({ key: idempotencyKeys.key });
+  return purged.length;
+}

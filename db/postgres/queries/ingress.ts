@@ -1,0 +1,68 @@
+import { sql } from 'drizzle-orm';
+import type { RunRequest, RunRequestResult } from '../../store';
+import type { Db, Tx } from '../client';
+import { insertOutbox } from './outbox';
+import { UNFINISHED } from './runs';
+
+/**
+ * See `Store.insertRunRequest`. PostgreSQL runs many of these at once, so the order of locks
+ * matters: the idempotency key's insert waits for a concurrent request with the same key, and
+ * the thread's upsert locks the thread row before the "is a run of this thread unfinished?"
+ * check, which `finishRun` also takes before it looks for the next run. Either this request's
+ * run is seen by that finish (which enqueues it), or that finish is seen here (and this run
+ * carries its own job): never neither.
+ */
+export function insertRunRequest<R>(db: Db, input: RunRequest<R>): Promise<RunRequestResult<R>> {
+  return db.transaction((tx) => write(tx, input));
+}
+
+/** One accepted message's writes, inside the transaction the caller holds. */
+async function write<R>(tx: Tx, input: RunRequest<R>): Promise<RunRequestResult<R>> {
+  const { threadId, messageId, runId, idempotency: idem } = input;
+  // Plain SQL, not the columns' mapping: timestamps go as ISO text, cast to timestamptz.
+  const now = input.now.toISOString();
+  // 1. Claim the idempotency key. A key stored already answers with its first response (the
+  // same request) or a conflict (another one), and nothing is written.
+  if (idem) {
+    const claimed = await tx.execute(sql`
+      insert into idempotency_keys (key, request_hash, response, created_at)
+      values (${idem.key}, ${idem.requestHash}, ${JSON.stringify(idem.response)}::jsonb,
+              ${now}::timestamptz)
+      on conflict do nothing
+      returning key`);
+    if (claimed.length === 0) {
+      const [seen] = await tx.execute<{ request_hash: string; response: unknown }>(
+        sql`select request_hash, response from idempotency_keys where key = ${idem.key}`,
+      );
+      if (!seen) throw new Error('idempotency key vanished while it was being claimed');
+      return seen.request_hash === idem.requestHash
+        ? { kind: 'replayed', response: seen.response as R }
+        : { kind: 'conflict' };
+    }
+  }
+  // 2. Take the thread's slot: the thread is created on first use.
+  const [slot] = await tx.execute<{ next_seq: number }>(sql`
+    insert into threads (id, created_at, updated_at, next_seq, message_count)
+    values (${threadId}, ${now}::timestamptz, ${now}::timestamptz, 2, 1)
+    on conflict (id) do update set next_seq = threads.next_seq + 2,
+      message_count = threads.message_count + 1, updated_at = excluded.updated_at
+    returning next_seq`);
+  const seq = (slot?.next_seq ?? 2) - 2;
+  // 3. Is a run of this thread unfinished? Then its finish enqueues this run, not this request.
+  // A statement of its own, after the upsert took the thread's lock: it must see a finish that
+  // committed while this request waited for that lock.
+  const busy = await tx.execute(sql`
+    select 1 from runs where thread_id = ${threadId} and status in ${UNFINISHED} limit 1`);
+  // 4. The message and its run, in that slot.
+  await tx.execute(sql`
+    with message as (
+      insert into messages (id, thread_id, run_id, role, content, seq, created_at)
+      values (${messageId}, ${threadId}, ${runId}, 'user', ${input.content}, ${seq},
+              ${now}::timestamptz)
+    )
+    insert into runs (id, thread_id, user_message_id, seq, model, created_at)
+    values (${runId}, ${threadId}, ${messageId}, ${seq}, ${input.model}, ${now}::timestamptz)`);
+  // 5. The announcement's outbox row, with the run's job only if no run of the thread was busy.
+  const row = await insertOutbox(tx, input.event, busy.length > 0 ? null : runId, input.now);
+  return { kind: 'created', row };
+}

@@ -1,0 +1,67 @@
+import { and, asc, desc, eq, gt, lt, sql } from 'drizzle-orm';
+import { prepared } from '../../prepared';
+import type { Db } from '../client';
+import { type Message, messages } from '../schema';
+import { storable } from '../storable';
+
+const p = sql.placeholder;
+/** Memory's statements, run for every run, and a run's reply (see db/prepared.ts). */
+const statements = (db: Db) =>
+  prepared(db, 'messages', (db) => ({
+    getMessage: db
+      .select()
+      .from(messages)
+      .where(eq(messages.id, p('id')))
+      .prepare('get_message'),
+    between: db
+      .select()
+      .from(messages)
+      .where(
+        and(
+          eq(messages.threadId, p('threadId')),
+          gt(messages.seq, p('afterSeq')),
+          lt(messages.seq, p('beforeSeq')),
+        ),
+      )
+      .orderBy(asc(messages.seq))
+      .prepare('messages_between'),
+  }));
+
+export async function getMessage(db: Db, messageId: string): Promise<Message | undefined> {
+  if (!storable(messageId)) return undefined;
+  const [message] = await statements(db).getMessage.execute({ id: messageId });
+  return message;
+}
+
+/**
+ * One page of a thread in conversation order: the `limit` messages before slot `beforeSeq`
+ * (or the newest ones), returned oldest first, plus whether older ones exist.
+ */
+export async function listThreadMessages(
+  db: Db,
+  threadId: string,
+  opts: { limit: number; beforeSeq?: number },
+): Promise<{ messages: Message[]; hasMore: boolean }> {
+  const where =
+    opts.beforeSeq === undefined
+      ? eq(messages.threadId, threadId)
+      : and(eq(messages.threadId, threadId), lt(messages.seq, opts.beforeSeq));
+  const rows = await db
+    .select()
+    .from(messages)
+    .where(where)
+    .orderBy(desc(messages.seq))
+    .limit(opts.limit + 1);
+  const hasMore = rows.length > opts.limit;
+  return { messages: rows.slice(0, opts.limit).reverse(), hasMore };
+}
+
+/** Messages strictly between two slots, in conversation order: what a summary has to fold in. */
+export async function listMessagesBetween(
+  db: Db,
+  threadId: string,
+  afterSeq: number,
+  beforeSeq: number,
+): Promise<Message[]> {
+  return statements(db).between.execute({ threadId, afterSeq, beforeSeq });
+}

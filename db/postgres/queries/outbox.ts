@@ -1,0 +1,90 @@
+import { and, asc, inArray, isNull, lt, or, type SQL, sql } from 'drizzle-orm';
+import { prepared } from '../../prepared';
+import type { DeliveredOutboxRow, Event } from '../../store';
+import type { Db, Tx } from '../client';
+import { type OutboxRow, outbox } from '../schema';
+
+const p = sql.placeholder;
+/** The relay's statements, run for every batch it delivers (see db/prepared.ts). */
+const statements = (db: Db) =>
+  prepared(db, 'outbox', (db) => ({
+    // The ids travel as one array: one statement for every length of batch, not an IN list
+    // rebuilt for each.
+    markDelivered: db
+      .update(outbox)
+      .set({ deliveredAt: sql`${p('now')}::timestamptz` })
+      .where(sql`${outbox.id} = any(${p('ids')}::bigint[])`)
+      .returning({ id: outbox.id, threadId: outbox.threadId, enqueueRunId: outbox.enqueueRunId })
+      .prepare('mark_outbox_delivered'),
+  }));
+
+/**
+ * See `Store.claimPendingOutbox`. SKIP LOCKED lets relays in several processes claim at the
+ * same moment without waiting on each other: each takes rows the others have not locked.
+ */
+export async function claimPendingOutbox(
+  db: Db,
+  createdBefore: Date,
+  limit: number,
+  leaseMs: number,
+): Promise<OutboxRow[]> {
+  const now = new Date();
+  const claimable = db
+    .select({ id: outbox.id })
+    .from(outbox)
+    .where(
+      and(
+        isNull(outbox.deliveredAt),
+        lt(outbox.createdAt, createdBefore),
+        or(isNull(outbox.claimedUntil), lt(outbox.claimedUntil, now)),
+      ),
+    )
+    .orderBy(asc(outbox.id))
+    .limit(limit)
+    .for('update', { skipLocked: true });
+  const rows = await db
+    .update(outbox)
+    .set({ claimedUntil: new Date(now.getTime() + leaseMs) })
+    .where(inArray(outbox.id, claimable))
+    .returning();
+  return rows.sort((a, b) => a.id - b.id);
+}
+
+/** Marks a delivered batch in one statement, prepared once. */
+export async function markOutboxDelivered(db: Db, ids: number[]): Promise<DeliveredOutboxRow[]> {
+  if (ids.length === 0) return [];
+  const q = statements(db);
+  return q.markDelivered.execute({ now: new Date().toISOString(), ids });
+}
+
+/**
+ * Hands a run's job to its own `agent.run.requested` row while that row is undelivered (see
+ * `Store.finishRun`); returns no row when the row is out already. Pending rows are few, and the
+ * `outbox_pending` index finds them. A part of `finishRun`'s one statement (a WITH query), so
+ * `runId` is SQL: the select of the next run.
+ */
+export function handEnqueueStatement(runId: SQL) {
+  return sql`
+        update outbox set enqueue_run_id = run_id
+        where run_id = ${runId} and type = 'agent.run.requested'
+          and delivered_at is null
+        returning id`;
+}
+
+/**
+ * Inserts one outbox row and returns it; shared by ingress and the run job. In the caller's
+ * transaction, so not prepared (see db/prepared.ts).
+ */
+export async function insertOutbox(
+  tx: Tx,
+  event: Event,
+  enqueueRunId: string | null,
+  now: Date,
+): Promise<OutboxRow> {
+  const [row] = await tx
+    .insert(outbox)
+    .values({ ...event, enqueueRunId, createdAt: now })
+    .returning();
+  if (!row) throw new Error('outbox insert returned no row');
+  return row;
+}
