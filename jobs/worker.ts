@@ -1,4 +1,5 @@
 import { UnrecoverableError, Worker } from 'bullmq';
+import { isFinishedStatus } from '../db/types';
 import { createRedisClient, isConnectionError } from '../src/redis/client';
 import { failRun } from '../src/runs/service';
 import { createRunProcessor, type RunJobDeps, type RunJobResult } from './agent-run';
@@ -49,7 +50,7 @@ export function createWorker(deps: RunJobDeps) {
     try {
       if ((await job.getState()) !== 'failed') return;
       const run = await deps.db.getRun(job.data.runId);
-      if (!run || run.status === 'completed' || run.status === 'failed') return;
+      if (!run || isFinishedStatus(run.status)) return;
       await failRun(deps, run, run.attempts, {
         code: 'run_aborted',
         message: `the job failed outside the run: ${error?.message ?? 'unknown error'}`,

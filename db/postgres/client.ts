@@ -1,9 +1,10 @@
 import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
-import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
+import { drizzle } from 'drizzle-orm/postgres-js';
 import { migrate } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import { type Store, withUnavailable } from '../store';
+import type { Db } from './database';
 import { purgeIdempotencyKeys } from './queries/idempotency';
 import { insertRunRequest } from './queries/ingress';
 import { getMessage, listMessagesBetween, listThreadMessages } from './queries/messages';
@@ -17,11 +18,6 @@ import {
   startRunAttempt,
 } from './queries/runs';
 import { getThread, getThreadMemory, saveSummary } from './queries/threads';
-
-// No relational schema: the queries use the builders only, and a schema costs every transaction.
-export type Db = PostgresJsDatabase;
-/** A transaction of `Db`: what the queries inside `db.transaction` write through. */
-export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 
 const MIGRATIONS = join(import.meta.dir, '..', 'migrations', 'postgres');
 /** Any fixed number: processes starting together take turns applying migrations. */

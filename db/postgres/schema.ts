@@ -9,7 +9,7 @@ import {
   timestamp,
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
-import { RUN_STATUSES } from '../types';
+import { RUN_STATUSES } from '../run-statuses';
 
 /**
  * The PostgreSQL schema: the same tables, columns and indexes as `db/sqlite/schema.ts` (see the

@@ -5,6 +5,7 @@ import { drizzle } from 'drizzle-orm/bun-sqlite';
 import { migrate } from 'drizzle-orm/bun-sqlite/migrator';
 import { sqlitePath } from '../path';
 import { type Store, withUnavailable } from '../store';
+import type { Db } from './database';
 import { purgeIdempotencyKeys } from './queries/idempotency';
 import { insertRunRequest } from './queries/ingress';
 import { getMessage, listMessagesBetween, listThreadMessages } from './queries/messages';
@@ -19,8 +20,6 @@ import {
 } from './queries/runs';
 import { getThread, getThreadMemory, saveSummary } from './queries/threads';
 import * as schema from './schema';
-
-export type Db = ReturnType<typeof drizzle<typeof schema>>;
 
 const MIGRATIONS = join(import.meta.dir, '..', 'migrations', 'sqlite');
 

@@ -1,4 +1,4 @@
-import type { Db } from './client';
+import type { Db } from './database';
 
 /**
  * One unit of writes: synchronous statements (prepared on the same `Db`) run inside the

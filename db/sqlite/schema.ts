@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
-import { RUN_STATUSES } from '../types';
+import { RUN_STATUSES } from '../run-statuses';
 
 const createdAt = () =>
   integer('created_at', { mode: 'timestamp_ms' })

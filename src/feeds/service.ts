@@ -1,4 +1,5 @@
 import type { Store } from '../../db/store';
+import { isFinishedStatus } from '../../db/types';
 import { notFound } from '../errors';
 import { isTerminalEvent } from '../events/event';
 import { runStreamKey, type StreamTarget } from '../events/stream-writer';
@@ -42,9 +43,8 @@ export async function openRunFeed(
     const resumedFrom = await deps.feeds.entry(key, lastEventId);
     if (resumedFrom && isTerminalEvent(resumedFrom.fields.type)) return ENDED;
   }
-  const finished = run.status === 'completed' || run.status === 'failed';
   // A finished run whose stream has expired (RUN_FEED_TTL_S) has nothing left to replay.
-  if (finished && (await deps.feeds.lastIdOf(key)) === '0-0') return ENDED;
+  if (isFinishedStatus(run.status) && (await deps.feeds.lastIdOf(key)) === '0-0') return ENDED;
   return {
     kind: 'live',
     open: (sink) =>

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { RunRequest, RunRequestResult } from '../../store';
-import type { Db, Tx } from '../client';
+import type { Db, Tx } from '../database';
 import { insertOutbox } from './outbox';
 import { UNFINISHED } from './runs';
 

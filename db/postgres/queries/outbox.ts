@@ -1,7 +1,7 @@
 import { and, asc, inArray, isNull, lt, or, type SQL, sql } from 'drizzle-orm';
 import { prepared } from '../../prepared';
 import type { DeliveredOutboxRow, Event } from '../../store';
-import type { Db, Tx } from '../client';
+import type { Db, Tx } from '../database';
 import { type OutboxRow, outbox } from '../schema';
 
 const p = sql.placeholder;

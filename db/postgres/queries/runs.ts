@@ -3,7 +3,7 @@ import { alias } from 'drizzle-orm/pg-core';
 import { prepared } from '../../prepared';
 import type { RunError, RunFinish } from '../../store';
 import { isFinishedStatus, UNFINISHED_RUN_STATUSES } from '../../types';
-import type { Db } from '../client';
+import type { Db } from '../database';
 import { type Message, type OutboxRow, type Run, runs } from '../schema';
 import { storable } from '../storable';
 import { getMessage } from './messages';

@@ -1,7 +1,7 @@
 import { and, desc, eq, lte, sql } from 'drizzle-orm';
 import { prepared } from '../../prepared';
 import type { ThreadMemory } from '../../store';
-import type { Db } from '../client';
+import type { Db } from '../database';
 import { messages, type Thread, threads } from '../schema';
 import { storable } from '../storable';
 

@@ -1,5 +1,5 @@
 import { lt } from 'drizzle-orm';
-import type { Db } from '../client';
+import type { Db } from '../database';
 import { idempotencyKeys } from '../schema';
 
 /** Deletes keys written before `before`; returns how many. */

@@ -2,7 +2,7 @@ import { and, eq, inArray, sql } from 'drizzle-orm';
 import { prepared } from '../../prepared';
 import type { RunRequest, RunRequestResult } from '../../store';
 import { UNFINISHED_RUN_STATUSES } from '../../types';
-import type { Db } from '../client';
+import type { Db } from '../database';
 import { commitWrite } from '../group-commit';
 import { idempotencyKeys, messages, type OutboxRow, runs, threads } from '../schema';
 import { insertOutboxStatement } from './outbox';

@@ -1,6 +1,6 @@
 import { and, asc, desc, eq, gt, lt, sql } from 'drizzle-orm';
 import { prepared } from '../../prepared';
-import type { Db } from '../client';
+import type { Db } from '../database';
 import { type Message, messages } from '../schema';
 
 const p = sql.placeholder;

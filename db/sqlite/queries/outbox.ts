@@ -1,7 +1,7 @@
 import { and, asc, eq, inArray, isNull, lt, or, sql } from 'drizzle-orm';
 import { prepared } from '../../prepared';
 import type { DeliveredOutboxRow } from '../../store';
-import type { Db } from '../client';
+import type { Db } from '../database';
 import { commitWrite } from '../group-commit';
 import { type OutboxRow, outbox } from '../schema';
 

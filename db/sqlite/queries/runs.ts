@@ -3,7 +3,7 @@ import { alias } from 'drizzle-orm/sqlite-core';
 import { prepared } from '../../prepared';
 import type { RunError, RunFinish } from '../../store';
 import { isFinishedStatus, UNFINISHED_RUN_STATUSES } from '../../types';
-import type { Db } from '../client';
+import type { Db } from '../database';
 import { commitWrite } from '../group-commit';
 import { type Message, messages, type OutboxRow, type Run, runs, threads } from '../schema';
 import { handEnqueueStatement, insertOutboxStatement } from './outbox';

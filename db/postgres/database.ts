@@ -1,0 +1,9 @@
+import type { PostgresJsDatabase } from 'drizzle-orm/postgres-js';
+
+/**
+ * The drizzle handle the queries take. No relational schema: the queries use the builders only,
+ * and a schema costs every transaction.
+ */
+export type Db = PostgresJsDatabase;
+/** A transaction of `Db`: what the queries inside `db.transaction` write through. */
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
