@@ -121,7 +121,7 @@ try {
     // The budgets give the server a whole core, which it does not have: Redis and the load
     // generator share the machine's cores with it.
     const p1Budget = 1e6 / (P1_TARGET * add.rate);
-    // A 202 comes after the commit (DESIGN.md), so the store's part belongs to the floor; it is
+    // A 202 comes after the commit (docs/reliability.md), so the store's part belongs to the floor; it is
     // taken at its cheaper, time-ordered figure. The XADD, the ids and the run's writes are not.
     const p1Floor = httpUs + orderedStoreUs + addUs;
     const p2Budget = 1e6 / (P2_TARGET * processingRate);

@@ -28,8 +28,9 @@ export function createWorker(deps: RunJobDeps) {
     // hands the job to another worker: recovery within about lockDuration + stalledInterval.
     lockDuration: config.run.lockMs,
     stalledInterval: config.run.stalledCheckMs,
-    // A run whose worker dies twice is given up (agent.run.failed, run_aborted) rather than
-    // crashing workers forever.
+    // A job recovered from two stalls is failed on the third rather than crashing workers
+    // forever. BullMQ fails it with an UnrecoverableError, which the safety net below skips, so
+    // such a run ends `run_aborted` by the reconciler, RUN_STALE_MS later (docs/reliability.md).
     maxStalledCount: 2,
     // No rate limit of our own, but a limiter must be configured for a manual one (a 429's
     // queue.rateLimit) to hold: without it a blocked fetch takes the job straight back.

@@ -38,7 +38,7 @@ export type StreamCommands = Record<
  * idempotency key). Every entry read is acknowledged, but only once its effect is committed: a consumer that
  * dies leaves its entries pending, and another claims them after STREAM_CLAIM_IDLE_MS; an entry
  * delivered STREAM_MAX_DELIVERIES times is rejected (`delivery_failed`) so it cannot block the
- * group. See "Stream commands" in docs/events.md.
+ * group. See "Stream requests" in docs/events.md.
  */
 export function createStreamConsumer(
   deps: { config: Config; redis: RedisClient; stream: StreamTarget; logger: Logger },

@@ -1,8 +1,8 @@
 import type { ChainableCommander, Cluster, Redis } from 'ioredis';
 
 /**
- * A producer: another service asking for a run by adding an entry to the stream (DESIGN.md, "The
- * runtime reads the stream"). Works on a client or on a pipeline.
+ * A producer: another service asking for a run by adding an entry to the stream (docs/events.md,
+ * "Stream requests"). Works on a client or on a pipeline.
  */
 export function addStreamRequest<T extends Redis | Cluster | ChainableCommander>(
   redis: T,
