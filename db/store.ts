@@ -1,12 +1,12 @@
-import type { Message, OutboxRow, Run, Thread } from './types';
+import type { Message, OutboxRow, Run, RunError, Thread } from './types';
+
+export type { RunError };
 
 /** One stream event, as the outbox stores it until it is delivered. */
 export type Event = Pick<
   OutboxRow,
   'eventId' | 'type' | 'runId' | 'threadId' | 'occurredAt' | 'payload'
 >;
-
-export type RunError = { code: string; message: string };
 
 export interface RunRequest<R> {
   threadId: string;

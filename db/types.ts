@@ -10,7 +10,7 @@ export type Message = sqlite.Message;
 export type Run = sqlite.Run;
 export type OutboxRow = sqlite.OutboxRow;
 
-export * from './run-statuses';
+export * from './run-columns';
 
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const sameRows: [

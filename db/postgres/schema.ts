@@ -9,7 +9,7 @@ import {
   timestamp,
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
-import { RUN_STATUSES } from '../run-statuses';
+import { RUN_STATUSES, type RunError, type RunUsage } from '../run-columns';
 
 /**
  * The PostgreSQL schema: the same tables, columns and indexes as `db/sqlite/schema.ts` (see the
@@ -60,12 +60,8 @@ export const runs = pgTable(
     model: text('model').notNull(),
     status: text('status', { enum: RUN_STATUSES }).notNull().default('queued'),
     attempts: integer('attempts').notNull().default(0),
-    error: jsonb('error').$type<{ code: string; message: string }>(),
-    usage: jsonb('usage').$type<{
-      promptTokens: number;
-      completionTokens: number;
-      totalTokens: number;
-    }>(),
+    error: jsonb('error').$type<RunError>(),
+    usage: jsonb('usage').$type<RunUsage>(),
     replyMessageId: text('reply_message_id'),
     createdAt: createdAt(),
     startedAt: at('started_at'),

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
-import { RUN_STATUSES } from '../run-statuses';
+import { RUN_STATUSES, type RunError, type RunUsage } from '../run-columns';
 
 const createdAt = () =>
   integer('created_at', { mode: 'timestamp_ms' })
@@ -59,12 +59,8 @@ export const runs = sqliteTable(
     model: text('model').notNull(),
     status: text('status', { enum: RUN_STATUSES }).notNull().default('queued'),
     attempts: integer('attempts').notNull().default(0),
-    error: text('error', { mode: 'json' }).$type<{ code: string; message: string }>(),
-    usage: text('usage', { mode: 'json' }).$type<{
-      promptTokens: number;
-      completionTokens: number;
-      totalTokens: number;
-    }>(),
+    error: text('error', { mode: 'json' }).$type<RunError>(),
+    usage: text('usage', { mode: 'json' }).$type<RunUsage>(),
     replyMessageId: text('reply_message_id'),
     createdAt: createdAt(),
     startedAt: integer('started_at', { mode: 'timestamp_ms' }),

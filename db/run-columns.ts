@@ -1,4 +1,7 @@
-/** A run's states, and which of them are finished; the schemas and the services share them. */
+/**
+ * The run row's typed columns, shared by both schemas and the services: its states (and which of
+ * them are finished), its error and its token usage.
+ */
 /** A run waiting for its job or in it: a thread's runs go one at a time, oldest first. */
 export const UNFINISHED_RUN_STATUSES = ['queued', 'running'] as const;
 /** A terminal run: its reply or error is stored and its terminal event is in the outbox. */
@@ -11,4 +14,20 @@ export type FinishedRunStatus = (typeof FINISHED_RUN_STATUSES)[number];
 /** Whether a run with this status is terminal (see `FINISHED_RUN_STATUSES`). */
 export function isFinishedStatus(status: string): status is FinishedRunStatus {
   return (FINISHED_RUN_STATUSES as readonly string[]).includes(status);
+}
+
+/**
+ * A failed run's error as stored. The code is one of the closed set in src/failures.ts
+ * (`RunFailureCode`), kept as text: the store keeps what the service gives it.
+ */
+export interface RunError {
+  code: string;
+  message: string;
+}
+
+/** The model's token count for a run's reply. */
+export interface RunUsage {
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
 }
