@@ -35,10 +35,10 @@ export type StreamCommands = Record<
  * The runtime reads its own stream as one consumer of a group, so other services can ask for a
  * run without HTTP: an `agent.run.requested` entry with a `requestId` and no `runId` is handed to
  * `commands` (the same ingress code as POST /api/chat/messages, with the requestId as
- * idempotency key). Every entry read is acknowledged, but only once its effect is committed: a consumer that
- * dies leaves its entries pending, and another claims them after STREAM_CLAIM_IDLE_MS; an entry
- * delivered STREAM_MAX_DELIVERIES times is rejected (`delivery_failed`) so it cannot block the
- * group. See "Stream requests" in docs/events.md.
+ * idempotency key). Every entry read is acknowledged, but only once its effect is committed: a
+ * consumer that dies leaves its entries pending, and another claims them after
+ * STREAM_CLAIM_IDLE_MS; an entry delivered STREAM_MAX_DELIVERIES times is rejected
+ * (`delivery_failed`) so it cannot block the group. See "Stream requests" in docs/events.md.
  */
 export function createStreamConsumer(
   deps: { config: Config; redis: RedisClient; stream: StreamTarget; logger: Logger },
