@@ -2,10 +2,16 @@
  * The run row's typed columns, shared by both schemas and the services: its states (and which of
  * them are finished), its error and its token usage.
  */
-/** A run waiting for its job or in it: a thread's runs go one at a time, oldest first. */
-export const UNFINISHED_RUN_STATUSES = ['queued', 'running'] as const;
-/** A terminal run: its reply or error is stored and its terminal event is in the outbox. */
-export const FINISHED_RUN_STATUSES = ['completed', 'failed'] as const;
+/**
+ * A run waiting for its job or in it: a thread's runs go one at a time, oldest first.
+ * `cancelling`: a cancel was accepted while the run was running; its worker has not stopped yet.
+ */
+export const UNFINISHED_RUN_STATUSES = ['queued', 'running', 'cancelling'] as const;
+/**
+ * A terminal run: its reply, error or cancel is stored and its terminal event is in the outbox.
+ * A failed run can be reopened by an operator's retry; a cancelled one never.
+ */
+export const FINISHED_RUN_STATUSES = ['completed', 'failed', 'cancelled'] as const;
 export const RUN_STATUSES = [...UNFINISHED_RUN_STATUSES, ...FINISHED_RUN_STATUSES] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 export type UnfinishedRunStatus = (typeof UNFINISHED_RUN_STATUSES)[number];
@@ -30,4 +36,15 @@ export interface RunUsage {
   promptTokens: number;
   completionTokens: number;
   totalTokens: number;
+}
+
+/** Who cancelled a run: its client, a newer message (`multitask`), or the thread's deletion. */
+export const CANCELLED_BY = ['client', 'interrupt', 'rollback', 'thread_deleted'] as const;
+export type CancelledBy = (typeof CANCELLED_BY)[number];
+
+/** A run's cancel, once one was asked for: why (if the client said), by whom, when (ISO 8601). */
+export interface RunCancel {
+  reason: string | null;
+  by: CancelledBy;
+  requestedAt: string;
 }

@@ -9,6 +9,8 @@ export const ERROR_STATUS = {
   unauthorized: 401,
   not_found: 404,
   idempotency_key_reused: 409,
+  run_finished: 409,
+  thread_busy: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   internal_error: 500,

@@ -9,7 +9,7 @@ import {
   timestamp,
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
-import { RUN_STATUSES, type RunError, type RunUsage } from '../run-columns';
+import { RUN_STATUSES, type RunCancel, type RunError, type RunUsage } from '../run-columns';
 
 /**
  * The PostgreSQL schema: the same tables, columns and indexes as `db/sqlite/schema.ts` (see the
@@ -63,6 +63,7 @@ export const runs = pgTable(
     error: jsonb('error').$type<RunError>(),
     usage: jsonb('usage').$type<RunUsage>(),
     replyMessageId: text('reply_message_id'),
+    cancel: jsonb('cancel').$type<RunCancel>(),
     createdAt: createdAt(),
     startedAt: at('started_at'),
     finishedAt: at('finished_at'),

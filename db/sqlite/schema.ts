@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
-import { RUN_STATUSES, type RunError, type RunUsage } from '../run-columns';
+import { RUN_STATUSES, type RunCancel, type RunError, type RunUsage } from '../run-columns';
 
 const createdAt = () =>
   integer('created_at', { mode: 'timestamp_ms' })
@@ -62,6 +62,7 @@ export const runs = sqliteTable(
     error: text('error', { mode: 'json' }).$type<RunError>(),
     usage: text('usage', { mode: 'json' }).$type<RunUsage>(),
     replyMessageId: text('reply_message_id'),
+    cancel: text('cancel', { mode: 'json' }).$type<RunCancel>(),
     createdAt: createdAt(),
     startedAt: integer('started_at', { mode: 'timestamp_ms' }),
     finishedAt: integer('finished_at', { mode: 'timestamp_ms' }),

@@ -1,3 +1,4 @@
+import type { CancelledBy } from '../../db/types';
 import type { ErrorCode } from '../errors';
 import type { RunFailure } from '../failures';
 import { newEventId } from '../ids';
@@ -8,11 +9,16 @@ export const EVENT_TYPES = [
   'agent.run.delta',
   'agent.run.completed',
   'agent.run.failed',
+  'agent.run.cancelled',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
 /** The events that end a run: exactly one of them per run (an operator's retry adds another). */
-export const TERMINAL_EVENT_TYPES = ['agent.run.completed', 'agent.run.failed'] as const;
+export const TERMINAL_EVENT_TYPES = [
+  'agent.run.completed',
+  'agent.run.failed',
+  'agent.run.cancelled',
+] as const;
 
 export function isTerminalEvent(type: string | undefined): boolean {
   return (TERMINAL_EVENT_TYPES as readonly (string | undefined)[]).includes(type);
@@ -39,6 +45,8 @@ export interface EventPayloads {
     durationMs: number;
   };
   'agent.run.failed': { error: RunFailure; attempts: number };
+  /** `reason`: the client's, or null; `attempts`: spent before the cancel (0 if it never started). */
+  'agent.run.cancelled': { reason: string | null; by: CancelledBy; attempts: number };
 }
 
 /** One stream entry. `payload` is JSON text on the stream (docs/events.md). */

@@ -29,8 +29,14 @@ export function createMetrics() {
     }),
     runsFinished: new Counter({
       name: 'agent_runs_finished_total',
-      help: 'Runs made terminal by this process, by status (completed, failed)',
+      help: 'Runs made terminal by this process, by status (completed, failed, cancelled)',
       labelNames: ['status'] as const,
+      registers,
+    }),
+    runsCancelled: new Counter({
+      name: 'agent_runs_cancelled_total',
+      help: 'Runs cancelled by this process, by who asked (client, interrupt, rollback, thread_deleted)',
+      labelNames: ['by'] as const,
       registers,
     }),
     llmDuration: new Histogram({
