@@ -79,6 +79,14 @@ export interface Store {
    * the run was already terminal (another delivery of the job finished it first).
    */
   finishRun(input: RunFinish): Promise<OutboxRow | null>;
+  /**
+   * One page of a thread's runs, newest first: the `limit` runs before slot `beforeSeq` (or the
+   * newest ones), each with its reply, plus whether older ones exist.
+   */
+  listThreadRuns(
+    threadId: string,
+    opts: { limit: number; beforeSeq?: number },
+  ): Promise<{ runs: { run: Run; reply: Message | null }[]; hasMore: boolean }>;
   /** Each thread's oldest unfinished run: the one run per thread that should have a live job. */
   listThreadHeads(limit: number): Promise<Run[]>;
 

@@ -14,6 +14,7 @@ import {
   getRun,
   getRunWithReply,
   listThreadHeads,
+  listThreadRuns,
   recordRunRetry,
   startRunAttempt,
 } from './queries/runs';
@@ -41,6 +42,7 @@ export async function openPostgresStore(databaseUrl: string, poolSize: number): 
       startRunAttempt: (runId, now) => startRunAttempt(db, runId, now),
       recordRunRetry: (runId, attempts, error) => recordRunRetry(db, runId, attempts, error),
       finishRun: (input) => finishRun(db, input),
+      listThreadRuns: (threadId, opts) => listThreadRuns(db, threadId, opts),
       listThreadHeads: (limit) => listThreadHeads(db, limit),
       claimPendingOutbox: (before, limit, leaseMs) =>
         claimPendingOutbox(db, before, limit, leaseMs),

@@ -15,6 +15,7 @@ import {
   getRun,
   getRunWithReply,
   listThreadHeads,
+  listThreadRuns,
   recordRunRetry,
   startRunAttempt,
 } from './queries/runs';
@@ -48,6 +49,7 @@ export function openSqliteStore(databaseUrl: string): Store {
       startRunAttempt: (runId, now) => startRunAttempt(db, runId, now),
       recordRunRetry: (runId, attempts, error) => recordRunRetry(db, runId, attempts, error),
       finishRun: (input) => finishRun(db, input),
+      listThreadRuns: (threadId, opts) => listThreadRuns(db, threadId, opts),
       listThreadHeads: (limit) => listThreadHeads(db, limit),
       claimPendingOutbox: (before, limit, leaseMs) =>
         claimPendingOutbox(db, before, limit, leaseMs),

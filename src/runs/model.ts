@@ -1,5 +1,5 @@
 import { t } from 'elysia';
-import { RUN_STATUSES } from '../../db/types';
+import { CANCELLED_BY, RUN_STATUSES } from '../../db/types';
 import { messageView } from '../messages/model';
 
 export const runParams = t.Object({ runId: t.String() });
@@ -22,7 +22,18 @@ export const runView = t.Object({
       totalTokens: t.Integer(),
     }),
   ),
+  cancel: t.Nullable(
+    t.Object(
+      {
+        reason: t.Nullable(t.String()),
+        by: t.UnionEnum(CANCELLED_BY),
+        requestedAt: t.String({ format: 'date-time' }),
+      },
+      { description: 'Set once a cancel was asked for (by the client, or by a newer message).' },
+    ),
+  ),
   createdAt: t.String({ format: 'date-time' }),
   startedAt: nullableDate,
   finishedAt: nullableDate,
 });
+export type RunView = typeof runView.static;

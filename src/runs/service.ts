@@ -1,16 +1,21 @@
 import type { Store } from '../../db/store';
-import type { Run } from '../../db/types';
+import type { Message, Run } from '../../db/types';
 import { notFound } from '../errors';
 import { buildEvent } from '../events/event';
 import type { Publisher } from '../events/outbox-relay';
 import type { RunFailure } from '../failures';
 import { toMessageView } from '../messages/view';
 import type { Metrics } from '../metrics/metrics';
+import type { RunView } from './model';
 
-export async function getRunView(db: Store, runId: string) {
+export async function getRunView(db: Store, runId: string): Promise<RunView> {
   const found = await db.getRunWithReply(runId);
   if (!found) throw notFound('run', runId);
-  const { run, reply } = found;
+  return toRunView(found.run, found.reply);
+}
+
+/** A run as the API shows it (GET run, the thread's runs, a feed's reset). */
+export function toRunView(run: Run, reply: Message | null): RunView {
   return {
     id: run.id,
     threadId: run.threadId,
@@ -21,6 +26,7 @@ export async function getRunView(db: Store, runId: string) {
     error: run.error ?? null,
     reply: reply ? toMessageView(reply) : null,
     usage: run.usage ?? null,
+    cancel: run.cancel ?? null,
     createdAt: run.createdAt.toISOString(),
     startedAt: run.startedAt?.toISOString() ?? null,
     finishedAt: run.finishedAt?.toISOString() ?? null,

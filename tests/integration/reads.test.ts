@@ -75,6 +75,7 @@ describe.skipIf(!redisTestsEnabled())('read endpoints', () => {
       error: null,
       reply: null,
       usage: null,
+      cancel: null,
       createdAt: expect.any(String),
       startedAt: null,
       finishedAt: null,

@@ -1,10 +1,10 @@
-import { and, asc, eq, inArray, lt, ne, notExists, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, lt, ne, notExists, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
 import { prepared } from '../../prepared';
 import type { RunError, RunFinish } from '../../store';
 import { isFinishedStatus, UNFINISHED_RUN_STATUSES } from '../../types';
 import type { Db } from '../database';
-import { type Message, type OutboxRow, type Run, runs } from '../schema';
+import { type Message, messages, type OutboxRow, type Run, runs } from '../schema';
 import { storable } from '../storable';
 import { getMessage } from './messages';
 import { handEnqueueStatement, insertOutbox } from './outbox';
@@ -132,6 +132,26 @@ export function finishRun(db: Db, input: RunFinish): Promise<OutboxRow | null> {
     // 6. The terminal event's row, with the next run's job unless step 5 handed it over.
     return insertOutbox(tx, input.event, found?.handed ? null : (found?.id ?? null), input.now);
   });
+}
+
+/** See `Store.listThreadRuns`: newest first, each run with its reply (one left join). */
+export async function listThreadRuns(
+  db: Db,
+  threadId: string,
+  opts: { limit: number; beforeSeq?: number },
+): Promise<{ runs: { run: Run; reply: Message | null }[]; hasMore: boolean }> {
+  const where =
+    opts.beforeSeq === undefined
+      ? eq(runs.threadId, threadId)
+      : and(eq(runs.threadId, threadId), lt(runs.seq, opts.beforeSeq));
+  const rows = await db
+    .select({ run: runs, reply: messages })
+    .from(runs)
+    .leftJoin(messages, eq(messages.id, runs.replyMessageId))
+    .where(where)
+    .orderBy(desc(runs.seq))
+    .limit(opts.limit + 1);
+  return { runs: rows.slice(0, opts.limit), hasMore: rows.length > opts.limit };
 }
 
 /** The runs behind a head have no job by design: the head's completion enqueues the next. */

@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, lt, ne, notExists, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, lt, ne, notExists, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/sqlite-core';
 import { prepared } from '../../prepared';
 import type { RunError, RunFinish } from '../../store';
@@ -161,6 +161,27 @@ export async function finishRun(db: Db, input: RunFinish): Promise<OutboxRow | n
       now: input.now,
     }) ?? null) as OutboxRow | null;
   });
+}
+
+/** See `Store.listThreadRuns`: newest first, each run with its reply (one left join). */
+export async function listThreadRuns(
+  db: Db,
+  threadId: string,
+  opts: { limit: number; beforeSeq?: number },
+): Promise<{ runs: { run: Run; reply: Message | null }[]; hasMore: boolean }> {
+  const where =
+    opts.beforeSeq === undefined
+      ? eq(runs.threadId, threadId)
+      : and(eq(runs.threadId, threadId), lt(runs.seq, opts.beforeSeq));
+  const rows = await db
+    .select({ run: runs, reply: messages })
+    .from(runs)
+    .leftJoin(messages, eq(messages.id, runs.replyMessageId))
+    .where(where)
+    .orderBy(desc(runs.seq))
+    .limit(opts.limit + 1)
+    .all();
+  return { runs: rows.slice(0, opts.limit), hasMore: rows.length > opts.limit };
 }
 
 /** The runs behind a head have no job by design: the head's completion enqueues the next. */
