@@ -1,4 +1,12 @@
-import type { Message, OutboxRow, Run, RunError, Thread } from './types';
+import type {
+  FinishedRunStatus,
+  Message,
+  OutboxRow,
+  Run,
+  RunCancel,
+  RunError,
+  Thread,
+} from './types';
 
 export type { RunError };
 
@@ -28,11 +36,44 @@ export interface RunFinish {
   runId: string;
   now: Date;
   attempts: number;
-  event: Event;
+  /**
+   * The run's own end, announced by `event`: its reply (completed) or its error (failed).
+   * Without `event` the run ends cancelled: its attempt stopped for a cancel.
+   */
+  event?: Event;
   reply?: { id: string; content: string };
   usage?: Run['usage'];
   error?: RunError;
+  /**
+   * Makes `agent.run.cancelled` from the run as it is stored at its end (status, cancel,
+   * attempts). Used whenever the run ends cancelled: a cancel that came first wins over a reply
+   * or an error that comes after it.
+   */
+  cancelledEvent: (run: Run) => Event;
 }
+
+/** How `finishRun` ended a run, and the outbox row of its terminal event (to deliver). */
+export interface RunEnd {
+  status: FinishedRunStatus;
+  run: Run;
+  row: OutboxRow;
+}
+
+/** A cancel asked for by a client or a producer (see `Store.cancelRun`). */
+export interface RunCancelRequest {
+  runId: string;
+  cancel: RunCancel;
+  now: Date;
+  cancelledEvent: (run: Run) => Event;
+}
+
+export type RunCancelResult =
+  /** Completed or failed already: nothing to cancel. */
+  | { kind: 'finished'; run: Run }
+  /** Cancelled now (`row`: its terminal event), or already (`row` null). */
+  | { kind: 'cancelled'; run: Run; row: OutboxRow | null }
+  /** Running: marked cancelling (now or before); its worker must be told to stop. */
+  | { kind: 'cancelling'; run: Run };
 
 /** What a run's memory starts from: the thread's summary and the recent window. */
 export interface ThreadMemory {
@@ -64,21 +105,35 @@ export interface Store {
   getRunWithReply(runId: string): Promise<{ run: Run; reply: Message | null } | undefined>;
   /**
    * Claims an attempt: status running, attempts + 1 (an attempt cut off by a crash was spent
-   * too). Null for an unknown or completed run (a duplicate job: skip it). A failed run is
-   * reopened: only an operator's retry from Bull Board processes its job again.
+   * too). Null for an unknown, completed or cancelled run (a duplicate job, or a cancelled run's
+   * job: skip it). A failed run is reopened: only an operator's retry from Bull Board processes
+   * its job again. A `cancelling` run is returned as it is, not started: its worker died while
+   * it was being cancelled, and this job only has to end it.
    */
   startRunAttempt(runId: string, now: Date): Promise<Run | null>;
-  /** The run waits for BullMQ's next try; `attempts` is what was spent so far. */
-  recordRunRetry(runId: string, attempts: number, error: RunError): Promise<void>;
+  /**
+   * The run waits for BullMQ's next try; `attempts` is what was spent so far. False when the run
+   * is no longer running (a cancel came first): then it must end cancelled, not be retried.
+   */
+  recordRunRetry(runId: string, attempts: number, error: RunError): Promise<boolean>;
+  /**
+   * Cancels a run in one transaction. A queued run (waiting for its turn, its job, or a retry's
+   * backoff) ends cancelled at once, with its `agent.run.cancelled` outbox row; if it was its
+   * thread's head, that row enqueues the thread's next run (as `finishRun`'s does). A running run
+   * is marked `cancelling`: its worker ends it (`finishRun`). Repeating a cancel changes nothing,
+   * and the first cancel's reason stays. Undefined for an unknown run.
+   */
+  cancelRun(input: RunCancelRequest): Promise<RunCancelResult | undefined>;
   /**
    * Makes a run terminal: the reply (if any), the run's final state and the outbox row of its
    * terminal event, in one transaction. The same row enqueues the thread's next unfinished run,
    * so the per-thread chain lives in the database and survives any crash; but if that run's own
    * `agent.run.requested` is still undelivered (Redis was down when it was accepted), its job
-   * is handed to that row instead, so no run's job goes out before its announcement. Null when
+   * is handed to that row instead, so no run's job goes out before its announcement. A run
+   * that is `cancelling` ends cancelled whatever the input says, with no reply stored. Null when
    * the run was already terminal (another delivery of the job finished it first).
    */
-  finishRun(input: RunFinish): Promise<OutboxRow | null>;
+  finishRun(input: RunFinish): Promise<RunEnd | null>;
   /**
    * One page of a thread's runs, newest first: the `limit` runs before slot `beforeSeq` (or the
    * newest ones), each with its reply, plus whether older ones exist.

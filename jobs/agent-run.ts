@@ -12,7 +12,8 @@ import type { Logger } from '../src/logger';
 import { buildRunPrompt } from '../src/memory/memory';
 import type { Metrics } from '../src/metrics/metrics';
 import type { RedisClient } from '../src/redis/client';
-import { failRun } from '../src/runs/service';
+import type { CancelSignals } from '../src/runs/cancel-signals';
+import { announceEnd, cancelledEvent, failRun } from '../src/runs/service';
 import { parseRunJobData, type RunJobData, type RunQueue } from './catalog';
 
 export interface RunJobDeps {
@@ -24,6 +25,7 @@ export interface RunJobDeps {
   publisher: Publisher;
   metrics: Metrics;
   stream: StreamTarget;
+  cancels: CancelSignals;
   logger: Logger;
 }
 
@@ -34,12 +36,16 @@ const STORE_WAIT_MS = 1000;
 /** The longest queue pause one retry-after can ask for. */
 const MAX_RATE_LIMIT_WAIT_MS = 5 * 60_000;
 
-export type RunJobResult = { status: 'completed'; replyId: string } | { status: 'skipped' };
+export type RunJobResult =
+  | { status: 'completed'; replyId: string }
+  | { status: 'cancelled' }
+  | { status: 'skipped' };
 
 /**
  * The run job, top to bottom: claim the attempt, announce it, build memory, call the model,
  * then make the run terminal (reply, status and event in one transaction) — or hand the error
- * to BullMQ, which owns retries.
+ * to BullMQ, which owns retries. A cancel aborts the model call (its signal) and the run ends
+ * cancelled; the job then completes, so BullMQ neither shows it failed nor retries it.
  */
 export function createRunProcessor(deps: RunJobDeps) {
   const { db, redis, llm, publisher, stream } = deps;
@@ -67,11 +73,28 @@ export function createRunProcessor(deps: RunJobDeps) {
 
   async function processOnce(job: Job<RunJobData>): Promise<RunJobResult> {
     const { runId } = parseRunJobData(job.data);
+    // Watched before the attempt is claimed, so a cancel accepted in between still stops it.
+    const cancel = deps.cancels.watch(runId);
+    try {
+      return await attemptRun(job, runId, cancel.signal);
+    } finally {
+      cancel.release();
+    }
+  }
+
+  async function attemptRun(
+    job: Job<RunJobData>,
+    runId: string,
+    cancelled: AbortSignal,
+  ): Promise<RunJobResult> {
     const run = await db.startRunAttempt(runId, new Date());
-    // Completed already (a duplicate delivery) or unknown: nothing to do, nothing to announce.
+    // Completed or cancelled already (a duplicate delivery, a cancelled run's job) or unknown:
+    // nothing to do, nothing to announce.
     if (!run) return { status: 'skipped' };
     const ids = { runId: run.id, threadId: run.threadId };
     const logger = deps.logger.child(ids);
+    // Its worker died while it was being cancelled: this job only ends it.
+    if (run.status === 'cancelling') return endCancelled(run, run.attempts, logger);
     const attempt = run.attempts;
     // `started` goes out while memory is built and the model called: the deltas are chained
     // behind it and the terminal event waits for it, so the order on the streams holds.
@@ -86,14 +109,20 @@ export function createRunProcessor(deps: RunJobDeps) {
     let reply: Awaited<ReturnType<Llm['chat']>>;
     const deltas = createDeltaWriter({ redis, stream, ids, attempt, after: announced });
     try {
-      const messages = await buildRunPrompt({ ...deps, logger }, run);
-      reply = await llm.chat({ model: run.model, messages, onDelta: deltas.push });
+      const messages = await buildRunPrompt({ ...deps, logger }, run, cancelled);
+      reply = await llm.chat({
+        model: run.model,
+        messages,
+        signal: cancelled,
+        onDelta: deltas.push,
+      });
       await deltas.close();
       await announced;
     } catch (thrown) {
       await deltas.close();
       await announced.catch(() => {});
       if (thrown instanceof StoreUnavailableError) throw thrown;
+      if (cancelled.aborted) return endCancelled(run, attempt, logger);
       const error =
         thrown instanceof LlmError
           ? thrown
@@ -108,7 +137,7 @@ export function createRunProcessor(deps: RunJobDeps) {
     const now = new Date();
     const replyId = newMessageId();
     const usage = reply.usage;
-    const row = await db.finishRun({
+    const end = await db.finishRun({
       runId,
       now,
       attempts: attempt,
@@ -127,12 +156,32 @@ export function createRunProcessor(deps: RunJobDeps) {
         },
         now,
       ),
+      // A cancel that came while the model answered wins: the reply is not stored.
+      cancelledEvent: cancelledEvent(now),
     });
-    if (!row) return { status: 'skipped' };
-    deps.metrics.runsFinished.inc({ status: 'completed' });
-    await publisher.deliver(row);
-    logger.info({ attempt, usage }, 'run completed');
-    return { status: 'completed', replyId };
+    if (!end) return { status: 'skipped' };
+    await announceEnd(deps, end);
+    logger.info({ attempt, usage, status: end.status }, `run ${end.status}`);
+    return end.status === 'completed' ? { status: 'completed', replyId } : { status: 'cancelled' };
+  }
+
+  /** The attempt stopped for a cancel (or found its run cancelling): the run ends cancelled. */
+  async function endCancelled(
+    run: Pick<Run, 'id'>,
+    attempts: number,
+    logger: Logger,
+  ): Promise<RunJobResult> {
+    const now = new Date();
+    const end = await db.finishRun({
+      runId: run.id,
+      now,
+      attempts,
+      cancelledEvent: cancelledEvent(now),
+    });
+    if (end) await announceEnd(deps, end);
+    logger.info({ attempts }, 'run cancelled');
+    // The job completes: a cancelled run is no failure, and nothing retries it.
+    return { status: 'cancelled' };
   }
 
   async function handleFailure(
@@ -141,7 +190,7 @@ export function createRunProcessor(deps: RunJobDeps) {
     attempt: number,
     error: LlmError,
     logger: Logger,
-  ): Promise<never> {
+  ): Promise<RunJobResult> {
     const failure = { code: error.code, message: error.message };
     // attemptsStarted counts every start, attemptsMade only the spent attempts: the difference
     // is this run's rate-limited tries (this one included).
@@ -150,8 +199,11 @@ export function createRunProcessor(deps: RunJobDeps) {
       // Pause the whole queue for the server's retry-after and put the job back without
       // spending an attempt: the model server asked every caller to wait, not just this run.
       const waitMs = Math.min(error.retryAfterMs ?? 1000, MAX_RATE_LIMIT_WAIT_MS);
-      // A rate-limited try spends no attempt: give back the one claimed at the start.
-      await db.recordRunRetry(run.id, attempt - 1, failure);
+      // A rate-limited try spends no attempt: give back the one claimed at the start. A run
+      // cancelled meanwhile is not tried again.
+      if (!(await db.recordRunRetry(run.id, attempt - 1, failure))) {
+        return endCancelled(run, attempt - 1, logger);
+      }
       await deps.queue.rateLimit(waitMs);
       logger.warn({ waitMs }, 'model server rate limited; queue paused');
       throw new RateLimitError();
@@ -163,11 +215,14 @@ export function createRunProcessor(deps: RunJobDeps) {
       spent = attempt - 1;
     }
     if (error.kind === 'retryable' && !lastAttempt) {
-      await db.recordRunRetry(run.id, attempt, failure);
+      if (!(await db.recordRunRetry(run.id, attempt, failure))) {
+        return endCancelled(run, attempt, logger);
+      }
       logger.warn({ attempt, error: failure }, 'run attempt failed; BullMQ will retry');
       throw error;
     }
-    await failRun(deps, run, spent, failure);
+    const status = await failRun(deps, run, spent, failure);
+    if (status === 'cancelled') return { status: 'cancelled' };
     logger.warn({ attempt, error: failure }, 'run failed');
     // Unrecoverable: BullMQ moves the job to failed now, where Bull Board can retry it.
     throw new UnrecoverableError(`${failure.code}: ${failure.message}`);

@@ -15,6 +15,7 @@ import {
   isConnectionError,
   type RedisClient,
 } from './redis/client';
+import { type CancelSignals, createCancelSignals } from './runs/cancel-signals';
 import { settleWithin } from './timeouts';
 
 export interface Deps {
@@ -32,6 +33,8 @@ export interface Deps {
   stream: StreamTarget;
   /** The one reader behind every SSE feed of this process. */
   feeds: FeedReader;
+  /** Reaches the worker that holds a run, in whichever process, when it is cancelled. */
+  cancels: CancelSignals;
   close(): Promise<void>;
 }
 
@@ -64,6 +67,16 @@ export async function createDeps(
     connection.on('ready', () => void publisher.relayPending().catch(() => {}));
   }
   const feeds = createFeedReader({ redis: config.redis, logger });
+  const cancels = createCancelSignals({
+    redis: config.redis,
+    publisher: redis,
+    channel: `${config.redis.streamKey}:cancel`,
+    logger,
+    cancelling: async (runIds) => {
+      const runs = await Promise.all(runIds.map((runId) => db.getRun(runId)));
+      return runs.flatMap((run) => (run?.status === 'cancelling' ? [run.id] : []));
+    },
+  });
   return {
     config,
     logger,
@@ -75,9 +88,11 @@ export async function createDeps(
     metrics,
     stream,
     feeds,
+    cancels,
     async close() {
       await publisher.stopRelay();
       await feeds.close();
+      await cancels.close();
       // BullMQ's close waits for its connection; with Redis gone that would be forever.
       await settleWithin(queue.close(), 2000);
       queueRedis.disconnect();

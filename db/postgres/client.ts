@@ -10,6 +10,7 @@ import { insertRunRequest } from './queries/ingress';
 import { getMessage, listMessagesBetween, listThreadMessages } from './queries/messages';
 import { claimPendingOutbox, markOutboxDelivered } from './queries/outbox';
 import {
+  cancelRun,
   finishRun,
   getRun,
   getRunWithReply,
@@ -41,6 +42,7 @@ export async function openPostgresStore(databaseUrl: string, poolSize: number): 
       getRunWithReply: (runId) => getRunWithReply(db, runId),
       startRunAttempt: (runId, now) => startRunAttempt(db, runId, now),
       recordRunRetry: (runId, attempts, error) => recordRunRetry(db, runId, attempts, error),
+      cancelRun: (input) => cancelRun(db, input),
       finishRun: (input) => finishRun(db, input),
       listThreadRuns: (threadId, opts) => listThreadRuns(db, threadId, opts),
       listThreadHeads: (limit) => listThreadHeads(db, limit),

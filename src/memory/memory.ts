@@ -14,6 +14,8 @@ import { buildPrompt, buildSummaryRequest, foldRange, type MemoryMessage } from 
 export async function buildRunPrompt(
   deps: { db: Store; llm: Llm; config: Config; logger: Logger },
   run: Run,
+  /** Aborts the summary call too when the run is cancelled. */
+  signal?: AbortSignal,
 ): Promise<ChatMessage[]> {
   const { db, llm, config, logger } = deps;
   const thread = await db.getThreadMemory(run.threadId, run.seq, config.chat.recentMessages);
@@ -29,6 +31,7 @@ export async function buildRunPrompt(
         const result = await llm.chat({
           model: config.chat.summaryModel ?? run.model,
           messages: buildSummaryRequest(summary, older),
+          signal,
         });
         summary = result.content;
         await db.saveSummary(run.threadId, {
@@ -37,6 +40,7 @@ export async function buildRunPrompt(
           throughSeq: last.seq,
         });
       } catch (error) {
+        if (signal?.aborted) throw error;
         logger.warn(
           { runId: run.id, threadId: run.threadId, err: error },
           'summary failed; sending the older messages verbatim',

@@ -1,5 +1,5 @@
-import type { Store } from '../../db/store';
-import type { Message, Run } from '../../db/types';
+import type { RunEnd, Store } from '../../db/store';
+import type { FinishedRunStatus, Message, Run } from '../../db/types';
 import { notFound } from '../errors';
 import { buildEvent } from '../events/event';
 import type { Publisher } from '../events/outbox-relay';
@@ -33,18 +33,23 @@ export function toRunView(run: Run, reply: Message | null): RunView {
   };
 }
 
+/** What ending a run needs: the store, the publisher, the metrics. */
+export type RunEndDeps = { db: Store; publisher: Publisher; metrics: Metrics };
+
 /**
  * Makes a run failed and announces it: the run job when it gives up, and the two safety nets
- * (the worker's `failed` listener, the reconciler) when a job failed outside the run.
+ * (the worker's `failed` listener, the reconciler) when a job failed outside the run. A run
+ * that was being cancelled ends cancelled instead. Returns how it ended (undefined: it had ended
+ * already).
  */
 export async function failRun(
-  deps: { db: Store; publisher: Publisher; metrics: Metrics },
+  deps: RunEndDeps,
   run: Pick<Run, 'id' | 'threadId'>,
   attempts: number,
   error: RunFailure,
-): Promise<void> {
+): Promise<FinishedRunStatus | undefined> {
   const now = new Date();
-  const row = await deps.db.finishRun({
+  const end = await deps.db.finishRun({
     runId: run.id,
     now,
     attempts,
@@ -55,8 +60,31 @@ export async function failRun(
       { error, attempts },
       now,
     ),
+    cancelledEvent: cancelledEvent(now),
   });
-  if (!row) return;
-  deps.metrics.runsFinished.inc({ status: 'failed' });
-  await deps.publisher.deliver(row);
+  return end ? announceEnd(deps, end) : undefined;
+}
+
+/** `agent.run.cancelled`, made from the run as the store ends it (its cancel and attempts). */
+export function cancelledEvent(now: Date) {
+  return (run: Run) =>
+    buildEvent(
+      'agent.run.cancelled',
+      { runId: run.id, threadId: run.threadId },
+      {
+        reason: run.cancel?.reason ?? null,
+        by: run.cancel?.by ?? 'client',
+        attempts: run.attempts,
+      },
+      now,
+    );
+}
+
+/** Counts a run's end and delivers its terminal event (the relay does if Redis is away). */
+export async function announceEnd(deps: RunEndDeps, end: RunEnd): Promise<FinishedRunStatus> {
+  deps.metrics.runsFinished.inc({ status: end.status });
+  if (end.status === 'cancelled')
+    deps.metrics.runsCancelled.inc({ by: end.run.cancel?.by ?? 'client' });
+  await deps.publisher.deliver(end.row);
+  return end.status;
 }

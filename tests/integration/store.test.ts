@@ -150,6 +150,9 @@ describe(`one store, two processes (${TEST_DATABASE})`, () => {
             },
           ),
           error: { code: 'llm_unauthorized', message: 'no' },
+          cancelledEvent: () => {
+            throw new Error('the run was not being cancelled');
+          },
         }),
         b.insertRunRequest(next),
       ]);
@@ -158,7 +161,7 @@ describe(`one store, two processes (${TEST_DATABASE})`, () => {
       const [acceptedNow] = await reader.select(
         sql`select enqueue_run_id from outbox where id = ${accepted.row.id}`,
       );
-      const enqueuers = [finished?.enqueueRunId, acceptedNow?.enqueue_run_id].filter(
+      const enqueuers = [finished?.row.enqueueRunId, acceptedNow?.enqueue_run_id].filter(
         (id) => id === next.runId,
       );
       expect(enqueuers).toHaveLength(1);

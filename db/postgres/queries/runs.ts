@@ -1,10 +1,17 @@
-import { and, asc, desc, eq, inArray, lt, ne, notExists, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, lt, notExists, notInArray, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
 import { prepared } from '../../prepared';
-import type { RunError, RunFinish } from '../../store';
-import { isFinishedStatus, UNFINISHED_RUN_STATUSES } from '../../types';
-import type { Db } from '../database';
-import { type Message, messages, type OutboxRow, type Run, runs } from '../schema';
+import type {
+  Event,
+  RunCancelRequest,
+  RunCancelResult,
+  RunEnd,
+  RunError,
+  RunFinish,
+} from '../../store';
+import { isFinishedStatus, type RunCancel, UNFINISHED_RUN_STATUSES } from '../../types';
+import type { Db, Tx } from '../database';
+import { type Message, messages, type Run, runs, threads } from '../schema';
 import { storable } from '../storable';
 import { getMessage } from './messages';
 import { handEnqueueStatement, insertOutbox } from './outbox';
@@ -14,6 +21,9 @@ import { handEnqueueStatement, insertOutbox } from './outbox';
  * the text stays what it was when the values were typed into it, so the planner sees them.
  */
 export const UNFINISHED = sql.raw(`(${UNFINISHED_RUN_STATUSES.map((s) => `'${s}'`).join(', ')})`);
+
+/** A run in these states is not started again: done, or being ended by its cancel. */
+const NOT_STARTABLE = ['completed', 'cancelled', 'cancelling'] as const;
 
 const p = sql.placeholder;
 /**
@@ -35,13 +45,14 @@ const statements = (db: Db) =>
         startedAt: sql`coalesce(${runs.startedAt}, ${p('now')}::timestamptz)`,
         finishedAt: null,
       })
-      .where(and(eq(runs.id, p('id')), ne(runs.status, 'completed')))
+      .where(and(eq(runs.id, p('id')), notInArray(runs.status, [...NOT_STARTABLE])))
       .returning()
       .prepare('start_run_attempt'),
     retry: db
       .update(runs)
       .set({ status: 'queued', attempts: sql`${p('attempts')}`, error: sql`${p('error')}::jsonb` })
-      .where(and(eq(runs.id, p('id')), ne(runs.status, 'completed')))
+      .where(and(eq(runs.id, p('id')), eq(runs.status, 'running')))
+      .returning({ id: runs.id })
       .prepare('record_run_retry'),
   }));
 
@@ -66,7 +77,10 @@ export async function getRunWithReply(
 export async function startRunAttempt(db: Db, runId: string, now: Date): Promise<Run | null> {
   const q = statements(db);
   const [run] = await q.startAttempt.execute({ id: runId, now: now.toISOString() });
-  return run ?? null;
+  if (run) return run;
+  // Not started: unknown, done, or cancelling (then this job only has to end it).
+  const found = await getRun(db, runId);
+  return found?.status === 'cancelling' ? found : null;
 }
 
 export async function recordRunRetry(
@@ -74,43 +88,47 @@ export async function recordRunRetry(
   runId: string,
   attempts: number,
   error: RunError,
-): Promise<void> {
+): Promise<boolean> {
   const q = statements(db);
-  await q.retry.execute({ id: runId, attempts, error: json(error) });
+  const retried = await q.retry.execute({ id: runId, attempts, error: json(error) });
+  return retried.length > 0;
 }
 
 /**
  * See `Store.finishRun`. Its thread is locked before it looks for the next run, as
  * `insertRunRequest` locks it before it asks whether a run is unfinished: see there for why.
  */
-export function finishRun(db: Db, input: RunFinish): Promise<OutboxRow | null> {
-  const { runId, reply } = input;
+export function finishRun(db: Db, input: RunFinish): Promise<RunEnd | null> {
+  const { runId, reply, event } = input;
   const now = input.now.toISOString();
   return db.transaction(async (tx) => {
     // 1. The run: none, or finished already (another delivery of the job finished it first).
     // Locked, and its thread with it.
-    const [run] = await tx.execute<{ status: string; thread_id: string; seq: number }>(sql`
-      select r.status, r.thread_id, r.seq from runs r join threads t on t.id = r.thread_id
-      where r.id = ${runId} for update`);
+    const run = await lockRun(tx, runId);
     if (!run || isFinishedStatus(run.status)) return null;
+    // A cancel that came first wins: the run ends cancelled, with no reply.
+    if (run.status === 'cancelling' || !event) {
+      return endCancelled(tx, run, { attempts: input.attempts, now: input.now }, input);
+    }
     // Steps 2 to 5 are the parts of one statement: one round trip.
     // 2. The reply, in the slot after its user message, counted on the thread.
     const storeReply = reply
       ? sql`
         stored_reply as (
           insert into messages (id, thread_id, run_id, role, content, seq, created_at)
-          values (${reply.id}, ${run.thread_id}, ${runId}, 'assistant', ${reply.content},
+          values (${reply.id}, ${run.threadId}, ${runId}, 'assistant', ${reply.content},
                   ${run.seq + 1}, ${now}::timestamptz)
         ),
         counted as (
           update threads set message_count = message_count + 1, updated_at = ${now}::timestamptz
-          where id = ${run.thread_id}
+          where id = ${run.threadId}
         ),`
       : sql``;
     // 3. The run's end.
+    const status = reply ? 'completed' : 'failed';
     const finished = sql`
       finished as (
-        update runs set status = ${reply ? 'completed' : 'failed'}, attempts = ${input.attempts},
+        update runs set status = ${status}, attempts = ${input.attempts},
           error = ${json(input.error)}::jsonb, usage = ${json(input.usage)}::jsonb,
           reply_message_id = ${reply?.id ?? null}, finished_at = ${now}::timestamptz
         where id = ${runId}
@@ -119,7 +137,7 @@ export function finishRun(db: Db, input: RunFinish): Promise<OutboxRow | null> {
     const next = sql`
       next_run as (
         select id from runs
-        where thread_id = ${run.thread_id} and status in ${UNFINISHED} and id <> ${runId}
+        where thread_id = ${run.threadId} and status in ${UNFINISHED} and id <> ${runId}
         order by seq limit 1
       )`;
     // 5. Its announcement still in the outbox: that row enqueues it, after the announcement.
@@ -130,8 +148,108 @@ export function finishRun(db: Db, input: RunFinish): Promise<OutboxRow | null> {
       with ${storeReply} ${finished}, ${next}, ${handed}
       select (select id from next_run) as id, exists (select 1 from handed) as handed`);
     // 6. The terminal event's row, with the next run's job unless step 5 handed it over.
-    return insertOutbox(tx, input.event, found?.handed ? null : (found?.id ?? null), input.now);
+    const row = await insertOutbox(
+      tx,
+      event,
+      found?.handed ? null : (found?.id ?? null),
+      input.now,
+    );
+    const ended: Run = {
+      ...run,
+      status,
+      attempts: input.attempts,
+      error: input.error ?? null,
+      usage: input.usage ?? null,
+      replyMessageId: reply?.id ?? null,
+      finishedAt: input.now,
+    };
+    return { status, run: ended, row };
   });
+}
+
+/** See `Store.cancelRun`; the run and its thread are locked as in `finishRun`. */
+export async function cancelRun(
+  db: Db,
+  input: RunCancelRequest,
+): Promise<RunCancelResult | undefined> {
+  if (!storable(input.runId)) return undefined;
+  return db.transaction(async (tx): Promise<RunCancelResult | undefined> => {
+    const run = await lockRun(tx, input.runId);
+    if (!run) return undefined;
+    if (run.status === 'completed' || run.status === 'failed') return { kind: 'finished', run };
+    if (run.status === 'cancelled') return { kind: 'cancelled', run, row: null };
+    if (run.status === 'cancelling') return { kind: 'cancelling', run };
+    if (run.status === 'running') {
+      await tx.execute(sql`
+        update runs set status = 'cancelling', cancel = ${json(input.cancel)}::jsonb
+        where id = ${run.id}`);
+      return { kind: 'cancelling', run: { ...run, status: 'cancelling', cancel: input.cancel } };
+    }
+    const ended = await endCancelled(tx, run, { attempts: run.attempts, now: input.now }, input);
+    return { kind: 'cancelled', run: ended.run, row: ended.row };
+  });
+}
+
+/** The run, locked with its thread (see `insertRunRequest` for why the thread). */
+async function lockRun(tx: Tx, runId: string): Promise<Run | undefined> {
+  const [locked] = await tx
+    .select({ run: runs })
+    .from(runs)
+    .innerJoin(threads, eq(threads.id, runs.threadId))
+    .where(eq(runs.id, runId))
+    .for('update');
+  return locked?.run;
+}
+
+/**
+ * Ends a queued or cancelling run cancelled, inside the caller's transaction: the run's end and
+ * its `agent.run.cancelled` row. If the run was its thread's head (no unfinished run before it),
+ * that row enqueues the thread's next run, or hands its job to that run's undelivered
+ * announcement, as `finishRun` does; a run cancelled while waiting behind another leaves the
+ * chain to the head. One statement, as in `finishRun`.
+ */
+async function endCancelled(
+  tx: Tx,
+  run: Run,
+  end: { attempts: number; now: Date },
+  input: { cancel?: RunCancel; cancelledEvent: (run: Run) => Event },
+): Promise<RunEnd> {
+  const cancel = run.cancel ?? input.cancel ?? null;
+  const now = end.now.toISOString();
+  const [found] = await tx.execute<{ id: string | null; handed: boolean }>(sql`
+    with finished as (
+      update runs set status = 'cancelled', attempts = ${end.attempts},
+        cancel = ${json(cancel)}::jsonb, finished_at = ${now}::timestamptz
+      where id = ${run.id}
+    ),
+    earlier as (
+      select 1 from runs
+      where thread_id = ${run.threadId} and status in ${UNFINISHED} and seq < ${run.seq}
+      limit 1
+    ),
+    next_run as (
+      select id from runs
+      where thread_id = ${run.threadId} and status in ${UNFINISHED} and id <> ${run.id}
+        and not exists (select 1 from earlier)
+      order by seq limit 1
+    ),
+    handed as (${handEnqueueStatement(sql`(select id from next_run)`)}
+    )
+    select (select id from next_run) as id, exists (select 1 from handed) as handed`);
+  const cancelled: Run = {
+    ...run,
+    status: 'cancelled',
+    attempts: end.attempts,
+    cancel,
+    finishedAt: end.now,
+  };
+  const row = await insertOutbox(
+    tx,
+    input.cancelledEvent(cancelled),
+    found?.handed ? null : (found?.id ?? null),
+    end.now,
+  );
+  return { status: 'cancelled', run: cancelled, row };
 }
 
 /** See `Store.listThreadRuns`: newest first, each run with its reply (one left join). */

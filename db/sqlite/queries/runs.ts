@@ -1,8 +1,15 @@
 import { and, asc, desc, eq, inArray, lt, ne, notExists, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/sqlite-core';
 import { prepared } from '../../prepared';
-import type { RunError, RunFinish } from '../../store';
-import { isFinishedStatus, UNFINISHED_RUN_STATUSES } from '../../types';
+import type {
+  Event,
+  RunCancelRequest,
+  RunCancelResult,
+  RunEnd,
+  RunError,
+  RunFinish,
+} from '../../store';
+import { isFinishedStatus, type RunCancel, UNFINISHED_RUN_STATUSES } from '../../types';
 import type { Db } from '../database';
 import { commitWrite } from '../group-commit';
 import { type Message, messages, type OutboxRow, type Run, runs, threads } from '../schema';
@@ -31,7 +38,37 @@ const statements = (db: Db) =>
     retry: db
       .update(runs)
       .set({ status: 'queued', attempts: sql`${p('attempts')}`, error: sql`${p('error')}` })
-      .where(and(eq(runs.id, p('id')), ne(runs.status, 'completed')))
+      .where(and(eq(runs.id, p('id')), eq(runs.status, 'running')))
+      .returning({ id: runs.id })
+      .prepare(),
+    markCancelling: db
+      .update(runs)
+      .set({ status: 'cancelling', cancel: sql`${p('cancel')}` })
+      .where(eq(runs.id, p('id')))
+      .returning()
+      .prepare(),
+    markCancelled: db
+      .update(runs)
+      .set({
+        status: 'cancelled',
+        attempts: sql`${p('attempts')}`,
+        cancel: sql`coalesce(${runs.cancel}, ${p('cancel')})`,
+        finishedAt: sql`${p('now')}`,
+      })
+      .where(eq(runs.id, p('id')))
+      .returning()
+      .prepare(),
+    earlier: db
+      .select({ id: runs.id })
+      .from(runs)
+      .where(
+        and(
+          eq(runs.threadId, p('threadId')),
+          inArray(runs.status, UNFINISHED_RUN_STATUSES),
+          lt(runs.seq, p('seq')),
+        ),
+      )
+      .limit(1)
       .prepare(),
     insertReply: db
       .insert(messages)
@@ -101,7 +138,8 @@ export async function startRunAttempt(db: Db, runId: string, now: Date): Promise
   const q = statements(db);
   return commitWrite(db, () => {
     const run = q.getRun.get({ id: runId });
-    if (!run || run.status === 'completed') return null;
+    if (!run || run.status === 'completed' || run.status === 'cancelled') return null;
+    if (run.status === 'cancelling') return run;
     return q.startAttempt.get({ id: runId, now: now.getTime() }) ?? null;
   });
 }
@@ -111,23 +149,30 @@ export async function recordRunRetry(
   runId: string,
   attempts: number,
   error: RunError,
-): Promise<void> {
+): Promise<boolean> {
   const q = statements(db);
-  await commitWrite(db, () => q.retry.run({ id: runId, attempts, error: json(error) }));
+  const retried = await commitWrite(db, () =>
+    q.retry.get({ id: runId, attempts, error: json(error) }),
+  );
+  return retried !== undefined;
 }
 
 /**
  * See `Store.finishRun`. SQLite has one writer at a time: these steps and any request's
  * `insertRunRequest` cannot interleave, so no lock needs taking.
  */
-export async function finishRun(db: Db, input: RunFinish): Promise<OutboxRow | null> {
-  const { runId, reply } = input;
+export async function finishRun(db: Db, input: RunFinish): Promise<RunEnd | null> {
+  const { runId, reply, event } = input;
   const now = input.now.getTime();
   const q = statements(db);
   return commitWrite(db, () => {
     // 1. The run: none, or finished already (another delivery of the job finished it first).
     const run = q.getRun.get({ id: runId });
     if (!run || isFinishedStatus(run.status)) return null;
+    // A cancel that came first wins: the run ends cancelled, with no reply.
+    if (run.status === 'cancelling' || !event) {
+      return endCancelled(q, run, { attempts: input.attempts, now: input.now }, input);
+    }
     // 2. The reply, in the slot after its user message, counted on the thread.
     if (reply) {
       q.insertReply.run({
@@ -141,9 +186,10 @@ export async function finishRun(db: Db, input: RunFinish): Promise<OutboxRow | n
       q.countReply.run({ threadId: run.threadId, now });
     }
     // 3. The run's end.
+    const status = reply ? 'completed' : 'failed';
     q.finish.run({
       id: runId,
-      status: reply ? 'completed' : 'failed',
+      status,
       attempts: input.attempts,
       error: json(input.error),
       usage: json(input.usage),
@@ -155,12 +201,64 @@ export async function finishRun(db: Db, input: RunFinish): Promise<OutboxRow | n
     // 5. Its announcement still in the outbox: that row enqueues it, after the announcement.
     const handed = next ? q.handEnqueue.get({ runId: next.id }) : undefined;
     // 6. The terminal event's row, with the next run's job unless step 5 handed it over.
-    return (q.insertOutbox.get({
-      ...input.event,
+    const row = q.insertOutbox.get({
+      ...event,
       enqueueRunId: handed ? null : (next?.id ?? null),
       now: input.now,
-    }) ?? null) as OutboxRow | null;
+    }) as OutboxRow;
+    return { status, run: q.getRun.get({ id: runId }) as Run, row };
   });
+}
+
+/** See `Store.cancelRun`. */
+export async function cancelRun(
+  db: Db,
+  input: RunCancelRequest,
+): Promise<RunCancelResult | undefined> {
+  const q = statements(db);
+  return commitWrite(db, (): RunCancelResult | undefined => {
+    const run = q.getRun.get({ id: input.runId });
+    if (!run) return undefined;
+    if (run.status === 'completed' || run.status === 'failed') return { kind: 'finished', run };
+    if (run.status === 'cancelled') return { kind: 'cancelled', run, row: null };
+    if (run.status === 'cancelling') return { kind: 'cancelling', run };
+    if (run.status === 'running') {
+      const marked = q.markCancelling.get({ id: run.id, cancel: json(input.cancel) }) as Run;
+      return { kind: 'cancelling', run: marked };
+    }
+    const ended = endCancelled(q, run, { attempts: run.attempts, now: input.now }, input);
+    return { kind: 'cancelled', run: ended.run, row: ended.row };
+  });
+}
+
+/**
+ * Ends a queued or cancelling run cancelled, inside the caller's transaction: the run's end and
+ * its `agent.run.cancelled` row. If the run was its thread's head (no unfinished run before it),
+ * that row enqueues the thread's next run, or hands its job to that run's undelivered
+ * announcement, as `finishRun` does; a run cancelled while waiting behind another leaves the
+ * chain to the head.
+ */
+function endCancelled(
+  q: ReturnType<typeof statements>,
+  run: Run,
+  end: { attempts: number; now: Date },
+  input: { cancel?: RunCancel; cancelledEvent: (run: Run) => Event },
+): RunEnd {
+  const cancelled = q.markCancelled.get({
+    id: run.id,
+    attempts: end.attempts,
+    cancel: json(input.cancel ?? run.cancel),
+    now: end.now.getTime(),
+  }) as Run;
+  const wasHead = !q.earlier.get({ threadId: run.threadId, seq: run.seq });
+  const next = wasHead ? q.next.get({ threadId: run.threadId, id: run.id }) : undefined;
+  const handed = next ? q.handEnqueue.get({ runId: next.id }) : undefined;
+  const row = q.insertOutbox.get({
+    ...input.cancelledEvent(cancelled),
+    enqueueRunId: handed ? null : (next?.id ?? null),
+    now: end.now,
+  }) as OutboxRow;
+  return { status: 'cancelled', run: cancelled, row };
 }
 
 /** See `Store.listThreadRuns`: newest first, each run with its reply (one left join). */
