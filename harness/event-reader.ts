@@ -23,6 +23,7 @@ export interface StreamEntry {
 export class EventReader {
   readonly entries: StreamEntry[] = [];
   private lastId = '0';
+  private reading: Promise<void> | undefined;
   private readonly redis: RedisClient;
 
   /** `redis`: a URL, or the app's config.redis (one Redis or a Cluster). */
@@ -44,25 +45,39 @@ export class EventReader {
     while (!condition(this.entries)) {
       const left = deadline - Date.now();
       if (left <= 0) {
-        const seen = this.entries.map((e) => `${e.type}(${e.runId.slice(-6)})`).join(', ');
+        const seen = this.entries.map((e) => `${e.type}(${e.runId?.slice(-6)})`).join(', ');
         throw new Error(`timed out waiting for ${what}; saw: ${seen || 'nothing'}`);
       }
-      const result = await this.redis
-        .xread('COUNT', 1000, 'BLOCK', Math.min(left, 1000), 'STREAMS', this.key, this.lastId)
-        .catch(() => null);
-      for (const [, items] of result ?? []) {
-        for (const [id, fields] of items) {
-          const entry = toFields(fields);
-          this.entries.push({
-            ...(entry as unknown as StreamEntry),
-            id,
-            payload: parseOr(entry.payload),
-          });
-          this.lastId = id;
-        }
-      }
+      await this.readMore(Math.min(left, 1000));
     }
     return this.entries;
+  }
+
+  /**
+   * One blocking read at a time, shared by every waiter: concurrent `waitFor`s must not read
+   * (and record) the same entries twice.
+   */
+  private readMore(blockMs: number): Promise<void> {
+    this.reading ??= this.redis
+      .xread('COUNT', 1000, 'BLOCK', blockMs, 'STREAMS', this.key, this.lastId)
+      .catch(() => null)
+      .then((result) => {
+        for (const [, items] of result ?? []) {
+          for (const [id, fields] of items) {
+            const entry = toFields(fields);
+            this.entries.push({
+              ...(entry as unknown as StreamEntry),
+              id,
+              payload: parseOr(entry.payload),
+            });
+            this.lastId = id;
+          }
+        }
+      })
+      .finally(() => {
+        this.reading = undefined;
+      });
+    return this.reading;
   }
 
   /** Waits until `runId` has a terminal event and returns that run's events. */

@@ -5,6 +5,7 @@ import type { Config } from './config';
 import { createDeps, type Deps } from './deps';
 import { createStreamConsumer } from './events/stream-consumer';
 import { createReconciler } from './recovery/reconciler';
+import { runStreamCommands } from './runs/stream-commands';
 import { settleWithin } from './timeouts';
 
 /** `api` serves HTTP; `worker` runs the BullMQ worker and reads the stream as the consumer group. */
@@ -84,5 +85,5 @@ export async function startRoles(
 
 /** The stream consumer with every command the service carries out for producers. */
 export function createConsumer(deps: Deps) {
-  return createStreamConsumer(deps, { ...chatStreamCommands(deps) });
+  return createStreamConsumer(deps, { ...chatStreamCommands(deps), ...runStreamCommands(deps) });
 }

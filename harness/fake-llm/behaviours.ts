@@ -27,6 +27,10 @@ export interface RecordedRequest {
   // biome-ignore lint/suspicious/noExplicitAny: a request body is whatever the client sent
   body: any;
   receivedAt: number;
+  /** When the client went away before the answer was whole (it aborted the call), if it did. */
+  closedAt?: number;
+  /** The pieces of a streamed answer written so far. */
+  chunksSent: number;
 }
 
 /** Shares of the calls that fail each way (0 to 1, default 0), rolled from `seed`. */

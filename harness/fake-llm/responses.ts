@@ -1,4 +1,4 @@
-import type { FakeBehaviour } from './behaviours';
+import type { FakeBehaviour, RecordedRequest } from './behaviours';
 
 /** OpenAI-shaped answers: a completion, an error, a streamed completion in SSE frames. */
 
@@ -12,6 +12,8 @@ export async function answer(
   // biome-ignore lint/suspicious/noExplicitAny: the request body as sent
   body: any,
   sleep: Sleep,
+  /** Where a streamed answer's progress is noted (pieces sent, the client leaving). */
+  progress: Pick<RecordedRequest, 'closedAt' | 'chunksSent'> = { chunksSent: 0 },
 ): Promise<Response> {
   const model = typeof body.model === 'string' ? body.model : 'fake-model';
   switch (behaviour.kind) {
@@ -48,7 +50,7 @@ export async function answer(
         // between pieces.
         if (behaviour.kind === 'reply' && behaviour.delayMs) await sleep(behaviour.delayMs);
         const gap = behaviour.kind === 'stream' ? (behaviour.delayMs ?? 0) : 0;
-        return streamResponse(model, chunks, gap, usage, body, sleep);
+        return streamResponse(model, chunks, gap, usage, body, sleep, progress);
       }
       if (behaviour.delayMs) await sleep(behaviour.delayMs);
       return Response.json(completion(model, content, usage));
@@ -81,6 +83,7 @@ function streamResponse(
   // biome-ignore lint/suspicious/noExplicitAny: the request body as sent
   body: any,
   sleep: Sleep,
+  progress: Pick<RecordedRequest, 'closedAt' | 'chunksSent'>,
 ): Response {
   const id = `chatcmpl-fake-${Date.now()}`;
   const created = Math.floor(Date.now() / 1000);
@@ -99,7 +102,9 @@ function streamResponse(
         controller.enqueue(frame(chunk({ role: 'assistant', content: '' })));
         for (const [i, text] of chunks.entries()) {
           if (delayMs && i > 0) await sleep(delayMs);
+          if (progress.closedAt !== undefined) return; // the client left: write nothing more
           controller.enqueue(frame(chunk({ content: text })));
+          progress.chunksSent++;
         }
         controller.enqueue(frame(chunk({}, 'stop')));
         if (body?.stream_options?.include_usage) {
@@ -118,7 +123,11 @@ function streamResponse(
         controller.close();
       } catch {
         // the client went away mid-stream
+        progress.closedAt ??= Date.now();
       }
+    },
+    cancel() {
+      progress.closedAt ??= Date.now();
     },
   });
   return new Response(stream, {

@@ -53,7 +53,11 @@ export async function startFakeLlm(
         `${recorded.method} ${recorded.path} model=${recorded.body?.model} → ${behaviour.kind}`,
       );
     }
-    if (behaviour.kind !== 'stall') return answer(behaviour, recorded.body ?? {}, sleep);
+    // The client aborting the call: noted, so a test can tell when a cancel reached the model.
+    request.signal.addEventListener('abort', () => {
+      recorded.closedAt ??= Date.now();
+    });
+    if (behaviour.kind !== 'stall') return answer(behaviour, recorded.body ?? {}, sleep, recorded);
     // A stall answers only when the client gives up (or the fake stops).
     return new Promise<Response>((resolve) => {
       const end = () => resolve(new Response(null, { status: 499 }));
@@ -96,6 +100,7 @@ export async function startFakeLlm(
         headers: Object.fromEntries(request.headers),
         body: parsed,
         receivedAt: Date.now(),
+        chunksSent: 0,
       };
       requests.push(recorded);
       for (const wake of waiters) wake();

@@ -86,9 +86,11 @@ export function createStreamConsumer(
       if (!REQUEST_ID.test(requestId)) {
         throw new AppError('invalid_request', 'requestId must match ^[A-Za-z0-9_.:-]{1,128}$');
       }
+      // A command may come without a payload (a cancel without a reason); one that is sent
+      // must be JSON.
       let payload: unknown;
       try {
-        payload = JSON.parse(fields.payload ?? '');
+        payload = fields.payload === undefined ? undefined : JSON.parse(fields.payload);
       } catch {
         throw new AppError('invalid_request', 'payload is not valid JSON');
       }

@@ -26,6 +26,10 @@ export const errors = {
     code: 'idempotency_key_reused',
     message: 'this Idempotency-Key was used with a different request body',
   }),
+  runFinished: errorBody('The run has completed or failed already: nothing to cancel', {
+    code: 'run_finished',
+    message: 'run "run_…" has completed already',
+  }),
   notFound: errorBody('Unknown id', { code: 'not_found', message: 'run "run_…" not found' }),
   tooLarge: errorBody('Body over HTTP_MAX_BODY_BYTES', {
     code: 'payload_too_large',

@@ -31,6 +31,19 @@ export async function readJsonBody(request: Request, maxBytes: number): Promise<
   }
 }
 
+/**
+ * A JSON body that may be left out (a cancel without a reason): no body at all reads as `{}`;
+ * a body that is there follows `readJsonBody`'s rules.
+ */
+export async function readOptionalJsonBody(request: Request, maxBytes: number): Promise<unknown> {
+  if (request.body === null) return {};
+  if (!request.headers.get('content-type')) {
+    const bytes = await request.arrayBuffer();
+    if (bytes.byteLength === 0) return {};
+  }
+  return readJsonBody(request, maxBytes);
+}
+
 const MAX_DEPTH = 32;
 
 /** One decoder for every request: without `stream`, decode() keeps no state between calls. */

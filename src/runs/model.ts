@@ -37,3 +37,31 @@ export const runView = t.Object({
   finishedAt: nullableDate,
 });
 export type RunView = typeof runView.static;
+
+export const cancelBody = t.Object(
+  {
+    reason: t.Optional(
+      t.Nullable(
+        t.String({
+          maxLength: 500,
+          description: 'Why, in up to 500 characters: kept on the run and in agent.run.cancelled.',
+        }),
+      ),
+    ),
+  },
+  { additionalProperties: false, examples: [{ reason: 'the user pressed stop' }] },
+);
+export type CancelBody = typeof cancelBody.static;
+
+export const cancelledRun = t.Object(
+  {
+    runId: t.String(),
+    status: t.UnionEnum(['cancelled', 'cancelling'], {
+      description:
+        'cancelled: it had not started, and is over; cancelling: its worker is stopping it, and ' +
+        'it ends cancelled.',
+    }),
+  },
+  { examples: [{ runId: 'run_h2k9x0c3v7b1n5m8q4w6e2r1', status: 'cancelling' }] },
+);
+export type CancelledRun = typeof cancelledRun.static;

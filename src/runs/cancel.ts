@@ -1,0 +1,75 @@
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import type { CancelledBy } from '../../db/types';
+import type { RunQueue } from '../../jobs/catalog';
+import { AppError, notFound } from '../errors';
+import type { Logger } from '../logger';
+import type { CancelSignals } from './cancel-signals';
+import { type CancelBody, type CancelledRun, cancelBody } from './model';
+import { announceEnd, cancelledEvent, type RunEndDeps } from './service';
+
+export interface CancelDeps extends RunEndDeps {
+  queue: RunQueue;
+  cancels: CancelSignals;
+  logger: Logger;
+}
+
+/**
+ * Cancels a run (`POST /api/chat/runs/:runId/cancel`, the stream's `agent.run.cancel_requested`).
+ * A queued run — waiting its turn, for its job, or in a retry's backoff — is cancelled in this
+ * call's transaction, and its job is taken out of the queue so that it never runs (if a worker
+ * is picking it up right now, it finds the run cancelled and does nothing). A running run is
+ * marked `cancelling`, and the process whose worker holds it is told through Redis; that worker
+ * aborts the model call and ends the run cancelled. Either way the answer means the run ends
+ * `cancelled`. A completed or failed run is a 409 `run_finished`; a second cancel is answered
+ * like the first and changes nothing.
+ */
+export async function cancelRun(
+  deps: CancelDeps,
+  runId: string,
+  opts: { reason?: string | null; by?: CancelledBy } = {},
+): Promise<CancelledRun & { threadId: string }> {
+  const now = new Date();
+  const result = await deps.db.cancelRun({
+    runId,
+    cancel: {
+      reason: opts.reason ?? null,
+      by: opts.by ?? 'client',
+      requestedAt: now.toISOString(),
+    },
+    now,
+    cancelledEvent: cancelledEvent(now),
+  });
+  if (!result) throw notFound('run', runId);
+  const { run } = result;
+  if (result.kind === 'finished') {
+    throw new AppError('run_finished', `run "${runId}" has ${run.status} already`, {
+      status: run.status,
+    });
+  }
+  if (result.kind === 'cancelled' && result.row) {
+    await announceEnd(deps, { status: 'cancelled', run, row: result.row });
+    await deps.queue.remove(runId).catch((error: unknown) => {
+      deps.logger.debug({ err: error, runId }, 'a cancelled run’s job stays; it will skip itself');
+    });
+  }
+  if (result.kind === 'cancelling') await deps.cancels.publish([runId]);
+  deps.logger.info({ runId, threadId: run.threadId, status: run.status }, 'run cancel accepted');
+  return { runId, threadId: run.threadId, status: result.kind };
+}
+
+const checkCancelBody = TypeCompiler.Compile(cancelBody);
+
+/** A cancel command's payload from the stream, checked against the HTTP route's own schema. */
+export function parseCancelBody(value: unknown): CancelBody {
+  const body = value ?? {};
+  if (checkCancelBody.Check(body)) return body;
+  const issues = [...checkCancelBody.Errors(body)].map((e) => ({
+    path: e.path,
+    message: e.message,
+  }));
+  throw new AppError(
+    'invalid_request',
+    `invalid body: ${issues[0]?.path || '(root)'} ${issues[0]?.message ?? ''}`.trim(),
+    issues,
+  );
+}
