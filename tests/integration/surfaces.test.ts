@@ -47,6 +47,7 @@ describe.skipIf(!redisTestsEnabled())('Swagger', () => {
       '/api/chat/messages',
       '/api/chat/models',
       '/api/chat/runs/{runId}',
+      '/api/chat/runs/{runId}/cancel',
       '/api/chat/runs/{runId}/events',
       '/api/chat/threads/{threadId}',
       '/api/chat/threads/{threadId}/events',
@@ -73,6 +74,18 @@ describe.skipIf(!redisTestsEnabled())('Swagger', () => {
     expect(requestSchema.required).toEqual(['content']);
     expect(JSON.stringify(post.requestBody)).toContain('Hello! What can you do?');
     expect(doc.paths['/api/chat/runs/{runId}'].get.responses['404']).toBeDefined();
+    const cancel = doc.paths['/api/chat/runs/{runId}/cancel'].post;
+    expect(Object.keys(cancel.responses).sort()).toEqual([
+      '202',
+      '400',
+      '401',
+      '404',
+      '409',
+      '413',
+      '415',
+      '503',
+    ]);
+    expect(JSON.stringify(cancel.requestBody)).toContain('the user pressed stop');
     expect(doc.paths['/ready'].get.responses['503']).toBeDefined();
   });
 });
