@@ -46,7 +46,11 @@ export async function storeCost(kind: 'cuid2' | 'ordered', messages: number) {
           ...ids,
           content: CONTENT,
           model: 'gpt-4o-mini',
+          multitask: 'enqueue',
           now,
+          cancelledEvent: () => {
+            throw new Error('enqueue cancels nothing');
+          },
           event: buildEvent(
             'agent.run.requested',
             ids,

@@ -16,21 +16,47 @@ export type Event = Pick<
   'eventId' | 'type' | 'runId' | 'threadId' | 'occurredAt' | 'payload'
 >;
 
+/**
+ * What a new message does to its thread's unfinished runs: `enqueue` waits its turn; `reject`
+ * is refused while one is unfinished; `interrupt` cancels them; `rollback` cancels them and
+ * deletes their user messages.
+ */
+export const MULTITASK = ['enqueue', 'reject', 'interrupt', 'rollback'] as const;
+export type Multitask = (typeof MULTITASK)[number];
+
 export interface RunRequest<R> {
   threadId: string;
   messageId: string;
   runId: string;
   content: string;
   model: string;
+  multitask: Multitask;
   now: Date;
   event: Event;
+  /** Makes `agent.run.cancelled` for a run that `interrupt` or `rollback` cancels. */
+  cancelledEvent: (run: Run) => Event;
   idempotency?: { key: string; requestHash: string; response: R };
 }
 
 export type RunRequestResult<R> =
-  | { kind: 'created'; row: OutboxRow }
+  /**
+   * Accepted. `ended`: the runs `interrupt` or `rollback` cancelled at once (queued), their
+   * terminal events to deliver; `cancelling`: those that were running, whose workers must be
+   * told to stop.
+   */
+  | { kind: 'created'; row: OutboxRow; ended: RunEnd[]; cancelling: Run[] }
   | { kind: 'replayed'; response: R }
-  | { kind: 'conflict' };
+  | { kind: 'conflict' }
+  /** `reject`, and the thread had an unfinished run (its head): nothing was written. */
+  | { kind: 'busy'; runId: string };
+
+/** Thrown inside an ingress transaction to undo it when `reject` finds the thread busy. */
+export class ThreadBusyError extends Error {
+  override name = 'ThreadBusyError';
+  constructor(readonly runId: string) {
+    super(`the thread has an unfinished run: ${runId}`);
+  }
+}
 
 export interface RunFinish {
   runId: string;
@@ -98,6 +124,7 @@ export interface Store {
    * otherwise the run that finishes before it enqueues it (see `finishRun`). With an
    * idempotency key, the key is claimed in the same transaction: a key already stored returns
    * its first response (same request) or a conflict (another request), and creates nothing.
+   * `multitask` acts on the thread's unfinished runs in the same transaction (see `Multitask`).
    */
   insertRunRequest<R>(input: RunRequest<R>): Promise<RunRequestResult<R>>;
 

@@ -4,6 +4,7 @@
  * that into a clean exit. `.env.example` lists every variable with its default (a unit test keeps
  * the two in step); docs/operations.md explains each.
  */
+import { MULTITASK, type Multitask } from '../db/store';
 import { redactUrl } from './redact';
 import { clusterKeys, hashTagOf } from './redis/cluster-keys';
 
@@ -58,6 +59,8 @@ export interface Config {
     recentMessages: number;
     systemPrompt: string | null;
     maxMessageChars: number;
+    /** What a new message does to its thread's unfinished runs by default. Default `enqueue`. */
+    multitask: Multitask;
   };
   run: {
     attempts: number;
@@ -117,6 +120,13 @@ export function loadConfig(env: Env = process.env, overrides: ConfigOverrides = 
       return fallback;
     }
     return value;
+  };
+  const oneOf = <T extends string>(name: string, values: readonly T[], fallback: T): T => {
+    const raw = env[name]?.trim();
+    if (!raw) return fallback;
+    if ((values as readonly string[]).includes(raw)) return raw as T;
+    problems.push(`${name}: expected one of ${values.join(', ')}, got "${raw}"`);
+    return fallback;
   };
   const list = (name: string): string[] =>
     (env[name] ?? '')
@@ -226,6 +236,7 @@ export function loadConfig(env: Env = process.env, overrides: ConfigOverrides = 
       recentMessages: int('CHAT_MEMORY_RECENT_MESSAGES', 8, 1, 1000),
       systemPrompt: optional('CHAT_SYSTEM_PROMPT') ?? null,
       maxMessageChars: int('CHAT_MAX_MESSAGE_CHARS', 32_000, 1),
+      multitask: oneOf('CHAT_MULTITASK', MULTITASK, 'enqueue'),
     },
     run: {
       attempts: int('RUN_ATTEMPTS', 3, 1, 100),

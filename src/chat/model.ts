@@ -1,4 +1,5 @@
 import { t } from 'elysia';
+import { MULTITASK } from '../../db/store';
 import { THREAD_ID_PATTERN } from '../ids';
 import { messageView } from '../messages/model';
 
@@ -18,6 +19,17 @@ export const postMessageBody = t.Object(
     model: t.Optional(
       t.Nullable(
         t.String({ minLength: 1, maxLength: 200, description: 'Defaults to CHAT_DEFAULT_MODEL.' }),
+      ),
+    ),
+    multitask: t.Optional(
+      t.Nullable(
+        t.UnionEnum(MULTITASK, {
+          description:
+            'When the thread has a run that has not finished: `enqueue` waits its turn; ' +
+            '`reject` is a 409 thread_busy and stores nothing; `interrupt` cancels those runs ' +
+            '(their messages stay, without replies); `rollback` cancels them and deletes their ' +
+            'messages, so no later prompt sees them. Defaults to CHAT_MULTITASK.',
+        }),
       ),
     ),
   },

@@ -1,17 +1,17 @@
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import type { Store } from '../../db/store';
+import type { Multitask, Store } from '../../db/store';
 import type { Config } from '../config';
 import { AppError, notFound } from '../errors';
 import { buildEvent } from '../events/event';
-import type { Publisher } from '../events/outbox-relay';
 import { newMessageId, newRunId, newThreadId } from '../ids';
 import { toMessageView } from '../messages/view';
+import { type CancelDeps, settleCancels } from '../runs/cancel';
+import { cancelledEvent } from '../runs/service';
 import { type AcceptedMessage, type PostMessageBody, postMessageBody } from './model';
 
-export interface ChatDeps {
-  db: Store;
+/** Ingress may cancel runs (`multitask`): it needs what a cancel needs. */
+export interface ChatDeps extends CancelDeps {
   config: Config;
-  publisher: Publisher;
 }
 
 /**
@@ -38,6 +38,7 @@ export async function acceptMessage(
     );
   }
   const model = body.model ?? chat.defaultModel;
+  const multitask = body.multitask ?? chat.multitask;
   for (const [field, text] of [
     ['content', content],
     ['model', model],
@@ -75,7 +76,9 @@ export async function acceptMessage(
     runId,
     content,
     model,
+    multitask,
     now,
+    cancelledEvent: cancelledEvent(now),
     event: buildEvent(
       'agent.run.requested',
       { runId, threadId },
@@ -85,7 +88,7 @@ export async function acceptMessage(
     idempotency:
       idempotencyKey == null
         ? undefined
-        : { key: idempotencyKey, requestHash: requestHash(content, body), response },
+        : { key: idempotencyKey, requestHash: requestHash(content, body, multitask), response },
   });
   if (result.kind === 'conflict') {
     throw new AppError(
@@ -96,17 +99,28 @@ export async function acceptMessage(
     );
   }
   if (result.kind === 'replayed') return result.response;
+  if (result.kind === 'busy') {
+    throw new AppError('thread_busy', `thread "${threadId}" has a run that has not finished`, {
+      runId: result.runId,
+    });
+  }
   await deps.publisher.deliver(result.row);
+  await settleCancels(deps, result.ended, result.cancelling);
   return response;
 }
 
 /** Visible ASCII, 1 to 255 characters. */
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
-/** What makes two requests "the same" for one idempotency key: the normalised fields. */
-function requestHash(content: string, body: PostMessageBody): string {
-  const normalised = JSON.stringify([content, body.threadId ?? null, body.model ?? null]);
-  return new Bun.CryptoHasher('sha256').update(normalised).digest('hex');
+/**
+ * What makes two requests "the same" for one idempotency key: the normalised fields. The
+ * multitask mode counts only when it is not `enqueue`, so that keys stored before it existed
+ * still match their requests.
+ */
+function requestHash(content: string, body: PostMessageBody, multitask: Multitask): string {
+  const fields: unknown[] = [content, body.threadId ?? null, body.model ?? null];
+  if (multitask !== 'enqueue') fields.push(multitask);
+  return new Bun.CryptoHasher('sha256').update(JSON.stringify(fields)).digest('hex');
 }
 
 export function listModels(config: Config) {

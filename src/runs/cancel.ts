@@ -1,5 +1,6 @@
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import type { CancelledBy } from '../../db/types';
+import type { RunEnd } from '../../db/store';
+import type { CancelledBy, Run } from '../../db/types';
 import type { RunQueue } from '../../jobs/catalog';
 import { AppError, notFound } from '../errors';
 import type { Logger } from '../logger';
@@ -46,15 +47,31 @@ export async function cancelRun(
       status: run.status,
     });
   }
-  if (result.kind === 'cancelled' && result.row) {
-    await announceEnd(deps, { status: 'cancelled', run, row: result.row });
-    await deps.queue.remove(runId).catch((error: unknown) => {
-      deps.logger.debug({ err: error, runId }, 'a cancelled run’s job stays; it will skip itself');
-    });
-  }
-  if (result.kind === 'cancelling') await deps.cancels.publish([runId]);
+  await settleCancels(
+    deps,
+    result.kind === 'cancelled' && result.row
+      ? [{ status: 'cancelled', run, row: result.row }]
+      : [],
+    result.kind === 'cancelling' ? [run] : [],
+  );
   deps.logger.info({ runId, threadId: run.threadId, status: run.status }, 'run cancel accepted');
   return { runId, threadId: run.threadId, status: result.kind };
+}
+
+/**
+ * What follows a committed cancel, here or at ingress (`multitask`): the runs that ended
+ * cancelled are announced and their jobs taken out of the queue, so that they never run (a job
+ * a worker is picking up right now finds its run cancelled and does nothing); the workers of the
+ * runs that are cancelling are told to stop.
+ */
+export async function settleCancels(deps: CancelDeps, ended: RunEnd[], cancelling: Run[]) {
+  for (const end of ended) {
+    await announceEnd(deps, end);
+    await deps.queue.remove(end.run.id).catch((error: unknown) => {
+      deps.logger.debug({ err: error, runId: end.run.id }, 'a cancelled run’s job stays; it skips');
+    });
+  }
+  if (cancelling.length > 0) await deps.cancels.publish(cancelling.map((run) => run.id));
 }
 
 const checkCancelBody = TypeCompiler.Compile(cancelBody);

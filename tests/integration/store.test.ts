@@ -45,7 +45,11 @@ describe(`one store, two processes (${TEST_DATABASE})`, () => {
       runId,
       content: 'hello',
       model: 'm',
+      multitask: 'enqueue' as const,
       now,
+      cancelledEvent: () => {
+        throw new Error('no run is cancelled here');
+      },
       event: buildEvent(
         'agent.run.requested',
         { runId, threadId },

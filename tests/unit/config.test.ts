@@ -36,6 +36,7 @@ describe('loadConfig', () => {
       recentMessages: 8,
       systemPrompt: null,
       maxMessageChars: 32_000,
+      multitask: 'enqueue',
     });
     expect(config.run).toEqual({
       attempts: 3,
@@ -180,6 +181,13 @@ describe('loadConfig', () => {
     expect(problems({ CHAT_ALLOWED_MODELS: 'a', CHAT_DEFAULT_MODEL: 'b' })[0]).toStartWith(
       'CHAT_DEFAULT_MODEL:',
     );
+  });
+
+  test('CHAT_MULTITASK: one of the four modes, or named', () => {
+    expect(loadConfig({ CHAT_MULTITASK: 'interrupt' }).chat.multitask).toBe('interrupt');
+    expect(problems({ CHAT_MULTITASK: 'sometimes' })).toEqual([
+      'CHAT_MULTITASK: expected one of enqueue, reject, interrupt, rollback, got "sometimes"',
+    ]);
   });
 
   test('every bad variable is reported at once', () => {

@@ -1,8 +1,9 @@
 import { sql } from 'drizzle-orm';
-import type { RunRequest, RunRequestResult } from '../../store';
+import { type RunEnd, type RunRequest, type RunRequestResult, ThreadBusyError } from '../../store';
+import type { Run } from '../../types';
 import type { Db, Tx } from '../database';
 import { insertOutbox } from './outbox';
-import { UNFINISHED } from './runs';
+import { cancelThreadRuns, UNFINISHED } from './runs';
 
 /**
  * See `Store.insertRunRequest`. PostgreSQL runs many of these at once, so the order of locks
@@ -12,8 +13,17 @@ import { UNFINISHED } from './runs';
  * run is seen by that finish (which enqueues it), or that finish is seen here (and this run
  * carries its own job): never neither.
  */
-export function insertRunRequest<R>(db: Db, input: RunRequest<R>): Promise<RunRequestResult<R>> {
-  return db.transaction((tx) => write(tx, input));
+export async function insertRunRequest<R>(
+  db: Db,
+  input: RunRequest<R>,
+): Promise<RunRequestResult<R>> {
+  try {
+    return await db.transaction((tx) => write(tx, input));
+  } catch (error) {
+    // `reject` on a busy thread: the transaction was undone, nothing is written.
+    if (error instanceof ThreadBusyError) return { kind: 'busy', runId: error.runId };
+    throw error;
+  }
 }
 
 /** One accepted message's writes, inside the transaction the caller holds. */
@@ -48,12 +58,30 @@ async function write<R>(tx: Tx, input: RunRequest<R>): Promise<RunRequestResult<
       message_count = threads.message_count + 1, updated_at = excluded.updated_at
     returning next_seq`);
   const seq = (slot?.next_seq ?? 2) - 2;
-  // 3. Is a run of this thread unfinished? Then its finish enqueues this run, not this request.
-  // A statement of its own, after the upsert took the thread's lock: it must see a finish that
-  // committed while this request waited for that lock.
+  // 3. The thread's unfinished runs, by `multitask`: refused (undoing all of this), cancelled,
+  // or left to run before this one.
+  let ended: RunEnd[] = [];
+  let cancelling: Run[] = [];
+  if (input.multitask !== 'enqueue') {
+    const [head] = await tx.execute<{ id: string }>(sql`
+      select id from runs where thread_id = ${threadId} and status in ${UNFINISHED} limit 1`);
+    if (head) {
+      if (input.multitask === 'reject') throw new ThreadBusyError(head.id);
+      ({ ended, cancelling } = await cancelThreadRuns(tx, {
+        threadId,
+        cancel: { reason: null, by: input.multitask, requestedAt: now },
+        now: input.now,
+        cancelledEvent: input.cancelledEvent,
+        deleteMessages: input.multitask === 'rollback',
+      }));
+    }
+  }
+  // 4. Is a run of this thread still unfinished? Then its finish enqueues this run, not this
+  // request. A statement of its own, after the upsert took the thread's lock: it must see a
+  // finish that committed while this request waited for that lock.
   const busy = await tx.execute(sql`
     select 1 from runs where thread_id = ${threadId} and status in ${UNFINISHED} limit 1`);
-  // 4. The message and its run, in that slot.
+  // 5. The message and its run, in that slot.
   await tx.execute(sql`
     with message as (
       insert into messages (id, thread_id, run_id, role, content, seq, created_at)
@@ -62,7 +90,7 @@ async function write<R>(tx: Tx, input: RunRequest<R>): Promise<RunRequestResult<
     )
     insert into runs (id, thread_id, user_message_id, seq, model, created_at)
     values (${runId}, ${threadId}, ${messageId}, ${seq}, ${input.model}, ${now}::timestamptz)`);
-  // 5. The announcement's outbox row, with the run's job only if no run of the thread was busy.
+  // 6. The announcement's outbox row, with the run's job only if no run of the thread was busy.
   const row = await insertOutbox(tx, input.event, busy.length > 0 ? null : runId, input.now);
-  return { kind: 'created', row };
+  return { kind: 'created', row, ended, cancelling };
 }

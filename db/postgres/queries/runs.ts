@@ -202,17 +202,67 @@ async function lockRun(tx: Tx, runId: string): Promise<Run | undefined> {
 }
 
 /**
+ * Cancels every unfinished run of a thread for a newer message (`interrupt`, `rollback`),
+ * inside the caller's transaction, which holds the thread's lock: queued runs end cancelled,
+ * running ones are marked cancelling (their workers end them); with `deleteMessages`
+ * (`rollback`) their user messages go too, so no later prompt sees them.
+ */
+export async function cancelThreadRuns(
+  tx: Tx,
+  input: {
+    threadId: string;
+    cancel: RunCancel;
+    now: Date;
+    cancelledEvent: (run: Run) => Event;
+    deleteMessages: boolean;
+  },
+): Promise<{ ended: RunEnd[]; cancelling: Run[] }> {
+  const ended: RunEnd[] = [];
+  const cancelling: Run[] = [];
+  const unfinished = await tx
+    .select()
+    .from(runs)
+    .where(and(eq(runs.threadId, input.threadId), inArray(runs.status, UNFINISHED_RUN_STATUSES)))
+    .orderBy(asc(runs.seq))
+    .for('update');
+  for (const run of unfinished) {
+    if (run.status === 'queued') {
+      ended.push(
+        await endCancelled(tx, run, { attempts: run.attempts, now: input.now }, input, false),
+      );
+    } else if (run.status === 'running') {
+      await tx.execute(sql`
+        update runs set status = 'cancelling', cancel = ${json(input.cancel)}::jsonb
+        where id = ${run.id}`);
+      cancelling.push({ ...run, status: 'cancelling', cancel: input.cancel });
+    } else {
+      cancelling.push(run); // cancelling already: its first cancel stays
+    }
+  }
+  if (input.deleteMessages && unfinished.length > 0) {
+    const ids = unfinished.map((run) => run.userMessageId);
+    await tx.execute(sql`
+      with gone as (delete from messages where id = any(${ids}::text[]) returning 1)
+      update threads set message_count = message_count - (select count(*) from gone)
+      where id = ${input.threadId}`);
+  }
+  return { ended, cancelling };
+}
+
+/**
  * Ends a queued or cancelling run cancelled, inside the caller's transaction: the run's end and
  * its `agent.run.cancelled` row. If the run was its thread's head (no unfinished run before it),
  * that row enqueues the thread's next run, or hands its job to that run's undelivered
  * announcement, as `finishRun` does; a run cancelled while waiting behind another leaves the
- * chain to the head. One statement, as in `finishRun`.
+ * chain to the head. Without `moveOn` the row enqueues nothing (a newer message cancelled it,
+ * and that message's run decides its own job). One statement, as in `finishRun`.
  */
 async function endCancelled(
   tx: Tx,
   run: Run,
   end: { attempts: number; now: Date },
   input: { cancel?: RunCancel; cancelledEvent: (run: Run) => Event },
+  moveOn = true,
 ): Promise<RunEnd> {
   const cancel = run.cancel ?? input.cancel ?? null;
   const now = end.now.toISOString();
@@ -230,7 +280,7 @@ async function endCancelled(
     next_run as (
       select id from runs
       where thread_id = ${run.threadId} and status in ${UNFINISHED} and id <> ${run.id}
-        and not exists (select 1 from earlier)
+        and ${moveOn} and not exists (select 1 from earlier)
       order by seq limit 1
     ),
     handed as (${handEnqueueStatement(sql`(select id from next_run)`)}

@@ -1,11 +1,12 @@
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import { prepared } from '../../prepared';
-import type { RunRequest, RunRequestResult } from '../../store';
+import { type RunEnd, type RunRequest, type RunRequestResult, ThreadBusyError } from '../../store';
 import { UNFINISHED_RUN_STATUSES } from '../../types';
 import type { Db } from '../database';
 import { commitWrite } from '../group-commit';
-import { idempotencyKeys, messages, type OutboxRow, runs, threads } from '../schema';
+import { idempotencyKeys, messages, type OutboxRow, type Run, runs, threads } from '../schema';
 import { insertOutboxStatement } from './outbox';
+import { cancelThreadRuns } from './runs';
 
 const p = sql.placeholder;
 /**
@@ -86,13 +87,22 @@ type Statements = ReturnType<typeof statements>;
  * See `Store.insertRunRequest`. SQLite has one writer at a time: these steps and any run's
  * `finishRun` cannot interleave, so no lock needs taking.
  */
-export function insertRunRequest<R>(db: Db, input: RunRequest<R>): Promise<RunRequestResult<R>> {
+export async function insertRunRequest<R>(
+  db: Db,
+  input: RunRequest<R>,
+): Promise<RunRequestResult<R>> {
   const s = statements(db);
-  return commitWrite(db, () => write(s, input));
+  try {
+    return await commitWrite(db, () => write(db, s, input));
+  } catch (error) {
+    // `reject` on a busy thread: the transaction was undone, nothing is written.
+    if (error instanceof ThreadBusyError) return { kind: 'busy', runId: error.runId };
+    throw error;
+  }
 }
 
 /** One accepted message's writes, inside the transaction the caller holds. */
-function write<R>(s: Statements, input: RunRequest<R>): RunRequestResult<R> {
+function write<R>(db: Db, s: Statements, input: RunRequest<R>): RunRequestResult<R> {
   const { threadId, messageId, runId, idempotency: idem } = input;
   // Placeholders go through the columns' own mapping: pass Dates and objects, not raw values.
   const now = input.now;
@@ -110,12 +120,30 @@ function write<R>(s: Statements, input: RunRequest<R>): RunRequestResult<R> {
   // 2. Take the thread's slot: the thread is created on first use.
   const slot = s.claimSlot.get({ threadId, now });
   const seq = (slot?.nextSeq ?? 2) - 2;
-  // 3. Is a run of this thread unfinished? Then its finish enqueues this run, not this request.
+  // 3. The thread's unfinished runs, by `multitask`: refused (undoing all of this), cancelled,
+  // or left to run before this one.
+  let ended: RunEnd[] = [];
+  let cancelling: Run[] = [];
+  if (input.multitask !== 'enqueue') {
+    const head = s.busy.get({ threadId });
+    if (head) {
+      if (input.multitask === 'reject') throw new ThreadBusyError(head.id);
+      ({ ended, cancelling } = cancelThreadRuns(db, {
+        threadId,
+        cancel: { reason: null, by: input.multitask, requestedAt: now.toISOString() },
+        now,
+        cancelledEvent: input.cancelledEvent,
+        deleteMessages: input.multitask === 'rollback',
+      }));
+    }
+  }
+  // 4. Is a run of this thread still unfinished? Then its finish enqueues this run, not this
+  // request.
   const busy = s.busy.get({ threadId });
-  // 4. The message and its run, in that slot.
+  // 5. The message and its run, in that slot.
   s.insertMessage.run({ id: messageId, threadId, runId, content: input.content, seq, now });
   s.insertRun.run({ id: runId, threadId, messageId, seq, model: input.model, now });
-  // 5. The announcement's outbox row, with the run's job only if no run of the thread was busy.
+  // 6. The announcement's outbox row, with the run's job only if no run of the thread was busy.
   const row = s.insertOutbox.get({ ...input.event, enqueueRunId: busy ? null : runId, now });
-  return { kind: 'created', row: row as OutboxRow };
+  return { kind: 'created', row: row as OutboxRow, ended, cancelling };
 }

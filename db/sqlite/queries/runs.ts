@@ -58,6 +58,21 @@ const statements = (db: Db) =>
       .where(eq(runs.id, p('id')))
       .returning()
       .prepare(),
+    unfinished: db
+      .select()
+      .from(runs)
+      .where(and(eq(runs.threadId, p('threadId')), inArray(runs.status, UNFINISHED_RUN_STATUSES)))
+      .orderBy(asc(runs.seq))
+      .prepare(),
+    deleteMessages: db
+      .delete(messages)
+      .where(sql`${messages.id} IN (SELECT value FROM json_each(${p('ids')}))`)
+      .prepare(),
+    uncount: db
+      .update(threads)
+      .set({ messageCount: sql`${threads.messageCount} - ${p('count')}` })
+      .where(eq(threads.id, p('threadId')))
+      .prepare(),
     earlier: db
       .select({ id: runs.id })
       .from(runs)
@@ -232,17 +247,55 @@ export async function cancelRun(
 }
 
 /**
+ * Cancels every unfinished run of a thread for a newer message (`interrupt`, `rollback`),
+ * inside the caller's transaction: queued runs end cancelled, running ones are marked
+ * cancelling (their workers end them); with `deleteMessages` (`rollback`) their user messages
+ * go too, so no later prompt sees them.
+ */
+export function cancelThreadRuns(
+  db: Db,
+  input: {
+    threadId: string;
+    cancel: RunCancel;
+    now: Date;
+    cancelledEvent: (run: Run) => Event;
+    deleteMessages: boolean;
+  },
+): { ended: RunEnd[]; cancelling: Run[] } {
+  const q = statements(db);
+  const ended: RunEnd[] = [];
+  const cancelling: Run[] = [];
+  const unfinished = q.unfinished.all({ threadId: input.threadId });
+  for (const run of unfinished) {
+    if (run.status === 'queued') {
+      ended.push(endCancelled(q, run, { attempts: run.attempts, now: input.now }, input, false));
+    } else if (run.status === 'running') {
+      cancelling.push(q.markCancelling.get({ id: run.id, cancel: json(input.cancel) }) as Run);
+    } else {
+      cancelling.push(run); // cancelling already: its first cancel stays
+    }
+  }
+  if (input.deleteMessages && unfinished.length > 0) {
+    q.deleteMessages.run({ ids: JSON.stringify(unfinished.map((run) => run.userMessageId)) });
+    q.uncount.run({ threadId: input.threadId, count: unfinished.length });
+  }
+  return { ended, cancelling };
+}
+
+/**
  * Ends a queued or cancelling run cancelled, inside the caller's transaction: the run's end and
  * its `agent.run.cancelled` row. If the run was its thread's head (no unfinished run before it),
  * that row enqueues the thread's next run, or hands its job to that run's undelivered
  * announcement, as `finishRun` does; a run cancelled while waiting behind another leaves the
- * chain to the head.
+ * chain to the head. Without `moveOn` the row enqueues nothing (a newer message cancelled it,
+ * and that message's run decides its own job).
  */
 function endCancelled(
   q: ReturnType<typeof statements>,
   run: Run,
   end: { attempts: number; now: Date },
   input: { cancel?: RunCancel; cancelledEvent: (run: Run) => Event },
+  moveOn = true,
 ): RunEnd {
   const cancelled = q.markCancelled.get({
     id: run.id,
@@ -250,7 +303,7 @@ function endCancelled(
     cancel: json(input.cancel ?? run.cancel),
     now: end.now.getTime(),
   }) as Run;
-  const wasHead = !q.earlier.get({ threadId: run.threadId, seq: run.seq });
+  const wasHead = moveOn && !q.earlier.get({ threadId: run.threadId, seq: run.seq });
   const next = wasHead ? q.next.get({ threadId: run.threadId, id: run.id }) : undefined;
   const handed = next ? q.handEnqueue.get({ runId: next.id }) : undefined;
   const row = q.insertOutbox.get({
