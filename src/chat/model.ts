@@ -23,13 +23,18 @@ export const postMessageBody = t.Object(
     ),
     multitask: t.Optional(
       t.Nullable(
-        t.UnionEnum(MULTITASK, {
-          description:
-            'When the thread has a run that has not finished: `enqueue` waits its turn; ' +
-            '`reject` is a 409 thread_busy and stores nothing; `interrupt` cancels those runs ' +
-            '(their messages stay, without replies); `rollback` cancels them and deletes their ' +
-            'messages, so no later prompt sees them. Defaults to CHAT_MULTITASK.',
-        }),
+        // A union of literals, not t.UnionEnum: that one carries a default (its first value),
+        // which Elysia would fill in, and an absent field must mean CHAT_MULTITASK.
+        t.Union(
+          MULTITASK.map((mode) => t.Literal(mode)),
+          {
+            description:
+              'When the thread has a run that has not finished: `enqueue` waits its turn; ' +
+              '`reject` is a 409 thread_busy and stores nothing; `interrupt` cancels those runs ' +
+              '(their messages stay, without replies); `rollback` cancels them and deletes their ' +
+              'messages, so no later prompt sees them. Defaults to CHAT_MULTITASK.',
+          },
+        ),
       ),
     ),
   },

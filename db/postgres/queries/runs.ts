@@ -241,9 +241,9 @@ export async function cancelThreadRuns(
   }
   if (input.deleteMessages && unfinished.length > 0) {
     const ids = unfinished.map((run) => run.userMessageId);
+    await tx.delete(messages).where(inArray(messages.id, ids));
     await tx.execute(sql`
-      with gone as (delete from messages where id = any(${ids}::text[]) returning 1)
-      update threads set message_count = message_count - (select count(*) from gone)
+      update threads set message_count = message_count - ${unfinished.length}
       where id = ${input.threadId}`);
   }
   return { ended, cancelling };
