@@ -48,7 +48,7 @@ export type RunJobResult =
  * cancelled; the job then completes, so BullMQ neither shows it failed nor retries it.
  */
 export function createRunProcessor(deps: RunJobDeps) {
-  const { db, redis, llm, publisher, stream } = deps;
+  const { db, redis, llm, stream } = deps;
 
   /**
    * A database that does not answer fails every run alike, and no run's fault: pause the queue
