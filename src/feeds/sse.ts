@@ -30,9 +30,10 @@ export function feedResponse(signal: AbortSignal, feed: Feed): Response {
 }
 
 /**
- * A Server-Sent Events response. `open` subscribes and returns its unsubscribe; the feed ends
- * when `end()` is called or the client goes away (`signal`), and then the subscription is always
- * released.
+ * A Server-Sent Events response. A comment goes out at once, so the client has the response
+ * headers (and an EventSource opens) before the first event, however long that takes; then
+ * `open` subscribes and returns its unsubscribe. The feed ends when `end()` is called or the
+ * client goes away (`signal`), and then the subscription is always released.
  */
 function sseResponse(signal: AbortSignal, open: (sink: FeedSink) => Promise<() => void>) {
   let release: (() => void) | undefined;
@@ -54,6 +55,7 @@ function sseResponse(signal: AbortSignal, open: (sink: FeedSink) => Promise<() =
     async start(c) {
       controller = c;
       signal.addEventListener('abort', finish);
+      c.enqueue(encoder.encode(': connected\n\n'));
       // A comment line now and then keeps proxies from closing an idle feed.
       keepAlive = setInterval(() => c.enqueue(encoder.encode(': keep-alive\n\n')), KEEP_ALIVE_MS);
       try {

@@ -172,6 +172,39 @@ describe.skipIf(!redisTestsEnabled())('live feeds (SSE)', () => {
     expect(resumed.events.map((e) => e.id)).toEqual(feed.events.slice(1).map((e) => e.id));
   });
 
+  test('an idle feed answers with its headers and a comment at once, before any event', async () => {
+    const firstChunk = async (url: string, lastEventId?: string) => {
+      // Bounded: a feed that holds its headers back until the first event never resolves.
+      const response = await fetch(url, {
+        headers: lastEventId ? { 'last-event-id': lastEventId } : {},
+        signal: AbortSignal.timeout(2000),
+      });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toContain('text/event-stream');
+      const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+      const { value } = await reader.read();
+      await reader.cancel();
+      return new TextDecoder().decode(value);
+    };
+    const threadId = `idle-thread-${Date.now()}`;
+    const done = await t.post({ content: 'then nothing', threadId });
+    await t.events.waitForTerminal(done.body.runId);
+    expect(await firstChunk(`${t.baseUrl}/api/chat/threads/${threadId}/events`)).toBe(
+      ': connected\n\n',
+    );
+    // A run feed resumed from the start of an attempt whose model has not answered yet.
+    llm.enqueue({ kind: 'reply', delayMs: 3000 });
+    const { body } = await t.post({ content: 'think first' });
+    const [, started] = await t.events
+      .waitFor(
+        (all) => all.some((e) => e.runId === body.runId && e.type === 'agent.run.started'),
+        'the run started',
+      )
+      .then(() => t.events.forRun(body.runId));
+    expect(await firstChunk(runFeed(body.runId), started?.id)).toBe(': connected\n\n');
+    await t.events.waitForTerminal(body.runId);
+  });
+
   test('200 concurrent feeds share one reader, and leave nothing behind when closed', async () => {
     const probe = new Redis(t.config.redis.url);
     const clients = async () => ((await probe.client('LIST')) as string).trim().split('\n').length;
