@@ -103,6 +103,29 @@ export function createFeedReader(opts: { redis: RedisTarget; logger: Logger }) {
     },
 
     /**
+     * The newest entry of a stream (its id, or 0-0 when it is empty) and the newest entry that
+     * `match` accepts, read backwards a page at a time from the newest, so a match near the
+     * end costs one read.
+     */
+    async lastMatching(
+      key: string,
+      match: (fields: Fields) => boolean,
+    ): Promise<{ lastId: string; found: Entry | undefined }> {
+      let lastId: string | undefined;
+      for (let to = '+'; ; ) {
+        const page = (await query.xrevrange(key, to, '-', 'COUNT', PAGE)) as [string, string[]][];
+        lastId ??= page[0]?.[0] ?? '0-0';
+        for (const [id, raw] of page) {
+          const fields = toFields(raw);
+          if (match(fields)) return { lastId, found: { id, fields } };
+        }
+        const oldest = page.at(-1)?.[0];
+        if (page.length < PAGE || !oldest) return { lastId, found: undefined };
+        to = `(${oldest}`;
+      }
+    },
+
+    /**
      * Delivers every entry of `key` after `afterId` (in order, once), live until unsubscribed.
      * Returns the unsubscribe function.
      */

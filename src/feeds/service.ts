@@ -2,8 +2,9 @@ import type { Store } from '../../db/store';
 import { isFinishedStatus } from '../../db/types';
 import { notFound } from '../errors';
 import { isTerminalEvent } from '../events/event';
+import type { Fields } from '../events/stream-fields';
 import { runStreamKey, type StreamTarget } from '../events/stream-writer';
-import type { Entry, FeedReader } from './feed-reader';
+import { compareIds, type Entry, type FeedReader } from './feed-reader';
 
 export interface FeedDeps {
   db: Store;
@@ -27,9 +28,16 @@ export type Feed =
 
 const ENDED: Feed = { kind: 'ended' };
 
+/** The entries that bound a run's latest attempt: a terminal event, or the start of a try. */
+const endsOrStartsAttempt = (fields: Fields) =>
+  isTerminalEvent(fields.type) || fields.type === 'agent.run.started';
+
 /**
  * A run's events and reply deltas, from its own stream: from the start, or after `lastEventId`;
- * it ends after the terminal event. Unknown runs are a 404 before any stream opens.
+ * it ends after the run's latest terminal event. A run reopened by an operator's retry goes on
+ * in the same stream (a new `agent.run.started`, a new terminal event), so an earlier terminal
+ * event neither ends a replay nor stops a client resuming from it. Unknown runs are a 404
+ * before any stream opens.
  */
 export async function openRunFeed(
   deps: FeedDeps,
@@ -39,18 +47,21 @@ export async function openRunFeed(
   const run = await deps.db.getRun(runId);
   if (!run) throw notFound('run', runId);
   const key = runStreamKey(deps.stream, runId);
-  if (lastEventId) {
-    const resumedFrom = await deps.feeds.entry(key, lastEventId);
-    if (resumedFrom && isTerminalEvent(resumedFrom.fields.type)) return ENDED;
-  }
+  const latest = await deps.feeds.lastMatching(key, endsOrStartsAttempt);
   // A finished run whose stream has expired (RUN_FEED_TTL_S) has nothing left to replay.
-  if (isFinishedStatus(run.status) && (await deps.feeds.lastIdOf(key)) === '0-0') return ENDED;
+  if (isFinishedStatus(run.status) && latest.lastId === '0-0') return ENDED;
+  const after = lastEventId ?? '0-0';
+  // A terminal event at or after this id is the run's latest: the feed ends after it.
+  const endsAt = latest.found?.id ?? '0-0';
+  if (latest.found && isTerminalEvent(latest.found.fields.type) && compareIds(after, endsAt) >= 0) {
+    return ENDED;
+  }
   return {
     kind: 'live',
     open: (sink) =>
-      deps.feeds.subscribe(key, lastEventId ?? '0-0', (entry) => {
+      deps.feeds.subscribe(key, after, (entry) => {
         sink.send(entry);
-        if (isTerminalEvent(entry.fields.type)) sink.end();
+        if (isTerminalEvent(entry.fields.type) && compareIds(entry.id, endsAt) >= 0) sink.end();
       }),
   };
 }
