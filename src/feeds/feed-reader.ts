@@ -19,6 +19,23 @@ const BLOCK_MS = 250;
 const READ_COUNT = 500;
 const PAGE = 500;
 
+/** A stream id in the form Redis writes it: `<ms>-<seq>`, no leading zeros, safe integers. */
+const STREAM_ID = /^(0|[1-9]\d{0,15})-(0|[1-9]\d{0,15})$/;
+
+/**
+ * Whether a client's text (a `Last-Event-ID`) is a stream id, checked before it goes anywhere
+ * near Redis, which refuses ids like `garbage`, `$` or `-1-1` with an error. Both parts must be
+ * safe integers, so `compareIds` orders them exactly.
+ */
+export function isStreamId(text: string): boolean {
+  const match = STREAM_ID.exec(text);
+  return (
+    match !== null &&
+    Number.isSafeInteger(Number(match[1])) &&
+    Number.isSafeInteger(Number(match[2]))
+  );
+}
+
 /** Stream ids compare as (milliseconds, sequence). */
 export function compareIds(a: string, b: string): number {
   const [am = 0, as = 0] = a.split('-').map(Number);
@@ -96,9 +113,15 @@ export function createFeedReader(opts: { redis: RedisTarget; logger: Logger }) {
   return {
     lastIdOf,
 
-    /** The entry with this id on this stream, if it is still there. */
+    /** The entry with this id on this stream, if it is still there (`id`: a stream id). */
     async entry(key: string, id: string): Promise<Entry | undefined> {
       const [found] = (await query.xrange(key, id, id)) as [string, string[]][];
+      return found ? { id: found[0], fields: toFields(found[1]) } : undefined;
+    },
+
+    /** The oldest entry the stream still holds; undefined when it is empty or gone. */
+    async firstEntry(key: string): Promise<Entry | undefined> {
+      const [found] = (await query.xrange(key, '-', '+', 'COUNT', 1)) as [string, string[]][];
       return found ? { id: found[0], fields: toFields(found[1]) } : undefined;
     },
 

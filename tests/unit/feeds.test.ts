@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { compareIds } from '../../src/feeds/feed-reader';
+import { compareIds, isStreamId } from '../../src/feeds/feed-reader';
 import { formatEntry } from '../../src/feeds/sse';
 
 describe('compareIds', () => {
@@ -9,6 +9,40 @@ describe('compareIds', () => {
     expect(compareIds('999-0', '1000-0')).toBeLessThan(0);
     expect(compareIds('5-5', '5-5')).toBe(0);
     expect(compareIds('0-0', '1-0')).toBeLessThan(0);
+  });
+});
+
+describe('isStreamId', () => {
+  test('accepts the ids Redis writes, and nothing that Redis would refuse or read otherwise', () => {
+    for (const id of ['0-0', '1-1', '1700000000000-0', '1700000000000-12', '9007199254740991-0']) {
+      expect({ id, ok: isStreamId(id) }).toEqual({ id, ok: true });
+    }
+    const bad = [
+      '',
+      'garbage',
+      '$',
+      '+',
+      '-',
+      '>',
+      '*',
+      '-1-1',
+      '1',
+      '1-',
+      '-1',
+      '1-1-1',
+      '01-1',
+      '1-01',
+      ' 1-1',
+      '1-1 ',
+      '1.5-0',
+      '(1-1',
+      '1e3-0',
+      '9007199254740992-0',
+      '18446744073709551615-0',
+      '1-99999999999999999',
+      `${'1'.repeat(10 * 1024)}-0`,
+    ];
+    for (const id of bad) expect({ id, ok: isStreamId(id) }).toEqual({ id, ok: false });
   });
 });
 
