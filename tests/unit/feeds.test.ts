@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import { compareIds, isStreamId } from '../../src/feeds/feed-reader';
-import { formatEntry } from '../../src/feeds/sse';
+import { formatEntry, formatReset } from '../../src/feeds/sse';
 
 describe('compareIds', () => {
   test('orders stream ids by time, then sequence (not as strings)', () => {
@@ -43,6 +43,29 @@ describe('isStreamId', () => {
       `${'1'.repeat(10 * 1024)}-0`,
     ];
     for (const id of bad) expect({ id, ok: isStreamId(id) }).toEqual({ id, ok: false });
+  });
+});
+
+describe('formatReset', () => {
+  test('the id to resume from, the reset type, and its data without an eventId', () => {
+    const run = { id: 'run_x', status: 'completed' };
+    const text = formatReset({
+      id: '5-1',
+      runId: 'run_x',
+      threadId: 'thr_x',
+      occurredAt: '2026-01-01T00:00:00.000Z',
+      // biome-ignore lint/suspicious/noExplicitAny: a partial run view is enough for the framing
+      payload: { run } as any,
+    });
+    const [id, event, data, ...rest] = text.split('\n');
+    expect([id, event, rest]).toEqual(['id: 5-1', 'event: agent.feed.reset', ['', '']]);
+    expect(JSON.parse((data ?? '').slice('data: '.length))).toEqual({
+      type: 'agent.feed.reset',
+      runId: 'run_x',
+      threadId: 'thr_x',
+      occurredAt: '2026-01-01T00:00:00.000Z',
+      payload: { run },
+    });
   });
 });
 
