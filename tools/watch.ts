@@ -1,8 +1,9 @@
 /**
  * `bun run watch <runId|threadId> [--url http://localhost:3000] [--key API_KEY]`: prints a run's
- * (or a thread's) live feed, the reply appearing as the model streams it.
+ * (or a thread's) live feed, the reply appearing as the model streams it (feed-printer.ts).
  */
 import { parseArgs } from 'node:util';
+import { createFeedPrinter } from './feed-printer';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -24,37 +25,9 @@ if (!response.ok || !response.body) {
   process.exit(1);
 }
 
-let attempt = 0;
-let midReply = false;
-const line = (text: string) => {
-  if (midReply) process.stdout.write('\n');
-  midReply = false;
-  console.log(text);
-};
-const show = (type: string, data: { runId: string; payload: Record<string, unknown> }) => {
-  const p = data.payload;
-  if (type === 'agent.run.delta') {
-    if ((p.attempt as number) !== attempt) {
-      attempt = p.attempt as number;
-      line(`  reply (attempt ${attempt}):`);
-      process.stdout.write('  ');
-    }
-    process.stdout.write(String(p.text));
-    midReply = true;
-    return;
-  }
-  const detail =
-    type === 'agent.run.requested'
-      ? `"${p.content}" (${p.model})`
-      : type === 'agent.run.started'
-        ? `attempt ${p.attempt}`
-        : type === 'agent.run.completed'
-          ? `${p.attempts} attempt(s), ${JSON.stringify(p.usage)}, ${p.durationMs} ms`
-          : type === 'agent.run.failed'
-            ? `${JSON.stringify(p.error)} after ${p.attempts} attempt(s)`
-            : '';
-  line(`• ${type} ${data.runId} ${detail}`);
-};
+const printer = createFeedPrinter(path.startsWith('runs/') ? 'run' : 'thread', (text) =>
+  process.stdout.write(text),
+);
 
 const decoder = new TextDecoder();
 let buffer = '';
@@ -65,7 +38,7 @@ for await (const chunk of response.body) {
     buffer = buffer.slice(split + 2);
     const event = /^event: (.*)$/m.exec(block)?.[1];
     const data = /^data: (.*)$/m.exec(block)?.[1];
-    if (event && data) show(event, JSON.parse(data));
+    if (event && data) printer.show(event, JSON.parse(data));
   }
 }
-line('(feed ended)');
+printer.end();

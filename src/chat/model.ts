@@ -58,15 +58,6 @@ export const modelsView = t.Object({
 
 export const threadParams = t.Object({ threadId: t.String() });
 
-export const threadView = t.Object({
-  id: t.String(),
-  createdAt: t.String({ format: 'date-time' }),
-  updatedAt: t.String({ format: 'date-time' }),
-  messageCount: t.Integer(),
-  summary: t.Nullable(t.String()),
-  summaryThroughMessageId: t.Nullable(t.String()),
-});
-
 export const messagesQuery = t.Object(
   {
     limit: t.Optional(t.Numeric({ minimum: 1, maximum: 200, multipleOf: 1, default: 50 })),

@@ -1,6 +1,7 @@
 import { Elysia } from 'elysia';
 import { errors } from '../http/error-schemas';
 import { readJsonBody } from '../http/json-body';
+import { threadView } from '../threads/model';
 import {
   acceptedMessage,
   messagesPage,
@@ -8,7 +9,6 @@ import {
   modelsView,
   postMessageBody,
   threadParams,
-  threadView,
 } from './model';
 import { acceptMessage, type ChatDeps, getThreadView, listMessages, listModels } from './service';
 

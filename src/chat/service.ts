@@ -7,6 +7,8 @@ import { newMessageId, newRunId, newThreadId } from '../ids';
 import { toMessageView } from '../messages/view';
 import { type CancelDeps, settleCancels } from '../runs/cancel';
 import { cancelledEvent } from '../runs/service';
+import type { ThreadView } from '../threads/model';
+import { toThreadView } from '../threads/view';
 import { type AcceptedMessage, type PostMessageBody, postMessageBody } from './model';
 
 /** Ingress may cancel runs (`multitask`): it needs what a cancel needs. */
@@ -127,17 +129,10 @@ export function listModels(config: Config) {
   return { default: config.chat.defaultModel, allowed: config.chat.allowedModels };
 }
 
-export async function getThreadView(db: Store, threadId: string) {
+export async function getThreadView(db: Store, threadId: string): Promise<ThreadView> {
   const thread = await db.getThread(threadId);
   if (!thread) throw notFound('thread', threadId);
-  return {
-    id: thread.id,
-    createdAt: thread.createdAt.toISOString(),
-    updatedAt: thread.updatedAt.toISOString(),
-    messageCount: thread.messageCount,
-    summary: thread.summary,
-    summaryThroughMessageId: thread.summaryThroughMessageId,
-  };
+  return toThreadView(thread);
 }
 
 export async function listMessages(

@@ -19,6 +19,23 @@ const BLOCK_MS = 250;
 const READ_COUNT = 500;
 const PAGE = 500;
 
+/** A stream id in the form Redis writes it: `<ms>-<seq>`, no leading zeros, safe integers. */
+const STREAM_ID = /^(0|[1-9]\d{0,15})-(0|[1-9]\d{0,15})$/;
+
+/**
+ * Whether a client's text (a `Last-Event-ID`) is a stream id, checked before it goes anywhere
+ * near Redis, which refuses ids like `garbage`, `$` or `-1-1` with an error. Both parts must be
+ * safe integers, so `compareIds` orders them exactly.
+ */
+export function isStreamId(text: string): boolean {
+  const match = STREAM_ID.exec(text);
+  return (
+    match !== null &&
+    Number.isSafeInteger(Number(match[1])) &&
+    Number.isSafeInteger(Number(match[2]))
+  );
+}
+
 /** Stream ids compare as (milliseconds, sequence). */
 export function compareIds(a: string, b: string): number {
   const [am = 0, as = 0] = a.split('-').map(Number);
@@ -96,10 +113,39 @@ export function createFeedReader(opts: { redis: RedisTarget; logger: Logger }) {
   return {
     lastIdOf,
 
-    /** The entry with this id on this stream, if it is still there. */
+    /** The entry with this id on this stream, if it is still there (`id`: a stream id). */
     async entry(key: string, id: string): Promise<Entry | undefined> {
       const [found] = (await query.xrange(key, id, id)) as [string, string[]][];
       return found ? { id: found[0], fields: toFields(found[1]) } : undefined;
+    },
+
+    /** The oldest entry the stream still holds; undefined when it is empty or gone. */
+    async firstEntry(key: string): Promise<Entry | undefined> {
+      const [found] = (await query.xrange(key, '-', '+', 'COUNT', 1)) as [string, string[]][];
+      return found ? { id: found[0], fields: toFields(found[1]) } : undefined;
+    },
+
+    /**
+     * The newest entry of a stream (its id, or 0-0 when it is empty) and the newest entry that
+     * `match` accepts, read backwards a page at a time from the newest, so a match near the
+     * end costs one read.
+     */
+    async lastMatching(
+      key: string,
+      match: (fields: Fields) => boolean,
+    ): Promise<{ lastId: string; found: Entry | undefined }> {
+      let lastId: string | undefined;
+      for (let to = '+'; ; ) {
+        const page = (await query.xrevrange(key, to, '-', 'COUNT', PAGE)) as [string, string[]][];
+        lastId ??= page[0]?.[0] ?? '0-0';
+        for (const [id, raw] of page) {
+          const fields = toFields(raw);
+          if (match(fields)) return { lastId, found: { id, fields } };
+        }
+        const oldest = page.at(-1)?.[0];
+        if (page.length < PAGE || !oldest) return { lastId, found: undefined };
+        to = `(${oldest}`;
+      }
     },
 
     /**

@@ -1,5 +1,5 @@
 import type { Entry } from './feed-reader';
-import type { Feed, FeedSink } from './service';
+import { FEED_RESET, type Feed, type FeedReset } from './service';
 
 const KEEP_ALIVE_MS = 15_000;
 const encoder = new TextEncoder();
@@ -24,17 +24,28 @@ export function formatEntry(entry: Entry): string {
   return `id: ${entry.id}\nevent: ${f.type}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
-/** The HTTP answer to a feed: an SSE response, or an empty one when the feed is over. */
-export function feedResponse(signal: AbortSignal, feed: Feed): Response {
-  return feed.kind === 'ended' ? endedFeed() : sseResponse(signal, feed.open);
+/** A feed's reset (service.ts), framed like an event: `id` is where the feed goes on from. */
+export function formatReset(reset: FeedReset): string {
+  const { id, ...event } = reset;
+  const data = { type: FEED_RESET, ...event };
+  return `id: ${id}\nevent: ${FEED_RESET}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
 /**
- * A Server-Sent Events response. `open` subscribes and returns its unsubscribe; the feed ends
- * when `end()` is called or the client goes away (`signal`), and then the subscription is always
- * released.
+ * The HTTP answer to a feed: an SSE response, or one holding at most the reset when the feed is
+ * over.
  */
-function sseResponse(signal: AbortSignal, open: (sink: FeedSink) => Promise<() => void>) {
+export function feedResponse(signal: AbortSignal, feed: Feed): Response {
+  return feed.kind === 'ended' ? endedFeed(feed.reset) : sseResponse(signal, feed);
+}
+
+/**
+ * A Server-Sent Events response. A comment goes out at once, so the client has the response
+ * headers (and an EventSource opens) before the first event, however long that takes; then the
+ * reset, if any; then `open` subscribes and returns its unsubscribe. The feed ends when `end()`
+ * is called or the client goes away (`signal`), and then the subscription is always released.
+ */
+function sseResponse(signal: AbortSignal, feed: Extract<Feed, { kind: 'live' }>) {
   let release: (() => void) | undefined;
   let keepAlive: ReturnType<typeof setInterval> | undefined;
   let closed = false;
@@ -54,10 +65,12 @@ function sseResponse(signal: AbortSignal, open: (sink: FeedSink) => Promise<() =
     async start(c) {
       controller = c;
       signal.addEventListener('abort', finish);
+      c.enqueue(encoder.encode(': connected\n\n'));
+      if (feed.reset) c.enqueue(encoder.encode(formatReset(feed.reset)));
       // A comment line now and then keeps proxies from closing an idle feed.
       keepAlive = setInterval(() => c.enqueue(encoder.encode(': keep-alive\n\n')), KEEP_ALIVE_MS);
       try {
-        release = await open({
+        release = await feed.open({
           send: (entry) => {
             if (!closed) c.enqueue(encoder.encode(formatEntry(entry)));
           },
@@ -80,9 +93,9 @@ function sseResponse(signal: AbortSignal, open: (sink: FeedSink) => Promise<() =
   });
 }
 
-/** A feed that is already over: the stream ends at once. */
-function endedFeed() {
-  return new Response('', {
+/** A feed that is already over: the stream ends at once, after the reset if there is one. */
+function endedFeed(reset: FeedReset | undefined) {
+  return new Response(reset ? formatReset(reset) : '', {
     headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' },
   });
 }

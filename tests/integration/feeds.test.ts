@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import { Redis } from 'ioredis';
 import { type FakeLlm, startFakeLlm } from '../../harness/fake-llm';
-import { waitForValue } from '../../harness/wait';
+import { waitForJobState, waitForValue } from '../../harness/wait';
 import { startTestApp, type TestApp } from '../support/app';
 import { redisTestsEnabled } from '../support/redis';
 import { type FeedEvent, readFeed } from '../support/sse';
@@ -170,6 +170,96 @@ describe.skipIf(!redisTestsEnabled())('live feeds (SSE)', () => {
       stopWhen: (events) => events.some((e) => e.event === 'agent.run.completed'),
     });
     expect(resumed.events.map((e) => e.id)).toEqual(feed.events.slice(1).map((e) => e.id));
+  });
+
+  test("an operator's retry reopens the run in the same feed: through the latest terminal event, resumable from the first", async () => {
+    llm.enqueue({ kind: 'status', status: 401 });
+    const { body } = await t.post({ content: 'retry my feed' });
+    await t.events.waitForTerminal(body.runId);
+    // Failed: its failed event is the latest terminal one, so the feed ends there.
+    const beforeRetry = await readFeed(runFeed(body.runId));
+    expect(summary(beforeRetry.events)).toEqual([
+      'agent.run.requested',
+      'agent.run.started',
+      'agent.run.failed',
+    ]);
+    const failedId = beforeRetry.events.at(-1)?.id as string;
+    const fromFailed = await readFeed(runFeed(body.runId), { lastEventId: failedId });
+    expect(fromFailed).toMatchObject({ status: 200, ended: true, events: [] });
+
+    // The retry streams slowly, so two watchers join while it runs: one from the start, one
+    // resuming from the failed event.
+    llm.setDefault(slowStream);
+    expect(await waitForJobState(t.deps.queue, body.runId, 'failed')).toBe('failed');
+    await (await t.deps.queue.getJob(body.runId))?.retry('failed');
+    await t.events.waitFor(
+      (all) => all.some((e) => e.runId === body.runId && e.payload?.attempt === 2),
+      'the retry started',
+    );
+    const [live, resumed] = await Promise.all([
+      readFeed(runFeed(body.runId)),
+      readFeed(runFeed(body.runId), { lastEventId: failedId }),
+    ]);
+    const kinds = summary(live.events);
+    expect(live.ended).toBe(true);
+    expect(kinds.slice(0, 4)).toEqual([
+      'agent.run.requested',
+      'agent.run.started',
+      'agent.run.failed',
+      'agent.run.started',
+    ]);
+    expect(kinds.slice(4, -1).every((kind) => kind === 'delta:2')).toBe(true);
+    expect(kinds.length).toBeGreaterThan(5);
+    expect(kinds.at(-1)).toBe('agent.run.completed');
+    expect(resumed.ended).toBe(true);
+    expect(resumed.events.map((e) => e.id)).toEqual(live.events.slice(3).map((e) => e.id));
+
+    // Afterwards: the replay serves everything through the completed event, and so does a
+    // resume from the failed one; from the completed event, nothing.
+    const replay = await readFeed(runFeed(body.runId));
+    expect(replay.events.map((e) => e.id)).toEqual(live.events.map((e) => e.id));
+    const later = await readFeed(runFeed(body.runId), { lastEventId: failedId });
+    expect(later.events.map((e) => e.id)).toEqual(live.events.slice(3).map((e) => e.id));
+    const fromCompleted = await readFeed(runFeed(body.runId), {
+      lastEventId: live.events.at(-1)?.id,
+    });
+    expect(fromCompleted).toMatchObject({ status: 200, ended: true, events: [] });
+    const run = await t.get(`/api/chat/runs/${body.runId}`);
+    expect(run.body).toMatchObject({ status: 'completed', attempts: 2 });
+    expect(live.events.at(-1)?.data.payload.content).toBe(run.body.reply.content);
+  });
+
+  test('an idle feed answers with its headers and a comment at once, before any event', async () => {
+    const firstChunk = async (url: string, lastEventId?: string) => {
+      // Bounded: a feed that holds its headers back until the first event never resolves.
+      const response = await fetch(url, {
+        headers: lastEventId ? { 'last-event-id': lastEventId } : {},
+        signal: AbortSignal.timeout(2000),
+      });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toContain('text/event-stream');
+      const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+      const { value } = await reader.read();
+      await reader.cancel();
+      return new TextDecoder().decode(value);
+    };
+    const threadId = `idle-thread-${Date.now()}`;
+    const done = await t.post({ content: 'then nothing', threadId });
+    await t.events.waitForTerminal(done.body.runId);
+    expect(await firstChunk(`${t.baseUrl}/api/chat/threads/${threadId}/events`)).toBe(
+      ': connected\n\n',
+    );
+    // A run feed resumed from the start of an attempt whose model has not answered yet.
+    llm.enqueue({ kind: 'reply', delayMs: 3000 });
+    const { body } = await t.post({ content: 'think first' });
+    const [, started] = await t.events
+      .waitFor(
+        (all) => all.some((e) => e.runId === body.runId && e.type === 'agent.run.started'),
+        'the run started',
+      )
+      .then(() => t.events.forRun(body.runId));
+    expect(await firstChunk(runFeed(body.runId), started?.id)).toBe(': connected\n\n');
+    await t.events.waitForTerminal(body.runId);
   });
 
   test('200 concurrent feeds share one reader, and leave nothing behind when closed', async () => {

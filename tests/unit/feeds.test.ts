@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test';
-import { compareIds } from '../../src/feeds/feed-reader';
-import { formatEntry } from '../../src/feeds/sse';
+import { compareIds, isStreamId } from '../../src/feeds/feed-reader';
+import { formatEntry, formatReset } from '../../src/feeds/sse';
 
 describe('compareIds', () => {
   test('orders stream ids by time, then sequence (not as strings)', () => {
@@ -9,6 +9,63 @@ describe('compareIds', () => {
     expect(compareIds('999-0', '1000-0')).toBeLessThan(0);
     expect(compareIds('5-5', '5-5')).toBe(0);
     expect(compareIds('0-0', '1-0')).toBeLessThan(0);
+  });
+});
+
+describe('isStreamId', () => {
+  test('accepts the ids Redis writes, and nothing that Redis would refuse or read otherwise', () => {
+    for (const id of ['0-0', '1-1', '1700000000000-0', '1700000000000-12', '9007199254740991-0']) {
+      expect({ id, ok: isStreamId(id) }).toEqual({ id, ok: true });
+    }
+    const bad = [
+      '',
+      'garbage',
+      '$',
+      '+',
+      '-',
+      '>',
+      '*',
+      '-1-1',
+      '1',
+      '1-',
+      '-1',
+      '1-1-1',
+      '01-1',
+      '1-01',
+      ' 1-1',
+      '1-1 ',
+      '1.5-0',
+      '(1-1',
+      '1e3-0',
+      '9007199254740992-0',
+      '18446744073709551615-0',
+      '1-99999999999999999',
+      `${'1'.repeat(10 * 1024)}-0`,
+    ];
+    for (const id of bad) expect({ id, ok: isStreamId(id) }).toEqual({ id, ok: false });
+  });
+});
+
+describe('formatReset', () => {
+  test('the id to resume from, the reset type, and its data without an eventId', () => {
+    const run = { id: 'run_x', status: 'completed' };
+    const text = formatReset({
+      id: '5-1',
+      runId: 'run_x',
+      threadId: 'thr_x',
+      occurredAt: '2026-01-01T00:00:00.000Z',
+      // biome-ignore lint/suspicious/noExplicitAny: a partial run view is enough for the framing
+      payload: { run } as any,
+    });
+    const [id, event, data, ...rest] = text.split('\n');
+    expect([id, event, rest]).toEqual(['id: 5-1', 'event: agent.feed.reset', ['', '']]);
+    expect(JSON.parse((data ?? '').slice('data: '.length))).toEqual({
+      type: 'agent.feed.reset',
+      runId: 'run_x',
+      threadId: 'thr_x',
+      occurredAt: '2026-01-01T00:00:00.000Z',
+      payload: { run },
+    });
   });
 });
 
