@@ -1,8 +1,8 @@
 import { Elysia } from 'elysia';
 import type { Store } from '../../db/store';
-import { errors } from '../http/error-schemas';
-import { runParams, runView } from './model';
-import { getRunView } from './service';
+import { errorBody, errors } from '../http/error-schemas';
+import { runParams, runView, threadRunsPage, threadRunsParams, threadRunsQuery } from './model';
+import { getRunView, listThreadRuns } from './service';
 
 export function runRoutes(deps: { db: Store }) {
   return new Elysia({ name: 'runs', prefix: '/api/chat/runs', tags: ['runs'] }).get(
@@ -18,6 +18,43 @@ export function runRoutes(deps: { db: Store }) {
       },
       detail: {
         summary: 'A run: status, attempts, error, reply and token usage',
+      },
+    },
+  );
+}
+
+/**
+ * `GET /api/chat/threads/:threadId/runs` lives with the runs, not with chat's thread routes:
+ * it answers run views, whose schema and builder are the runs domain's (model.ts, `toRunView`),
+ * and domains never import each other sideways. The path is the thread's; what it serves is runs.
+ */
+export function threadRunRoutes(deps: { db: Store }) {
+  return new Elysia({ name: 'thread-runs', prefix: '/api/chat/threads', tags: ['runs'] }).get(
+    '/:threadId/runs',
+    ({ params, query }) => listThreadRuns(deps.db, params.threadId, query),
+    {
+      params: threadRunsParams,
+      query: threadRunsQuery,
+      response: {
+        200: threadRunsPage,
+        400: errorBody(
+          '`limit` is not an integer from 1 to 200 (invalid_request), or `before` is not a run of this thread (invalid_cursor)',
+          {
+            code: 'invalid_cursor',
+            message: '"run_…" is not a run of this thread',
+          },
+        ),
+        401: errors.unauthorized,
+        404: errors.notFound,
+        503: errors.unavailable,
+      },
+      detail: {
+        summary: "A thread's runs, newest first",
+        description:
+          'Each run as GET /api/chat/runs/{runId} shows it, reply included. Without `before` ' +
+          'the newest `limit` runs (default 50, at most 200); page back to older ones with ' +
+          '`before=nextBefore` while `hasMore`. A `before` that is not a run of this thread is a ' +
+          '400 invalid_cursor; a bad `limit` a 400 invalid_request; an unknown thread a 404.',
       },
     },
   );
