@@ -38,6 +38,27 @@ export const runView = t.Object({
 });
 export type RunView = typeof runView.static;
 
+/**
+ * `wait` is matched as text, not coerced as a number: only 1 to 60 written plainly is a wait;
+ * `1.5`, `1e1`, `0x10`, ` 2` or an empty value are a 400 like 0 and 61.
+ */
+export const runQuery = t.Object(
+  {
+    wait: t.Optional(
+      t.String({
+        pattern: '^(?:[1-9]|[1-5][0-9]|60)$',
+        description:
+          'Seconds (an integer, 1 to 60) to hold the request until the run is terminal ' +
+          '(completed, failed or cancelled); then, or when the time is up, the run as it is. ' +
+          'Without it the answer is immediate.',
+        examples: ['30'],
+      }),
+    ),
+  },
+  // Other query fields are ignored, as they were before `wait` existed.
+  { additionalProperties: true },
+);
+
 export const threadRunsParams = t.Object({ threadId: t.String() });
 
 export const threadRunsQuery = t.Object(

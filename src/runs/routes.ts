@@ -1,23 +1,52 @@
 import { Elysia } from 'elysia';
 import type { Store } from '../../db/store';
 import { errorBody, errors } from '../http/error-schemas';
-import { runParams, runView, threadRunsPage, threadRunsParams, threadRunsQuery } from './model';
+import {
+  runParams,
+  runQuery,
+  runView,
+  threadRunsPage,
+  threadRunsParams,
+  threadRunsQuery,
+} from './model';
 import { getRunView, listThreadRuns } from './service';
+import { type RunWaitDeps, waitForRunView } from './wait';
 
-export function runRoutes(deps: { db: Store }) {
+const badWait = errorBody('`wait` is not an integer from 1 to 60 (0, 61, 1.5, abc, empty)', {
+  code: 'invalid_request',
+  message: "invalid query: /wait Expected string to match '^(?:[1-9]|[1-5][0-9]|60)$'",
+});
+
+export function runRoutes(deps: RunWaitDeps) {
   return new Elysia({ name: 'runs', prefix: '/api/chat/runs', tags: ['runs'] }).get(
     '/:runId',
-    ({ params }) => getRunView(deps.db, params.runId),
+    // async: Elysia 1.4.30 takes a plain arrow whose body is a conditional for a synchronous
+    // handler, and validates the pending promise as the response (a 400 "invalid response").
+    async ({ params, query, request }) =>
+      query.wait === undefined
+        ? getRunView(deps.db, params.runId)
+        : waitForRunView(deps, params.runId, {
+            seconds: Number(query.wait),
+            signal: request.signal,
+          }),
     {
       params: runParams,
+      query: runQuery,
       response: {
         200: runView,
+        400: badWait,
         401: errors.unauthorized,
         404: errors.notFound,
         503: errors.unavailable,
       },
       detail: {
         summary: 'A run: status, attempts, error, reply and token usage',
+        description:
+          'Answers at once with the run as it is. With `?wait=N` (N seconds, 1 to 60, e.g. ' +
+          '`GET /api/chat/runs/{runId}?wait=30`) the request is held until the run is terminal ' +
+          '(completed, failed or cancelled; a cancelling run is waited on) or the N seconds are ' +
+          'up, then answers the same view: check `status` to know which. A run already terminal ' +
+          'answers at once. Poll again with wait to keep waiting.',
       },
     },
   );
