@@ -2,6 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:tes
 import { Redis } from 'ioredis';
 import type { Store } from '../../db/store';
 import { type FakeLlm, startFakeLlm } from '../../harness/fake-llm';
+import { PrivateRedis } from '../../harness/private-redis';
 import { waitForValue } from '../../harness/wait';
 import { isTerminalEvent } from '../../src/events/event';
 import { runStreamKey } from '../../src/events/stream-writer';
@@ -18,17 +19,25 @@ const slowStream = {
 };
 
 describe.skipIf(!redisTestsEnabled())('GET a run with ?wait=', () => {
+  let redis: PrivateRedis;
   let llm: FakeLlm;
   let t: TestApp;
   beforeAll(async () => {
+    // A redis-server of its own, so that CLIENT LIST counts this app's connections only: other
+    // test runs on this machine may share the default Redis.
+    redis = await PrivateRedis.start();
     llm = await startFakeLlm({ quiet: true });
     // A stalled model call ends after 3 s and is retried (then answered by the echo), so the
     // stalled runs of these tests finish, and the app closes without waiting a minute.
-    t = await startTestApp({ env: { OPENAI_BASE_URL: llm.url, LLM_TIMEOUT_MS: '3000' } });
+    t = await startTestApp({
+      redisUrl: redis.url,
+      env: { OPENAI_BASE_URL: llm.url, LLM_TIMEOUT_MS: '3000' },
+    });
   });
   afterAll(async () => {
     await t.close();
     await llm.stop();
+    await redis.stop();
   });
   beforeEach(() => llm.reset());
 
@@ -206,6 +215,37 @@ describe.skipIf(!redisTestsEnabled())('GET a run with ?wait=', () => {
     expect(wait.schema.pattern).toBeDefined();
     expect(get.description).toContain('?wait=30');
     expect(Object.keys(get.responses).sort()).toEqual(['200', '400', '401', '404', '503']);
+  });
+});
+
+// This test stops Redis, so it runs its own redis-server: never the shared one.
+describe.skipIf(!redisTestsEnabled())('GET a run with ?wait= while Redis is down', () => {
+  let redis: PrivateRedis;
+  let t: TestApp;
+  beforeAll(async () => {
+    redis = await PrivateRedis.start();
+    t = await startTestApp({ redisUrl: redis.url, worker: false });
+  });
+  afterAll(async () => {
+    await redis.up().catch(() => {}); // let close() reach it
+    await t.close();
+    await redis.stop();
+  });
+
+  test('the wait still ends when its time is up, with the run as the database has it', async () => {
+    const { body } = await t.post({ content: 'nobody will run me' });
+    await redis.down();
+    while (t.deps.redis.status === 'ready') await new Promise((r) => t.deps.redis.once('close', r));
+    const waited = await t.get(`/api/chat/runs/${body.runId}?wait=1`);
+    expect(waited.status).toBe(200);
+    expect(waited.body).toMatchObject({ id: body.runId, status: 'queued' });
+    await redis.up();
+    // Once Redis is back, the wait that never got to subscribe leaves nothing behind.
+    const stats = await waitForValue(
+      () => t.deps.feeds.stats(),
+      (now) => now.subscribers === 0,
+    );
+    expect(stats).toEqual({ subscribers: 0, streams: 0 });
   });
 });
 
