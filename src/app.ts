@@ -11,7 +11,7 @@ import { feedRoutes } from './feeds/routes';
 import { healthRoutes } from './health/routes';
 import { createRequestLog } from './http/request-log';
 import { metricsRoutes } from './metrics/routes';
-import { runRoutes } from './runs/routes';
+import { runRoutes, threadRunRoutes } from './runs/routes';
 
 /**
  * The root app: one auth gate, one error handler, the domains, the docs, the board and the
@@ -68,6 +68,7 @@ export async function createApp(deps: Deps) {
     .use(healthRoutes(deps))
     .use(chatRoutes(deps))
     .use(runRoutes(deps))
+    .use(threadRunRoutes(deps))
     .use(feedRoutes(deps))
     .use(metricsRoutes(deps))
     .use(await boardRoutes(deps.queue));

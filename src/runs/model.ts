@@ -65,3 +65,80 @@ export const cancelledRun = t.Object(
   { examples: [{ runId: 'run_h2k9x0c3v7b1n5m8q4w6e2r1', status: 'cancelling' }] },
 );
 export type CancelledRun = typeof cancelledRun.static;
+
+/**
+ * `wait` is matched as text, not coerced as a number: only 1 to 60 written plainly is a wait;
+ * `1.5`, `1e1`, `0x10`, ` 2` or an empty value are a 400 like 0 and 61.
+ */
+export const runQuery = t.Object(
+  {
+    wait: t.Optional(
+      t.String({
+        pattern: '^(?:[1-9]|[1-5][0-9]|60)$',
+        description:
+          'Seconds (an integer, 1 to 60) to hold the request until the run is terminal ' +
+          '(completed, failed or cancelled); then, or when the time is up, the run as it is. ' +
+          'Without it the answer is immediate.',
+        examples: ['30'],
+      }),
+    ),
+  },
+  // Other query fields are ignored, as they were before `wait` existed.
+  { additionalProperties: true },
+);
+
+export const threadRunsParams = t.Object({ threadId: t.String() });
+
+export const threadRunsQuery = t.Object(
+  {
+    limit: t.Optional(t.Numeric({ minimum: 1, maximum: 200, multipleOf: 1, default: 50 })),
+    before: t.Optional(
+      t.String({ description: 'A run id of this thread: return the runs before (older than) it.' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/** A completed run, as Swagger shows it. */
+const RUN_VIEW_EXAMPLE: RunView = {
+  id: 'run_k3v9x2m1q8w7e6r5t4y3u2i1',
+  threadId: 'thr_a1b2c3d4e5f6g7h8i9j0k1l2',
+  userMessageId: 'msg_p0o9i8u7y6t5r4e3w2q1a2s3',
+  model: 'gpt-4o-mini',
+  status: 'completed',
+  attempts: 1,
+  error: null,
+  reply: {
+    id: 'msg_z9x8c7v6b5n4m3l2k1j0h9g8',
+    threadId: 'thr_a1b2c3d4e5f6g7h8i9j0k1l2',
+    runId: 'run_k3v9x2m1q8w7e6r5t4y3u2i1',
+    role: 'assistant',
+    content: 'I can answer questions, summarise and draft text.',
+    createdAt: '2026-01-05T10:00:02.310Z',
+  },
+  usage: { promptTokens: 24, completionTokens: 12, totalTokens: 36 },
+  cancel: null,
+  createdAt: '2026-01-05T10:00:00.120Z',
+  startedAt: '2026-01-05T10:00:00.180Z',
+  finishedAt: '2026-01-05T10:00:02.310Z',
+};
+
+export const threadRunsPage = t.Object(
+  {
+    threadId: t.String(),
+    runs: t.Array(runView, { description: 'Newest first.' }),
+    hasMore: t.Boolean(),
+    nextBefore: t.Nullable(t.String({ description: 'Pass as `before` for the next, older page.' })),
+  },
+  {
+    examples: [
+      {
+        threadId: RUN_VIEW_EXAMPLE.threadId,
+        runs: [RUN_VIEW_EXAMPLE],
+        hasMore: true,
+        nextBefore: RUN_VIEW_EXAMPLE.id,
+      },
+    ],
+  },
+);
+export type ThreadRunsPage = typeof threadRunsPage.static;

@@ -1,12 +1,12 @@
 import type { RunEnd, Store } from '../../db/store';
 import type { FinishedRunStatus, Message, Run } from '../../db/types';
-import { notFound } from '../errors';
+import { AppError, notFound } from '../errors';
 import { buildEvent } from '../events/event';
 import type { Publisher } from '../events/outbox-relay';
 import type { RunFailure } from '../failures';
 import { toMessageView } from '../messages/view';
 import type { Metrics } from '../metrics/metrics';
-import type { RunView } from './model';
+import type { RunView, ThreadRunsPage } from './model';
 
 export async function getRunView(db: Store, runId: string): Promise<RunView> {
   const found = await db.getRunWithReply(runId);
@@ -35,6 +35,34 @@ export function toRunView(run: Run, reply: Message | null): RunView {
 
 /** What ending a run needs: the store, the publisher, the metrics. */
 export type RunEndDeps = { db: Store; publisher: Publisher; metrics: Metrics };
+
+/**
+ * A thread's runs, newest first, paged like its messages: the newest `limit` (default 50), or
+ * those before the run `before`, which must be a run of this thread.
+ */
+export async function listThreadRuns(
+  db: Store,
+  threadId: string,
+  query: { limit?: number; before?: string },
+): Promise<ThreadRunsPage> {
+  const thread = await db.getThread(threadId);
+  if (!thread) throw notFound('thread', threadId);
+  let beforeSeq: number | undefined;
+  if (query.before !== undefined) {
+    const cursor = await db.getRun(query.before);
+    if (!cursor || cursor.threadId !== threadId) {
+      throw new AppError('invalid_cursor', `"${query.before}" is not a run of this thread`);
+    }
+    beforeSeq = cursor.seq;
+  }
+  const page = await db.listThreadRuns(threadId, { limit: query.limit ?? 50, beforeSeq });
+  return {
+    threadId,
+    runs: page.runs.map(({ run, reply }) => toRunView(run, reply)),
+    hasMore: page.hasMore,
+    nextBefore: page.hasMore ? (page.runs.at(-1)?.run.id ?? null) : null,
+  };
+}
 
 /**
  * Makes a run failed and announces it: the run job when it gives up, and the two safety nets

@@ -52,6 +52,7 @@ describe.skipIf(!redisTestsEnabled())('Swagger', () => {
       '/api/chat/threads/{threadId}',
       '/api/chat/threads/{threadId}/events',
       '/api/chat/threads/{threadId}/messages',
+      '/api/chat/threads/{threadId}/runs',
       '/health',
       '/ready',
     ]);
