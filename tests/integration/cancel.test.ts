@@ -172,8 +172,9 @@ describe.skipIf(!redisTestsEnabled())('cancel a run that is running', () => {
     expect(terminalsOf(events, body.runId)).toEqual(['agent.run.cancelled']);
     expect(events.at(-1)?.payload).toEqual({ reason: 'stop', by: 'client', attempts: 1 });
     // The fake saw the connection close, and stopped writing: its pieces after the 202 are
-    // what 50 ms apart fit in the time the cancel took to reach the worker (about a second:
-    // a pub/sub message and an abort), far below the 200 of the whole reply.
+    // what 50 ms apart fit in the time the cancel took to reach the worker (a pub/sub message
+    // and an abort: milliseconds; the bound allows five seconds of a loaded machine), far below
+    // the 200 of the whole reply.
     const closedAt = await waitForValue(
       () => call?.closedAt,
       (at) => at !== undefined,
@@ -182,7 +183,7 @@ describe.skipIf(!redisTestsEnabled())('cancel a run that is running', () => {
     console.log(
       `cancel: the model's connection closed ${(closedAt ?? 0) - acceptedAt} ms after the 202`,
     );
-    expect((call?.chunksSent ?? 0) - sentAtCancel).toBeLessThan(40);
+    expect((call?.chunksSent ?? 0) - sentAtCancel).toBeLessThan(100);
     expect(call?.chunksSent ?? 0).toBeLessThan(200);
 
     const run = await t.get(`/api/chat/runs/${body.runId}`);

@@ -53,8 +53,9 @@ describe.skipIf(!redisTestsEnabled())('GET a run with ?wait=', () => {
     const { body } = await t.post({ content: 'take your time' });
     // The model has the call: the run is running, and answers 800 ms from now.
     await llm.waitForRequests(1);
-    const started = Date.now();
-    const waiting = t.get(`${runPath(body.runId)}?wait=10`);
+    // A wait that missed the completed event would hold for its 60 s: past this test's 30 s
+    // timeout, so it fails rather than answering late.
+    const waiting = t.get(`${runPath(body.runId)}?wait=60`);
     // It waits on the run's stream (a finished run would have been answered without one).
     const watched = await waitForValue(
       () => t.deps.feeds.stats(),
@@ -68,9 +69,6 @@ describe.skipIf(!redisTestsEnabled())('GET a run with ?wait=', () => {
       status: 'completed',
       reply: { role: 'assistant', content: 'echo: take your time' },
     });
-    // Loose on purpose: a wait that missed the completed event would answer the same view, but
-    // only when its 10 s are up.
-    expect(Date.now() - started).toBeLessThan(6_000);
     // The same view as without wait.
     expect(waited.body).toEqual((await t.get(runPath(body.runId))).body);
     expect(await noWaiters()).toEqual({ subscribers: 0, streams: 0 });
@@ -91,7 +89,8 @@ describe.skipIf(!redisTestsEnabled())('GET a run with ?wait=', () => {
   test('a finished run is answered at once', async () => {
     const { body } = await t.post({ content: 'quick one' });
     await t.events.waitForTerminal(body.runId);
-    const started = Date.now();
+    // A wait that did not see the run finished would hold the whole minute: past the test's
+    // timeout.
     const waited = await t.get(`${runPath(body.runId)}?wait=60`);
     expect(waited.status).toBe(200);
     expect(waited.body).toMatchObject({
@@ -99,8 +98,6 @@ describe.skipIf(!redisTestsEnabled())('GET a run with ?wait=', () => {
       reply: { content: 'echo: quick one' },
     });
     expect(waited.body).toEqual((await t.get(runPath(body.runId))).body);
-    // Loose on purpose: a wait that did not see the run finished would take the whole minute.
-    expect(Date.now() - started).toBeLessThan(10_000);
   });
 
   test('an unknown run is a 404 at once, waiting or not', async () => {
@@ -131,18 +128,16 @@ describe.skipIf(!redisTestsEnabled())('GET a run with ?wait=', () => {
         return found;
       },
     };
-    const started = Date.now();
+    // A missed event would hold the wait for its 60 s: past the test's timeout.
     const view = await waitForRunView(
       { db, feeds: t.deps.feeds, stream: t.deps.stream },
       body.runId,
       {
-        seconds: 20,
+        seconds: 60,
       },
     );
     expect(firstRead).toBeOneOf(['queued', 'running']);
     expect(view).toMatchObject({ status: 'completed', reply: { content: 'echo: race the wait' } });
-    // Loose on purpose: a missed event would hold the wait for its whole 20 s.
-    expect(Date.now() - started).toBeLessThan(10_000);
     expect(await noWaiters()).toEqual({ subscribers: 0, streams: 0 });
   });
 
@@ -171,8 +166,8 @@ describe.skipIf(!redisTestsEnabled())('GET a run with ?wait=', () => {
     const clientsBefore = await clients();
     llm.setDefault(slowStream);
     const { body } = await t.post({ content: 'many waiters' });
-    const started = Date.now();
-    const waiters = Array.from({ length: 200 }, () => t.get(`${runPath(body.runId)}?wait=20`));
+    // Waiters that missed the run's end (about 4 s) would hold for 60 s: past the test's timeout.
+    const waiters = Array.from({ length: 200 }, () => t.get(`${runPath(body.runId)}?wait=60`));
     // A subscriber is counted a moment before its stream is (the reader first takes the
     // stream's position): wait for both to settle.
     const during = await waitForValue(
@@ -186,8 +181,6 @@ describe.skipIf(!redisTestsEnabled())('GET a run with ?wait=', () => {
       expect(answer.status).toBe(200);
       expect(answer.body).toMatchObject({ status: 'completed', reply: { content } });
     }
-    // Loose on purpose: the run takes about 4 s; waiters that missed its end would take 20.
-    expect(Date.now() - started).toBeLessThan(15_000);
     expect(await noWaiters()).toEqual({ subscribers: 0, streams: 0 });
     expect(await clients()).toBe(clientsBefore);
     probe.disconnect();
