@@ -9,9 +9,8 @@ import { purgeIdempotencyKeys } from './queries/idempotency';
 import { insertRunRequest } from './queries/ingress';
 import { getMessage, listMessagesBetween, listThreadMessages } from './queries/messages';
 import { claimPendingOutbox, markOutboxDelivered } from './queries/outbox';
+import { cancelRun, finishRun } from './queries/run-ends';
 import {
-  cancelRun,
-  finishRun,
   getRun,
   getRunWithReply,
   listThreadHeads,

@@ -3,7 +3,8 @@ import { type RunEnd, type RunRequest, type RunRequestResult, ThreadBusyError } 
 import type { Run } from '../../types';
 import type { Db, Tx } from '../database';
 import { insertOutbox } from './outbox';
-import { cancelThreadRuns, UNFINISHED } from './runs';
+import { cancelThreadRuns } from './run-ends';
+import { UNFINISHED } from './runs';
 
 /**
  * See `Store.insertRunRequest`. PostgreSQL runs many of these at once, so the order of locks

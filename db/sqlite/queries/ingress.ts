@@ -6,7 +6,7 @@ import type { Db } from '../database';
 import { commitWrite } from '../group-commit';
 import { idempotencyKeys, messages, type OutboxRow, type Run, runs, threads } from '../schema';
 import { insertOutboxStatement } from './outbox';
-import { cancelThreadRuns } from './runs';
+import { cancelThreadRuns } from './run-ends';
 
 const p = sql.placeholder;
 /**
