@@ -1,3 +1,8 @@
+/**
+ * The contract between the services and the two engines: the `Store` interface and the types
+ * its calls take and give. One file on purpose, past 250 lines: both engines implement exactly
+ * this, and a reader sees the whole of it at once.
+ */
 import type {
   FinishedRunStatus,
   Message,

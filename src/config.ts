@@ -2,7 +2,8 @@
  * The only reader of the environment. `loadConfig` parses every variable once into one typed
  * object; a bad value throws a `ConfigError` naming each offending variable, and `main.ts` turns
  * that into a clean exit. `.env.example` lists every variable with its default (a unit test keeps
- * the two in step); docs/operations.md explains each.
+ * the two in step); docs/operations.md explains each. One file on purpose, past 250 lines: every
+ * variable and its rule in one place is what makes it the only reader.
  */
 import { MULTITASK, type Multitask } from '../db/store';
 import { redactUrl } from './redact';
