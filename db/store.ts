@@ -83,6 +83,14 @@ export interface RunFinish {
   cancelledEvent: (run: Run) => Event;
 }
 
+/** An attempt to claim (see `Store.startRunAttempt`). */
+export interface RunStart {
+  runId: string;
+  now: Date;
+  /** Makes the attempt's `agent.run.started` from the run as started (its attempts). */
+  startedEvent: (run: Run) => Event;
+}
+
 /** How `finishRun` ended a run, and the outbox row of its terminal event (to deliver). */
 export interface RunEnd {
   status: FinishedRunStatus;
@@ -139,10 +147,13 @@ export interface Store {
    * Claims an attempt: status running, attempts + 1 (an attempt cut off by a crash was spent
    * too). Null for an unknown, completed or cancelled run (a duplicate job, or a cancelled run's
    * job: skip it). A failed run is reopened: only an operator's retry from Bull Board processes
-   * its job again. A `cancelling` run is returned as it is, not started: its worker died while
-   * it was being cancelled, and this job only has to end it.
+   * its job again. A `cancelling` run is returned as it is, not started (`row` null): its worker
+   * died while it was being cancelled, and this job only has to end it. The attempt's
+   * `agent.run.started` outbox row is written with it, so the announcement is as durable as the
+   * attempt: a Redis that does not answer delays it (the relay sends it), and never fails the
+   * attempt.
    */
-  startRunAttempt(runId: string, now: Date): Promise<Run | null>;
+  startRunAttempt(input: RunStart): Promise<{ run: Run; row: OutboxRow | null } | null>;
   /**
    * The run waits for BullMQ's next try; `attempts` is what was spent so far. False when the run
    * is no longer running (a cancel came first): then it must end cancelled, not be retried.

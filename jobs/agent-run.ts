@@ -5,7 +5,7 @@ import type { Config } from '../src/config';
 import { createDeltaWriter } from '../src/events/delta-writer';
 import { buildEvent } from '../src/events/event';
 import type { Publisher } from '../src/events/outbox-relay';
-import { appendEvent, type StreamTarget } from '../src/events/stream-writer';
+import type { StreamTarget } from '../src/events/stream-writer';
 import { newMessageId } from '../src/ids';
 import { type Llm, LlmError } from '../src/llm/llm';
 import type { Logger } from '../src/logger';
@@ -87,23 +87,29 @@ export function createRunProcessor(deps: RunJobDeps) {
     runId: string,
     cancelled: AbortSignal,
   ): Promise<RunJobResult> {
-    const run = await db.startRunAttempt(runId, new Date());
+    const claimed = await db.startRunAttempt({
+      runId,
+      now: new Date(),
+      startedEvent: (started) =>
+        buildEvent(
+          'agent.run.started',
+          { runId: started.id, threadId: started.threadId },
+          { attempt: started.attempts },
+        ),
+    });
     // Completed or cancelled already (a duplicate delivery, a cancelled run's job) or unknown:
     // nothing to do, nothing to announce.
-    if (!run) return { status: 'skipped' };
+    if (!claimed) return { status: 'skipped' };
+    const { run } = claimed;
     const ids = { runId: run.id, threadId: run.threadId };
     const logger = deps.logger.child(ids);
     // Its worker died while it was being cancelled: this job only ends it.
-    if (run.status === 'cancelling') return endCancelled(run, run.attempts, logger);
+    if (!claimed.row) return endCancelled(run, run.attempts, logger);
     const attempt = run.attempts;
-    // `started` goes out while memory is built and the model called: the deltas are chained
-    // behind it and the terminal event waits for it, so the order on the streams holds.
-    const pipeline = redis.pipeline();
-    appendEvent(pipeline, stream, buildEvent('agent.run.started', ids, { attempt }));
-    const announced = pipeline.exec().then((results) => {
-      const failed = results?.find(([error]) => error);
-      if (failed) throw failed[0];
-    });
+    // `started` was committed with the attempt and goes out through the outbox while memory is
+    // built and the model called; the terminal event's row comes after it, so the relay keeps
+    // their order. A Redis that does not take it now only delays it: the attempt goes on.
+    const announced = deps.publisher.deliver(claimed.row);
     logger.info({ attempt, model: run.model }, 'run attempt started');
 
     let reply: Awaited<ReturnType<Llm['chat']>>;
@@ -117,10 +123,8 @@ export function createRunProcessor(deps: RunJobDeps) {
         onDelta: deltas.push,
       });
       await deltas.close();
-      await announced;
     } catch (thrown) {
       await deltas.close();
-      await announced.catch(() => {});
       if (thrown instanceof StoreUnavailableError) throw thrown;
       if (cancelled.aborted) return endCancelled(run, attempt, logger);
       const error =

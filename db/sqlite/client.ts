@@ -46,7 +46,7 @@ export function openSqliteStore(databaseUrl: string): Store {
       insertRunRequest: (input) => insertRunRequest(db, input),
       getRun: (runId) => getRun(db, runId),
       getRunWithReply: (runId) => getRunWithReply(db, runId),
-      startRunAttempt: (runId, now) => startRunAttempt(db, runId, now),
+      startRunAttempt: (input) => startRunAttempt(db, input),
       recordRunRetry: (runId, attempts, error) => recordRunRetry(db, runId, attempts, error),
       cancelRun: (input) => cancelRun(db, input),
       finishRun: (input) => finishRun(db, input),

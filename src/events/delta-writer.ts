@@ -17,13 +17,25 @@ export function createDeltaWriter(opts: {
   stream: StreamTarget;
   ids: { runId: string; threadId: string };
   attempt: number;
-  /** Deltas wait for this write (the attempt's `started` event) to land first. */
-  after?: Promise<unknown>;
+  /**
+   * The delivery of the attempt's `started` event: deltas wait for it, and are dropped when it
+   * was left to the relay (false), so that no delta ever precedes its `started` on the run's
+   * stream. Only live text is lost that way; the reply is whole in the terminal event.
+   */
+  after?: Promise<boolean>;
 }) {
   let buffer = '';
   let index = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  let writes: Promise<unknown> = (opts.after ?? Promise.resolve()).catch(() => {});
+  let live = true;
+  let writes: Promise<unknown> = (opts.after ?? Promise.resolve(true)).then(
+    (delivered) => {
+      live = delivered;
+    },
+    () => {
+      live = false;
+    },
+  );
 
   const flush = () => {
     clearTimeout(timer);
@@ -38,7 +50,7 @@ export function createDeltaWriter(opts: {
     const pipeline = opts.redis.pipeline();
     appendDelta(pipeline, opts.stream, event);
     // Chained, so deltas land in order; a failed write only loses live text, never the reply.
-    writes = writes.then(() => pipeline.exec()).catch(() => {});
+    writes = writes.then(() => (live ? pipeline.exec() : undefined)).catch(() => {});
   };
 
   return {

@@ -137,7 +137,12 @@ describe(`one store, two processes (${TEST_DATABASE})`, () => {
       const head = await a.insertRunRequest(request(threadId, new Date()));
       if (head.kind !== 'created') throw new Error('expected a created run');
       const headRunId = head.row.runId;
-      await a.startRunAttempt(headRunId, new Date());
+      await a.startRunAttempt({
+        runId: headRunId,
+        now: new Date(),
+        startedEvent: (run) =>
+          buildEvent('agent.run.started', { runId: run.id, threadId }, { attempt: run.attempts }),
+      });
       const next = request(threadId, new Date());
       const [finished, accepted] = await Promise.all([
         a.finishRun({

@@ -1,12 +1,13 @@
 import { and, asc, desc, eq, inArray, lt, notExists, notInArray, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
 import { prepared } from '../../prepared';
-import type { RunError } from '../../store';
+import type { RunError, RunStart } from '../../store';
 import { UNFINISHED_RUN_STATUSES } from '../../types';
 import type { Db } from '../database';
-import { type Message, messages, type Run, runs } from '../schema';
+import { type Message, messages, type OutboxRow, type Run, runs } from '../schema';
 import { storable } from '../storable';
 import { getMessage } from './messages';
+import { insertOutbox } from './outbox';
 
 /**
  * `UNFINISHED_RUN_STATUSES` as a list of SQL literals, for the statements written as plain SQL:
@@ -29,17 +30,6 @@ const statements = (db: Db) =>
       .from(runs)
       .where(eq(runs.id, p('id')))
       .prepare('get_run'),
-    startAttempt: db
-      .update(runs)
-      .set({
-        status: 'running',
-        attempts: sql`${runs.attempts} + 1`,
-        startedAt: sql`coalesce(${runs.startedAt}, ${p('now')}::timestamptz)`,
-        finishedAt: null,
-      })
-      .where(and(eq(runs.id, p('id')), notInArray(runs.status, [...NOT_STARTABLE])))
-      .returning()
-      .prepare('start_run_attempt'),
     retry: db
       .update(runs)
       .set({ status: 'queued', attempts: sql`${p('attempts')}`, error: sql`${p('error')}::jsonb` })
@@ -66,13 +56,35 @@ export async function getRunWithReply(
   return { run, reply };
 }
 
-export async function startRunAttempt(db: Db, runId: string, now: Date): Promise<Run | null> {
-  const q = statements(db);
-  const [run] = await q.startAttempt.execute({ id: runId, now: now.toISOString() });
-  if (run) return run;
-  // Not started: unknown, done, or cancelling (then this job only has to end it).
-  const found = await getRun(db, runId);
-  return found?.status === 'cancelling' ? found : null;
+/**
+ * See `Store.startRunAttempt`: the attempt and its announcement in one transaction (so plain
+ * statements, not the prepared ones).
+ */
+export async function startRunAttempt(
+  db: Db,
+  input: RunStart,
+): Promise<{ run: Run; row: OutboxRow | null } | null> {
+  if (!storable(input.runId)) return null;
+  const now = input.now.toISOString();
+  return db.transaction(async (tx) => {
+    const [run] = await tx
+      .update(runs)
+      .set({
+        status: 'running',
+        attempts: sql`${runs.attempts} + 1`,
+        startedAt: sql`coalesce(${runs.startedAt}, ${now}::timestamptz)`,
+        finishedAt: null,
+      })
+      .where(and(eq(runs.id, input.runId), notInArray(runs.status, [...NOT_STARTABLE])))
+      .returning();
+    if (!run) {
+      // Not started: unknown, done, or cancelling (then this job only has to end it).
+      const [found] = await tx.select().from(runs).where(eq(runs.id, input.runId));
+      return found?.status === 'cancelling' ? { run: found, row: null } : null;
+    }
+    const row = await insertOutbox(tx, input.startedEvent(run), null, input.now);
+    return { run, row };
+  });
 }
 
 export async function recordRunRetry(

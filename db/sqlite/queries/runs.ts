@@ -1,11 +1,12 @@
 import { and, asc, desc, eq, inArray, lt, notExists, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/sqlite-core';
 import { prepared } from '../../prepared';
-import type { RunError } from '../../store';
+import type { RunError, RunStart } from '../../store';
 import { UNFINISHED_RUN_STATUSES } from '../../types';
 import type { Db } from '../database';
 import { commitWrite } from '../group-commit';
-import { type Message, messages, type Run, runs } from '../schema';
+import { type Message, messages, type OutboxRow, type Run, runs } from '../schema';
+import { insertOutboxStatement } from './outbox';
 
 const p = sql.placeholder;
 /** The run job's statements (see db/prepared.ts). */
@@ -33,6 +34,7 @@ const statements = (db: Db) =>
       .where(and(eq(runs.id, p('id')), eq(runs.status, 'running')))
       .returning({ id: runs.id })
       .prepare(),
+    insertOutbox: insertOutboxStatement(db),
   }));
 
 const json = (value: unknown) => (value == null ? null : JSON.stringify(value));
@@ -53,13 +55,23 @@ export async function getRunWithReply(
   return { run, reply };
 }
 
-export async function startRunAttempt(db: Db, runId: string, now: Date): Promise<Run | null> {
+/** See `Store.startRunAttempt`: the attempt and its announcement, in one unit. */
+export async function startRunAttempt(
+  db: Db,
+  input: RunStart,
+): Promise<{ run: Run; row: OutboxRow | null } | null> {
   const q = statements(db);
   return commitWrite(db, () => {
-    const run = q.getRun.get({ id: runId });
+    const run = q.getRun.get({ id: input.runId });
     if (!run || run.status === 'completed' || run.status === 'cancelled') return null;
-    if (run.status === 'cancelling') return run;
-    return q.startAttempt.get({ id: runId, now: now.getTime() }) ?? null;
+    if (run.status === 'cancelling') return { run, row: null };
+    const started = q.startAttempt.get({ id: input.runId, now: input.now.getTime() }) as Run;
+    const row = q.insertOutbox.get({
+      ...input.startedEvent(started),
+      enqueueRunId: null,
+      now: input.now,
+    }) as OutboxRow;
+    return { run: started, row };
   });
 }
 
