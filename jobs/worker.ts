@@ -1,4 +1,4 @@
-import { UnrecoverableError, Worker } from 'bullmq';
+import { Worker } from 'bullmq';
 import { isFinishedStatus } from '../db/types';
 import { createRedisClient, isConnectionError } from '../src/redis/client';
 import { failRun } from '../src/runs/service';
@@ -29,8 +29,7 @@ export function createWorker(deps: RunJobDeps) {
     lockDuration: config.run.lockMs,
     stalledInterval: config.run.stalledCheckMs,
     // A job recovered from two stalls is failed on the third rather than crashing workers
-    // forever. BullMQ fails it with an UnrecoverableError, which the safety net below skips, so
-    // such a run ends `run_aborted` by the reconciler, RUN_STALE_MS later (docs/reliability.md).
+    // forever; its run ends `run_aborted` (the safety net below, or the reconciler's next sweep).
     maxStalledCount: 2,
     // No rate limit of our own, but a limiter must be configured for a manual one (a 429's
     // queue.rateLimit) to hold: without it a blocked fetch takes the job straight back.
@@ -44,8 +43,11 @@ export function createWorker(deps: RunJobDeps) {
 
   // Safety net: a job that BullMQ failed for good without the processor making the run
   // terminal (stalled too often, a bug) must still end in exactly one agent.run.failed.
+  // The run job's own failures have made their run terminal before the job fails: the look at
+  // the run below finds it finished. BullMQ's own (a job stalled too often) come as
+  // UnrecoverableErrors too, so none is skipped by its type.
   worker.on('failed', async (job, error) => {
-    if (!job || error instanceof UnrecoverableError || error?.name === 'UnrecoverableError') return;
+    if (!job) return;
     // The job's name carries its thread (catalog.ts), so every line names both ids.
     const ids = { runId: job.data.runId, threadId: job.name.replace(/^thread /, '') };
     try {

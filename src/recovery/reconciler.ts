@@ -10,9 +10,9 @@ const BATCH = 1000;
 /**
  * No run stays unfinished forever. If Redis loses its data (a restart without persistence, a
  * failover) the jobs of accepted runs are gone while the database still says queued/running.
- * Each sweep looks at every thread's head run (the one that must have a live job); a head with
- * no live job for RUN_STALE_MS is enqueued again (job id = run id keeps that idempotent), and a
- * head whose job failed for good without making the run terminal is failed now.
+ * Each sweep looks at every thread's head run (the one that must have a live job); a head whose
+ * job failed for good without making the run terminal is failed `run_aborted` at once, and a head
+ * with no live job for RUN_STALE_MS is enqueued again (job id = run id keeps that idempotent).
  * The same loop purges expired idempotency keys.
  */
 export function createReconciler(
@@ -36,12 +36,12 @@ export function createReconciler(
         missingSince.delete(run.id);
         continue;
       }
-      const since = missingSince.get(run.id) ?? now;
-      missingSince.set(run.id, since);
-      if (now - since < staleMs) continue;
-      missingSince.delete(run.id);
       const log = logger.child({ runId: run.id, threadId: run.threadId });
+      // A job failed for good while its run is unfinished is conclusive at once: the run job
+      // makes its run terminal before its job fails, so this job was given up outside it (it
+      // stalled too often, or a bug). Nothing will run it again.
       if (state === 'failed') {
+        missingSince.delete(run.id);
         await failRun(deps, run, run.attempts, {
           code: 'run_aborted',
           message: 'the job failed without finishing the run',
@@ -49,6 +49,10 @@ export function createReconciler(
         log.warn('reconciler: failed a run whose job had failed');
         continue;
       }
+      const since = missingSince.get(run.id) ?? now;
+      missingSince.set(run.id, since);
+      if (now - since < staleMs) continue;
+      missingSince.delete(run.id);
       if (state === 'completed') await (await queue.getJob(run.id))?.remove();
       await enqueueRun(queue, run.id, run.threadId);
       log.warn({ jobState: state, staleMs }, 'reconciler: run had no live job; enqueued it again');

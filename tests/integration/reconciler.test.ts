@@ -1,8 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { UnrecoverableError, Worker } from 'bullmq';
 import { isTerminal } from '../../harness/event-reader';
 import { type FakeLlm, startFakeLlm } from '../../harness/fake-llm';
 import { PrivateRedis } from '../../harness/private-redis';
+import { waitForJobState } from '../../harness/wait';
+import { RUN_QUEUE } from '../../jobs/catalog';
 import { createWorker } from '../../jobs/worker';
+import { createRedisClient } from '../../src/redis/client';
 import { startTestApp, type TestApp } from '../support/app';
 import { redisTestsEnabled } from '../support/redis';
 
@@ -69,6 +73,43 @@ describe.skipIf(!redisTestsEnabled())('bounded Redis', () => {
       expect(length).toBeGreaterThanOrEqual(50);
       expect(length).toBeLessThanOrEqual(150);
     } finally {
+      await t.close();
+    }
+  });
+});
+
+describe.skipIf(!redisTestsEnabled())('reconciler: a job given up outside its run', () => {
+  test('a head run whose job failed for good is failed run_aborted at the next sweep, not RUN_STALE_MS later', async () => {
+    // RUN_STALE_MS at its default (5 min): only a failed job may end the run this soon.
+    const t = await startTestApp({ worker: false });
+    // A worker without our run job or its safety net: it fails the job for good without
+    // touching the run, as BullMQ does to a job that stalled too often.
+    const outsider = new Worker(
+      RUN_QUEUE,
+      async () => {
+        throw new UnrecoverableError('job stalled more than allowable limit');
+      },
+      {
+        connection: createRedisClient(t.config.redis, { maxRetriesPerRequest: null }),
+        prefix: t.config.redis.queuePrefix,
+      },
+    );
+    try {
+      const { body } = await t.post({ content: 'abandoned' });
+      expect(await waitForJobState(t.deps.queue, body.runId, 'failed')).toBe('failed');
+      await outsider.close();
+      expect((await t.get(`/api/chat/runs/${body.runId}`)).body.status).toBe('queued');
+      await t.reconciler.sweep();
+      const events = await t.events.waitForTerminal(body.runId);
+      expect(events.filter((e) => isTerminal(e.type)).map((e) => e.type)).toEqual([
+        'agent.run.failed',
+      ]);
+      expect((await t.get(`/api/chat/runs/${body.runId}`)).body).toMatchObject({
+        status: 'failed',
+        error: { code: 'run_aborted' },
+      });
+    } finally {
+      await outsider.close();
       await t.close();
     }
   });
