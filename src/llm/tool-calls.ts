@@ -8,6 +8,7 @@ import { LlmError, type ToolCall } from './llm';
 export interface ToolCallPiece {
   index?: number;
   id?: string | null;
+  /** `function`; a custom tool's call (which we never offer) has no function name. */
   type?: string | null;
   function?: { name?: string | null; arguments?: string | null } | null;
 }
@@ -16,8 +17,6 @@ interface Partial {
   id: string;
   name: string;
   arguments: string;
-  /** Not a function call: a custom tool, which we never offer. */
-  foreign: boolean;
 }
 
 /**
@@ -35,12 +34,11 @@ export class ToolCallAssembler {
     const key = this.keyOf(piece);
     let call = this.calls.get(key);
     if (!call) {
-      call = { id: '', name: '', arguments: '', foreign: false };
+      call = { id: '', name: '', arguments: '' };
       this.calls.set(key, call);
     }
     this.latest = key;
     if (piece.id) call.id = piece.id;
-    if (piece.type && piece.type !== 'function') call.foreign = true;
     // A name is sent whole (some servers repeat it in every piece); arguments are appended.
     if (piece.function?.name) call.name = piece.function.name;
     if (piece.function?.arguments) call.arguments += piece.function.arguments;
@@ -70,7 +68,6 @@ export function readToolCalls(raw: unknown): ToolCall[] {
       id: piece?.id ?? '',
       name: piece?.function?.name ?? '',
       arguments: piece?.function?.arguments ?? '',
-      foreign: typeof piece?.type === 'string' && piece.type !== 'function',
     })),
   );
 }
@@ -78,15 +75,15 @@ export function readToolCalls(raw: unknown): ToolCall[] {
 /**
  * The calls we can act on. A call without an id gets one, and so does one whose id repeats an
  * earlier call's (each result must name exactly one call). Arguments left empty (a tool without
- * parameters, on some servers) are `{}`. A call without a name, or one that is not a function
- * call (we only offer function tools), cannot be acted on: the answer is a bad response, retried
+ * parameters, on some servers) are `{}`. A call without a function name (a custom tool's call
+ * holds its name elsewhere, and we only offer function tools) cannot be acted on: the answer is a bad response, retried
  * like a 5xx rather than run with a call missing.
  */
 function completeToolCalls(calls: Partial[]): ToolCall[] {
   const seen = new Set<string>();
   const complete: ToolCall[] = [];
   for (const call of calls) {
-    if (call.foreign || call.name === '') {
+    if (call.name === '') {
       throw new LlmError(
         'retryable',
         'llm_bad_response',
