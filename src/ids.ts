@@ -53,3 +53,5 @@ export const newEventId = () => `evt_${cuid()}`;
 
 /** What a client may supply as a thread id. */
 export const THREAD_ID_PATTERN = '^[A-Za-z0-9_-]{1,64}$';
+/** A tool call's id when the model gave none (OpenAI's own ids are `call_…` too). */
+export const newToolCallId = () => `call_${cuid()}`;

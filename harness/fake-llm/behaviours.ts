@@ -1,6 +1,10 @@
+import { directiveCalls } from './directives';
+
 /**
  * What the fake model does with a chat request: the tests' one-shot queue first, then a seeded
- * chaos fault, then the default (the echo reply unless a test set another).
+ * chaos fault, then the default (the echo unless a test set another: it answers
+ * `echo: <the last user message>`, calls the tools a `[[tool:NAME {args}]]` directive names,
+ * and answers tool results with `echo: <name> said <result>`; see directives.ts).
  */
 export type FakeBehaviour =
   | {
@@ -12,12 +16,36 @@ export type FakeBehaviour =
     }
   /** Streamed in these pieces (default: the echo's words), `delayMs` apart. */
   | { kind: 'stream'; chunks?: string[]; delayMs?: number }
+  /**
+   * Answers with these tool calls (several: parallel calls) and `content` as text beside them,
+   * whatever the request's `tools` and `tool_choice` say. Streamed (a request with
+   * `stream: true`), each call's first piece holds its index, id and name; with `stream: 'split'`
+   * (the default) its arguments follow in pieces of 3 to 7 characters, the calls' pieces
+   * interleaved; with `'whole'` each call is one piece. `delayMs` apart.
+   */
+  | {
+      kind: 'tools';
+      calls: FakeToolCall[];
+      content?: string;
+      stream?: 'split' | 'whole';
+      delayMs?: number;
+      usage?: { prompt_tokens: number; completion_tokens: number };
+    }
   | { kind: 'stall' }
   | { kind: 'status'; status: number; body?: unknown; headers?: Record<string, string> }
   | { kind: 'rate-limit'; retryAfterS?: number }
   | { kind: 'garbage'; body?: string }
   | { kind: 'empty' }
   | { kind: 'no-choices' };
+
+/** One tool call of a `tools` answer. */
+export interface FakeToolCall {
+  name: string;
+  /** An object is sent as its JSON; a string is sent as it is (invalid JSON too). Default `{}`. */
+  arguments?: unknown;
+  /** Default: a made-up `call_…`; null: the call is sent without an id, as some models do. */
+  id?: string | null;
+}
 
 /** A chat request as the fake received it. */
 export interface RecordedRequest {
@@ -31,6 +59,8 @@ export interface RecordedRequest {
   closedAt?: number;
   /** The pieces of a streamed answer written so far. */
   chunksSent: number;
+  /** What the fake chose to answer with (a directive's tool calls, say). */
+  behaviour?: FakeBehaviour;
 }
 
 /** Shares of the calls that fail each way (0 to 1, default 0), rolled from `seed`. */
@@ -44,7 +74,11 @@ export interface ChaosOptions {
 
 export type DefaultBehaviour = FakeBehaviour | ((req: RecordedRequest) => FakeBehaviour);
 
-const echo = (): FakeBehaviour => ({ kind: 'reply' });
+/** The echo: a reply, or the tool calls the last user message's directives ask for. */
+const echo = (): DefaultBehaviour => (req) => {
+  const calls = directiveCalls(req.body);
+  return calls ? { kind: 'tools', calls } : { kind: 'reply' };
+};
 
 export class BehaviourChooser {
   private readonly queue: FakeBehaviour[] = [];
@@ -92,6 +126,9 @@ export class BehaviourChooser {
       !chosen.content
     ) {
       return { kind: 'stream', delayMs: this.streamDelayMs };
+    }
+    if (this.streamDelayMs && chosen.kind === 'tools' && chosen.delayMs === undefined) {
+      return { ...chosen, delayMs: this.streamDelayMs };
     }
     return chosen;
   }

@@ -12,6 +12,9 @@ const delayMs = Number(values['delay-ms'] ?? 0);
 const fake = await startFakeLlm({ port, delayMs });
 console.log(`fake LLM listening: OPENAI_BASE_URL=${fake.url}`);
 console.log('it answers "echo: <your last message>"; Ctrl-C stops it');
+console.log(
+  'with tools offered, "[[tool:NAME {json arguments}]]" in a message makes it call NAME; tool results are echoed',
+);
 
 const stop = async () => {
   await fake.stop();

@@ -1,4 +1,6 @@
 import type { FakeBehaviour, RecordedRequest } from './behaviours';
+import { toolResultsEcho } from './directives';
+import { toolCallPieces, type WireToolCall, wireToolCalls } from './tool-calls';
 
 /** OpenAI-shaped answers: a completion, an error, a streamed completion in SSE frames. */
 
@@ -35,6 +37,25 @@ export async function answer(
       return Response.json(completion(model, null, { prompt_tokens: 1, completion_tokens: 0 }));
     case 'no-choices':
       return Response.json({ id: 'chatcmpl-fake', object: 'chat.completion', model });
+    case 'tools': {
+      const calls = wireToolCalls(behaviour.calls);
+      const text = behaviour.content ?? '';
+      const usage =
+        behaviour.usage ??
+        estimateUsage(body.messages, text + calls.map((c) => c.function.arguments).join(''));
+      if (body.stream === true) {
+        const deltas = [
+          ...(text ? words(text) : []).map((piece) => ({ content: piece })),
+          ...toolCallPieces(calls, behaviour.stream ?? 'split').map((tool_calls) => ({
+            tool_calls,
+          })),
+        ];
+        const gap = behaviour.delayMs ?? 0;
+        return streamResponse(model, deltas, gap, usage, body, sleep, progress, 'tool_calls');
+      }
+      if (behaviour.delayMs) await sleep(behaviour.delayMs);
+      return Response.json(completion(model, behaviour.content ?? null, usage, calls));
+    }
     case 'reply':
     case 'stream': {
       const content =
@@ -50,7 +71,8 @@ export async function answer(
         // between pieces.
         if (behaviour.kind === 'reply' && behaviour.delayMs) await sleep(behaviour.delayMs);
         const gap = behaviour.kind === 'stream' ? (behaviour.delayMs ?? 0) : 0;
-        return streamResponse(model, chunks, gap, usage, body, sleep, progress);
+        const deltas = chunks.map((piece) => ({ content: piece }));
+        return streamResponse(model, deltas, gap, usage, body, sleep, progress, 'stop');
       }
       if (behaviour.delayMs) await sleep(behaviour.delayMs);
       return Response.json(completion(model, content, usage));
@@ -64,26 +86,31 @@ export function openAiError(message: string, status: number) {
   };
 }
 
-function completion(model: string, content: string | null, usage: Usage) {
+function completion(model: string, content: string | null, usage: Usage, calls?: WireToolCall[]) {
+  const message = calls
+    ? { role: 'assistant', content, tool_calls: calls }
+    : { role: 'assistant', content };
   return {
     id: `chatcmpl-fake-${Date.now()}`,
     object: 'chat.completion',
     created: Math.floor(Date.now() / 1000),
     model,
-    choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
+    choices: [{ index: 0, message, finish_reason: calls ? 'tool_calls' : 'stop' }],
     usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens },
   };
 }
 
+/** `deltas`: each chunk's `delta` after the first (the role), `delayMs` apart. */
 function streamResponse(
   model: string,
-  chunks: string[],
+  deltas: object[],
   delayMs: number,
   usage: Usage,
   // biome-ignore lint/suspicious/noExplicitAny: the request body as sent
   body: any,
   sleep: Sleep,
   progress: Pick<RecordedRequest, 'closedAt' | 'chunksSent'>,
+  finishReason: 'stop' | 'tool_calls',
 ): Response {
   const id = `chatcmpl-fake-${Date.now()}`;
   const created = Math.floor(Date.now() / 1000);
@@ -100,13 +127,13 @@ function streamResponse(
     async start(controller) {
       try {
         controller.enqueue(frame(chunk({ role: 'assistant', content: '' })));
-        for (const [i, text] of chunks.entries()) {
+        for (const [i, delta] of deltas.entries()) {
           if (delayMs && i > 0) await sleep(delayMs);
           if (progress.closedAt !== undefined) return; // the client left: write nothing more
-          controller.enqueue(frame(chunk({ content: text })));
+          controller.enqueue(frame(chunk(delta)));
           progress.chunksSent++;
         }
-        controller.enqueue(frame(chunk({}, 'stop')));
+        controller.enqueue(frame(chunk({}, finishReason)));
         if (body?.stream_options?.include_usage) {
           controller.enqueue(
             frame({
@@ -135,9 +162,14 @@ function streamResponse(
   });
 }
 
-/** The default reply: `echo: <the last user message>`. */
+/**
+ * The default reply: `echo: <the last user message>`, or, when the request ends with tool
+ * results, `echo: <name> said <result>` for each (directives.ts).
+ */
 // biome-ignore lint/suspicious/noExplicitAny: messages as sent
 function echoContent(messages: any): string {
+  const results = Array.isArray(messages) ? toolResultsEcho(messages) : null;
+  if (results !== null) return `echo: ${results}`;
   const lastUser = Array.isArray(messages)
     ? [...messages].reverse().find((m) => m?.role === 'user')
     : undefined;

@@ -48,6 +48,7 @@ export async function startFakeLlm(
 
   function chat(request: Request, recorded: RecordedRequest): Promise<Response> {
     const behaviour = behaviours.choose(recorded);
+    recorded.behaviour = behaviour;
     if (!opts.quiet) {
       console.log(
         `${recorded.method} ${recorded.path} model=${recorded.body?.model} → ${behaviour.kind}`,

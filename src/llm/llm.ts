@@ -4,9 +4,29 @@ import type { RunFailureCode } from '../failures';
  * The narrow interface the run job needs from a chat model. Only `openai.ts` knows the SDK;
  * everything else sees these types and `LlmError`.
  */
-export interface ChatMessage {
-  role: 'system' | 'user' | 'assistant';
-  content: string;
+
+/** A call the model asked for. `arguments` is the JSON text the model produced, as OpenAI's API has it (not parsed, not validated). */
+export interface ToolCall {
+  /** The model's own id for the call; one is made (`call_…`) when the model gives none. */
+  id: string;
+  name: string;
+  arguments: string;
+}
+
+/**
+ * A message of the prompt. An assistant message may carry the tool calls it made (its text may
+ * then be empty); each of their results follows as a `tool` message naming the call's id.
+ */
+export type ChatMessage =
+  | { role: 'system' | 'user'; content: string }
+  | { role: 'assistant'; content: string; toolCalls?: ToolCall[] }
+  | { role: 'tool'; toolCallId: string; content: string };
+
+/** A tool the model may call: `parameters` is its arguments' JSON Schema. */
+export interface ToolDefinition {
+  name: string;
+  description?: string;
+  parameters: Record<string, unknown>;
 }
 
 export interface ChatUsage {
@@ -15,22 +35,35 @@ export interface ChatUsage {
   totalTokens: number;
 }
 
+/** The model's answer: text, tool calls, or both (never neither: that is `llm_bad_response`). */
 export interface ChatResult {
   content: string;
+  /** In the model's order; empty when it called none. */
+  toolCalls: ToolCall[];
   usage: ChatUsage;
+}
+
+export interface ChatRequest {
+  model: string;
+  messages: ChatMessage[];
+  /** The tools the model may call; absent or empty: none, and the request has no `tools`. */
+  tools?: ToolDefinition[];
+  /**
+   * With `tools`: `auto` (the model's choice, the API's default) or `none` (answer with text:
+   * the loop's last step, whose history still holds tool messages). Ignored without tools.
+   */
+  toolChoice?: 'auto' | 'none';
+  signal?: AbortSignal;
+  /** Each piece of the reply's text as it streams; tool-call pieces are not handed over. */
+  onDelta?: (text: string) => void;
 }
 
 export interface Llm {
   /**
    * One chat completion. With `onDelta` the model streams and each piece of the reply is handed
-   * over as it arrives; the result still holds the whole text and the usage.
+   * over as it arrives; the result still holds the whole text, the tool calls and the usage.
    */
-  chat(request: {
-    model: string;
-    messages: ChatMessage[];
-    signal?: AbortSignal;
-    onDelta?: (text: string) => void;
-  }): Promise<ChatResult>;
+  chat(request: ChatRequest): Promise<ChatResult>;
 }
 
 /**

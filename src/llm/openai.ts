@@ -1,7 +1,9 @@
 import OpenAI from 'openai';
 import type { Config } from '../config';
 import type { RunFailureCode } from '../failures';
-import { type ChatResult, type Llm, LlmError } from './llm';
+import { type ChatResult, type Llm, LlmError, type ToolCall } from './llm';
+import { type RequestBody, toRequestBody } from './request-body';
+import { readToolCalls, ToolCallAssembler } from './tool-calls';
 
 const DEFAULT_RETRY_AFTER_MS = 1000;
 const MAX_MESSAGE_CHARS = 500;
@@ -30,14 +32,16 @@ export function createLlm(config: Config): Llm {
     timeout: config.run.llmTimeoutMs,
   });
   return {
-    async chat({ model, messages, signal, onDelta }): Promise<ChatResult> {
+    async chat(request): Promise<ChatResult> {
+      const { signal, onDelta } = request;
+      const body = toRequestBody(request);
       if (onDelta) {
         const idleMs = config.run.llmTimeoutMs;
-        return streamCompletion(client, { model, messages, signal, onDelta, idleMs });
+        return streamCompletion(client, { body, signal, onDelta, idleMs });
       }
       let completion: unknown;
       try {
-        completion = await client.chat.completions.create({ model, messages }, { signal });
+        completion = await client.chat.completions.create(body, { signal });
       } catch (error) {
         throw classifyLlmError(error);
       }
@@ -51,18 +55,19 @@ export function createLlm(config: Config): Llm {
  * SDK's timeout ends once the headers arrive, so a server that stops sending mid-answer would
  * hold the run forever: `idleMs` (LLM_TIMEOUT_MS) without a chunk aborts the call, and the
  * partial answer is dropped as a timeout (retried; the next attempt's deltas start over).
+ * Text pieces go to `onDelta`; tool-call pieces are assembled by their index and returned whole.
  */
 async function streamCompletion(
   client: OpenAI,
   request: {
-    model: string;
-    messages: OpenAI.Chat.ChatCompletionMessageParam[];
+    body: RequestBody;
     signal?: AbortSignal;
     onDelta: (text: string) => void;
     idleMs: number;
   },
 ): Promise<ChatResult> {
   let content = '';
+  const toolCalls = new ToolCallAssembler();
   let usage: OpenAI.CompletionUsage | undefined;
   const idle = new AbortController();
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -74,8 +79,7 @@ async function streamCompletion(
   try {
     const stream = await client.chat.completions.create(
       {
-        model: request.model,
-        messages: request.messages,
+        ...request.body,
         stream: true,
         stream_options: { include_usage: true },
       },
@@ -84,11 +88,13 @@ async function streamCompletion(
     stillStreaming();
     for await (const chunk of stream) {
       stillStreaming();
-      const text = chunk.choices?.[0]?.delta?.content;
+      const delta = chunk.choices?.[0]?.delta;
+      const text = delta?.content;
       if (text) {
         content += text;
         request.onDelta(text);
       }
+      for (const piece of delta?.tool_calls ?? []) toolCalls.add(piece);
       if (chunk.usage) usage = chunk.usage;
     }
   } catch (error) {
@@ -104,25 +110,39 @@ async function streamCompletion(
       `the model server sent nothing for ${request.idleMs} ms in the middle of its answer`,
     );
   }
-  return readCompletion({ choices: [{ message: { content } }], usage });
+  return toResult(content, toolCalls.finish(), usage);
 }
 
-/** A 200 that is not a chat completion with text is a bad response, retried like a 5xx. */
+/** A completion as the SDK hands it over (a server may send anything with a 200). */
 function readCompletion(completion: unknown): ChatResult {
   const body = completion as OpenAI.Chat.ChatCompletion | null;
-  const content = typeof body === 'object' ? body?.choices?.[0]?.message?.content : undefined;
-  if (typeof content !== 'string' || content.length === 0) {
+  const message = typeof body === 'object' ? body?.choices?.[0]?.message : undefined;
+  const content = message?.content;
+  return toResult(
+    typeof content === 'string' ? content : '',
+    readToolCalls(message?.tool_calls),
+    body?.usage,
+  );
+}
+
+/** A 200 that is not a chat completion with text or tool calls is a bad response, retried like a 5xx. */
+function toResult(
+  content: string,
+  toolCalls: ToolCall[],
+  usage: OpenAI.CompletionUsage | undefined,
+): ChatResult {
+  if (content.length === 0 && toolCalls.length === 0) {
     throw new LlmError(
       'retryable',
       'llm_bad_response',
-      'the model server answered 200 without a chat completion holding text',
+      'the model server answered 200 without a chat completion holding text or tool calls',
     );
   }
-  const usage = body?.usage;
   const promptTokens = usage?.prompt_tokens ?? 0;
   const completionTokens = usage?.completion_tokens ?? 0;
   return {
     content,
+    toolCalls,
     usage: {
       promptTokens,
       completionTokens,
