@@ -44,12 +44,14 @@ export function readToolsFile(
     if (server.name.includes(MCP_SEPARATOR)) {
       problems.push(`/mcp/${index}/name: "${server.name}" may not contain "${MCP_SEPARATOR}"`);
     }
-    if (names.has(server.name)) problems.push(`/mcp/${index}/name: "${server.name}" is a duplicate`);
+    if (names.has(server.name))
+      problems.push(`/mcp/${index}/name: "${server.name}" is a duplicate`);
     names.add(server.name);
   }
   const toolNames = new Set<string>();
   for (const [index, tool] of file.http.entries()) {
-    if (toolNames.has(tool.name)) problems.push(`/http/${index}/name: "${tool.name}" is a duplicate`);
+    if (toolNames.has(tool.name))
+      problems.push(`/http/${index}/name: "${tool.name}" is a duplicate`);
     toolNames.add(tool.name);
     const server = tool.name.split(MCP_SEPARATOR)[0] as string;
     if (tool.name.includes(MCP_SEPARATOR) && names.has(server)) {
@@ -83,10 +85,14 @@ function expand(
       return found;
     });
   }
-  if (Array.isArray(value)) return value.map((item, i) => expand(item, `${path}/${i}`, env, problems));
+  if (Array.isArray(value))
+    return value.map((item, i) => expand(item, `${path}/${i}`, env, problems));
   if (value && typeof value === 'object') {
     return Object.fromEntries(
-      Object.entries(value).map(([key, item]) => [key, expand(item, `${path}/${key}`, env, problems)]),
+      Object.entries(value).map(([key, item]) => [
+        key,
+        expand(item, `${path}/${key}`, env, problems),
+      ]),
     );
   }
   return value;
