@@ -116,6 +116,12 @@ describe('the tools file', () => {
     expect(
       loadConfig({ TOOLS_FILE: writeFile({ http: [weather] }) }).tools.servers.http,
     ).toHaveLength(1);
+    // The variables come from the environment loadConfig reads, and only from it.
+    const secret = writeFile({ mcp: [{ name: 'files', url: `http://${ref('MCP_HOST')}/mcp` }] });
+    expect(loadConfig({ TOOLS_FILE: secret, MCP_HOST: 'mcp:1' }).tools.servers.mcp).toEqual([
+      { name: 'files', url: 'http://mcp:1/mcp' },
+    ]);
+    expect(() => loadConfig({ TOOLS_FILE: secret })).toThrow(/MCP_HOST/);
   });
 });
 
