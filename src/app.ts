@@ -12,6 +12,7 @@ import { healthRoutes } from './health/routes';
 import { createRequestLog } from './http/request-log';
 import { metricsRoutes } from './metrics/routes';
 import { runRoutes, threadRunRoutes } from './runs/routes';
+import { toolRoutes } from './tools/routes';
 
 /**
  * The root app: one auth gate, one error handler, the domains, the docs, the board and the
@@ -67,6 +68,7 @@ export async function createApp(deps: Deps) {
     .use(docsRoutes({ bearerAuth: deps.config.apiKeys.length > 0 }))
     .use(healthRoutes(deps))
     .use(chatRoutes(deps))
+    .use(toolRoutes(deps))
     .use(runRoutes(deps))
     .use(threadRunRoutes(deps))
     .use(feedRoutes(deps))

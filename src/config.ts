@@ -8,6 +8,8 @@
 import { MULTITASK, type Multitask } from '../db/store';
 import { redactUrl } from './redact';
 import { clusterKeys, hashTagOf } from './redis/cluster-keys';
+import type { ToolsFile } from './tools/model';
+import { readToolsFile } from './tools/tools-file';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -73,6 +75,22 @@ export interface Config {
     lockMs: number;
     /** How often workers look for jobs whose lock expired (a crashed worker's runs). */
     stalledCheckMs: number;
+    /** Model calls a run may make; the last one is offered no tools. Default 10. */
+    maxSteps: number;
+    /** A run waiting in `requires_action` this long fails `action_timeout`. Default 3600000. */
+    actionTimeoutMs: number;
+  };
+  tools: {
+    /** TOOLS_FILE: the operator's server tools (HTTP tools, MCP servers). Null: none. */
+    file: string | null;
+    /** What the file configures, `${VAR}`s filled in; both empty without a file. */
+    servers: ToolsFile;
+    /** CHAT_DEFAULT_TOOLS: the tools of a message that names none. Default none. */
+    defaultTools: string[];
+    /** Server tool calls of one step run at once, at most this many. Default 4. */
+    concurrency: number;
+    /** A tool result is cut to this many characters. Default 20000. */
+    maxOutputChars: number;
   };
   http: { maxBodyBytes: number; corsOrigins: string[] };
   apiKeys: string[];
@@ -210,6 +228,15 @@ export function loadConfig(env: Env = process.env, overrides: ConfigOverrides = 
     ({ streamKey, queuePrefix } = clusterKeys(streamKey, queuePrefix));
   }
 
+  const toolsFile = optional('TOOLS_FILE') ?? null;
+  let servers: ToolsFile = { http: [], mcp: [] };
+  if (toolsFile) {
+    // ${VAR}s in the file come from this same environment: config stays the one reader of it.
+    const read = readToolsFile(toolsFile, env);
+    if (read.file) servers = read.file;
+    for (const problem of read.problems) problems.push(`TOOLS_FILE: ${toolsFile}: ${problem}`);
+  }
+
   const config: Config = {
     port: int('PORT', 3000, 0, 65535),
     databaseUrl,
@@ -247,6 +274,15 @@ export function loadConfig(env: Env = process.env, overrides: ConfigOverrides = 
       staleMs: int('RUN_STALE_MS', 300_000, 1000),
       lockMs: int('RUN_LOCK_MS', 30_000, 1000),
       stalledCheckMs: int('RUN_STALLED_CHECK_MS', 30_000, 500),
+      maxSteps: int('RUN_MAX_STEPS', 10, 1, 1000),
+      actionTimeoutMs: int('RUN_ACTION_TIMEOUT_MS', 3_600_000, 1000),
+    },
+    tools: {
+      file: toolsFile,
+      servers,
+      defaultTools: list('CHAT_DEFAULT_TOOLS'),
+      concurrency: int('TOOL_CONCURRENCY', 4, 1, 1000),
+      maxOutputChars: int('TOOL_MAX_OUTPUT_CHARS', 20_000, 100),
     },
     http: {
       maxBodyBytes: int('HTTP_MAX_BODY_BYTES', 1_048_576, 1),

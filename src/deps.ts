@@ -17,6 +17,7 @@ import {
 } from './redis/client';
 import { type CancelSignals, createCancelSignals } from './runs/cancel-signals';
 import { settleWithin } from './timeouts';
+import { createToolRegistry, type ToolRegistry } from './tools/service';
 
 export interface Deps {
   config: Config;
@@ -35,13 +36,18 @@ export interface Deps {
   feeds: FeedReader;
   /** Reaches the worker that holds a run, in whichever process, when it is cancelled. */
   cancels: CancelSignals;
+  /** The server tools of TOOLS_FILE; its MCP servers connect at `startRoles`. */
+  tools: ToolRegistry;
   close(): Promise<void>;
 }
 
 /** The only place clients are built. Tests pass `overrides` rather than mocking modules. */
 export async function createDeps(
   config: Config,
-  overrides: Partial<Pick<Deps, 'logger' | 'llm'>> = {},
+  overrides: Partial<Pick<Deps, 'logger' | 'llm'>> & {
+    /** MCP reconnect backoff (0.5 s doubling to 30 s by default): tests wait less. */
+    toolRetry?: { initialMs: number; maxMs: number };
+  } = {},
 ): Promise<Deps> {
   const logger = overrides.logger ?? createLogger(config.logLevel);
   const metrics = createMetrics();
@@ -77,6 +83,13 @@ export async function createDeps(
       return runs.flatMap((run) => (run?.status === 'cancelling' ? [run.id] : []));
     },
   });
+  const tools = createToolRegistry({
+    servers: config.tools.servers,
+    maxOutputChars: config.tools.maxOutputChars,
+    logger,
+    metrics,
+    retry: overrides.toolRetry,
+  });
   return {
     config,
     logger,
@@ -89,7 +102,9 @@ export async function createDeps(
     stream,
     feeds,
     cancels,
+    tools,
     async close() {
+      await tools.close();
       await publisher.stopRelay();
       await feeds.close();
       await cancels.close();

@@ -47,6 +47,8 @@ export async function startRoles(
   },
 ): Promise<RunningRoles> {
   const deps = await createDeps(config, opts.overrides);
+  // Before the worker takes runs and the API lists tools: each MCP server's first answer (or not).
+  await deps.tools.start();
   deps.publisher.startRelay();
   const reconciler = createReconciler(deps);
   reconciler.start();

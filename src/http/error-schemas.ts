@@ -18,6 +18,13 @@ export const errors = {
     'Invalid request: a bad or unknown field, blank or too long content, malformed JSON, a disallowed model (model_not_allowed) or an unknown cursor (invalid_cursor)',
     { code: 'invalid_request', message: 'content must be 1 to 32000 characters after trimming' },
   ),
+  toolNotFound: errorBody(
+    'A tool named in `tools` is not a server tool (see GET /api/chat/tools)',
+    {
+      code: 'tool_not_found',
+      message: 'no tool named "weather"',
+    },
+  ),
   unauthorized: errorBody('Missing or wrong API key (when API_KEYS is set)', {
     code: 'unauthorized',
     message: 'an API key is required: Authorization: Bearer <key>',

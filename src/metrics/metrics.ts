@@ -46,6 +46,19 @@ export function createMetrics() {
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 60],
       registers,
     }),
+    toolCalls: new Counter({
+      name: 'tool_calls_total',
+      help: 'Server tool calls by tool, source (http, mcp) and outcome (ok, error, invalid_arguments, timeout, cancelled, unavailable)',
+      labelNames: ['tool', 'source', 'outcome'] as const,
+      registers,
+    }),
+    toolDuration: new Histogram({
+      name: 'tool_call_duration_seconds',
+      help: 'Server tool call latency by tool, source and outcome',
+      labelNames: ['tool', 'source', 'outcome'] as const,
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    }),
     llmTokens: new Counter({
       name: 'llm_tokens_total',
       help: 'Tokens spent by model and kind (prompt, completion)',

@@ -53,6 +53,7 @@ describe.skipIf(!redisTestsEnabled())('Swagger', () => {
       '/api/chat/threads/{threadId}/events',
       '/api/chat/threads/{threadId}/messages',
       '/api/chat/threads/{threadId}/runs',
+      '/api/chat/tools',
       '/health',
       '/ready',
     ]);

@@ -30,6 +30,8 @@ export async function startTestApp(
     logger?: Logger;
     /** Also serve over real HTTP on a free port (browser and end-to-end tests). */
     listen?: boolean;
+    /** MCP reconnect backoff, for tests of a server that comes back. */
+    toolRetry?: { initialMs: number; maxMs: number };
   } = {},
 ) {
   const id = `${process.pid}-${Date.now().toString(36)}-${counter++}`;
@@ -49,7 +51,7 @@ export async function startTestApp(
   const running = await startRoles(config, {
     roles: opts.worker === false ? ['api'] : ['api', 'worker'],
     listen: opts.listen ? { port: 0, hostname: '127.0.0.1' } : undefined,
-    overrides: { logger: opts.logger ?? createLogger('silent') },
+    overrides: { logger: opts.logger ?? createLogger('silent'), toolRetry: opts.toolRetry },
   });
   const { deps, worker, reconciler } = running;
   const app = running.app as App;

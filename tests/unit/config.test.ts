@@ -46,6 +46,15 @@ describe('loadConfig', () => {
       staleMs: 300_000,
       lockMs: 30_000,
       stalledCheckMs: 30_000,
+      maxSteps: 10,
+      actionTimeoutMs: 3_600_000,
+    });
+    expect(config.tools).toEqual({
+      file: null,
+      servers: { http: [], mcp: [] },
+      defaultTools: [],
+      concurrency: 4,
+      maxOutputChars: 20_000,
     });
     expect(config.http).toEqual({ maxBodyBytes: 1_048_576, corsOrigins: [] });
     expect(config.apiKeys).toEqual([]);
@@ -121,6 +130,11 @@ describe('loadConfig', () => {
     ['REDIS_CLUSTER_NODES', 'localhost:0'],
     ['REDIS_CLUSTER_NODES', '10.0.0.1:7000,10.0.0.2:65536'],
     ['REDIS_CLUSTER_NODES', 'redis://10.0.0.1:7000'],
+    ['TOOL_CONCURRENCY', '0'],
+    ['TOOL_MAX_OUTPUT_CHARS', 'lots'],
+    ['RUN_MAX_STEPS', '0'],
+    ['RUN_ACTION_TIMEOUT_MS', '-5'],
+    ['TOOLS_FILE', '/nonexistent/tools.json'],
   ])('a bad %s (%s) is named', (name, value) => {
     const found = problems({ [name]: value });
     expect(found).toHaveLength(1);
@@ -188,6 +202,22 @@ describe('loadConfig', () => {
     expect(problems({ CHAT_MULTITASK: 'sometimes' })).toEqual([
       'CHAT_MULTITASK: expected one of enqueue, reject, interrupt, rollback, got "sometimes"',
     ]);
+  });
+
+  test('the tool variables: default tools, concurrency, output cap, steps, action timeout', () => {
+    const config = loadConfig({
+      CHAT_DEFAULT_TOOLS: 'weather, files__*',
+      TOOL_CONCURRENCY: '2',
+      TOOL_MAX_OUTPUT_CHARS: '500',
+      RUN_MAX_STEPS: '3',
+      RUN_ACTION_TIMEOUT_MS: '60000',
+    });
+    expect(config.tools).toMatchObject({
+      defaultTools: ['weather', 'files__*'],
+      concurrency: 2,
+      maxOutputChars: 500,
+    });
+    expect(config.run).toMatchObject({ maxSteps: 3, actionTimeoutMs: 60_000 });
   });
 
   test('every bad variable is reported at once', () => {
