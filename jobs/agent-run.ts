@@ -13,7 +13,7 @@ import { buildRunPrompt } from '../src/memory/memory';
 import type { Metrics } from '../src/metrics/metrics';
 import type { RedisClient } from '../src/redis/client';
 import type { CancelSignals } from '../src/runs/cancel-signals';
-import { announceEnd, cancelledEvent, failRun } from '../src/runs/service';
+import { announceEnd, cancelledEvent, failRun, type RunEndDeps } from '../src/runs/service';
 import { parseRunJobData, type RunJobData, type RunQueue } from './catalog';
 
 export interface RunJobDeps {
@@ -104,12 +104,21 @@ export function createRunProcessor(deps: RunJobDeps) {
     const ids = { runId: run.id, threadId: run.threadId };
     const logger = deps.logger.child(ids);
     // Its worker died while it was being cancelled: this job only ends it.
-    if (!claimed.row) return endCancelled(run, run.attempts, logger);
+    if (!claimed.row) return endCancelled(deps, run, run.attempts, logger);
     const attempt = run.attempts;
     // `started` was committed with the attempt and goes out through the outbox while memory is
     // built and the model called; the terminal event's row comes after it, so the relay keeps
     // their order. A Redis that does not take it now only delays it: the attempt goes on.
     const announced = deps.publisher.deliver(claimed.row);
+    // What the attempt ends with goes out after its `started`: when that was left to the relay,
+    // so is the end, and the relay delivers them in order.
+    const ends: RunEndDeps = {
+      ...deps,
+      publisher: {
+        ...deps.publisher,
+        deliver: async (row) => (await announced) && deps.publisher.deliver(row),
+      },
+    };
     logger.info({ attempt, model: run.model }, 'run attempt started');
 
     let reply: Awaited<ReturnType<Llm['chat']>>;
@@ -126,7 +135,7 @@ export function createRunProcessor(deps: RunJobDeps) {
     } catch (thrown) {
       await deltas.close();
       if (thrown instanceof StoreUnavailableError) throw thrown;
-      if (cancelled.aborted) return endCancelled(run, attempt, logger);
+      if (cancelled.aborted) return endCancelled(ends, run, attempt, logger);
       const error =
         thrown instanceof LlmError
           ? thrown
@@ -135,7 +144,7 @@ export function createRunProcessor(deps: RunJobDeps) {
               'internal_error',
               (thrown as Error)?.message ?? String(thrown),
             );
-      return handleFailure(job, run, attempt, error, logger);
+      return handleFailure(ends, job, run, attempt, error, logger);
     }
 
     const now = new Date();
@@ -164,13 +173,14 @@ export function createRunProcessor(deps: RunJobDeps) {
       cancelledEvent: cancelledEvent(now),
     });
     if (!end) return { status: 'skipped' };
-    await announceEnd(deps, end);
+    await announceEnd(ends, end);
     logger.info({ attempt, usage, status: end.status }, `run ${end.status}`);
     return end.status === 'completed' ? { status: 'completed', replyId } : { status: 'cancelled' };
   }
 
   /** The attempt stopped for a cancel (or found its run cancelling): the run ends cancelled. */
   async function endCancelled(
+    ends: RunEndDeps,
     run: Pick<Run, 'id'>,
     attempts: number,
     logger: Logger,
@@ -182,13 +192,14 @@ export function createRunProcessor(deps: RunJobDeps) {
       attempts,
       cancelledEvent: cancelledEvent(now),
     });
-    if (end) await announceEnd(deps, end);
+    if (end) await announceEnd(ends, end);
     logger.info({ attempts }, 'run cancelled');
     // The job completes: a cancelled run is no failure, and nothing retries it.
     return { status: 'cancelled' };
   }
 
   async function handleFailure(
+    ends: RunEndDeps,
     job: Job<RunJobData>,
     run: Run,
     attempt: number,
@@ -206,7 +217,7 @@ export function createRunProcessor(deps: RunJobDeps) {
       // A rate-limited try spends no attempt: give back the one claimed at the start. A run
       // cancelled meanwhile is not tried again.
       if (!(await db.recordRunRetry(run.id, attempt - 1, failure))) {
-        return endCancelled(run, attempt - 1, logger);
+        return endCancelled(ends, run, attempt - 1, logger);
       }
       await deps.queue.rateLimit(waitMs);
       logger.warn({ waitMs }, 'model server rate limited; queue paused');
@@ -220,12 +231,12 @@ export function createRunProcessor(deps: RunJobDeps) {
     }
     if (error.kind === 'retryable' && !lastAttempt) {
       if (!(await db.recordRunRetry(run.id, attempt, failure))) {
-        return endCancelled(run, attempt, logger);
+        return endCancelled(ends, run, attempt, logger);
       }
       logger.warn({ attempt, error: failure }, 'run attempt failed; BullMQ will retry');
       throw error;
     }
-    const status = await failRun(deps, run, spent, failure);
+    const status = await failRun(ends, run, spent, failure);
     if (status === 'cancelled') return { status: 'cancelled' };
     logger.warn({ attempt, error: failure }, 'run failed');
     // Unrecoverable: BullMQ moves the job to failed now, where Bull Board can retry it.
