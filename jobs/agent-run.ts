@@ -131,6 +131,15 @@ export function createRunProcessor(deps: RunJobDeps) {
         signal: cancelled,
         onDelta: deltas.push,
       });
+      // No tools are offered yet (the agent loop is to come): an answer of tool calls alone is
+      // no reply, as before tool calls were read.
+      if (reply.content.length === 0) {
+        throw new LlmError(
+          'retryable',
+          'llm_bad_response',
+          'the model server answered with tool calls, but no tools were offered',
+        );
+      }
       await deltas.close();
     } catch (thrown) {
       await deltas.close();
