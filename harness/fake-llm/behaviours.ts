@@ -1,4 +1,7 @@
 import { directiveCalls } from './directives';
+import type { FakeToolCall } from './tool-calls';
+
+export type { FakeToolCall };
 
 /**
  * What the fake model does with a chat request: the tests' one-shot queue first, then a seeded
@@ -37,15 +40,6 @@ export type FakeBehaviour =
   | { kind: 'garbage'; body?: string }
   | { kind: 'empty' }
   | { kind: 'no-choices' };
-
-/** One tool call of a `tools` answer. */
-export interface FakeToolCall {
-  name: string;
-  /** An object is sent as its JSON; a string is sent as it is (invalid JSON too). Default `{}`. */
-  arguments?: unknown;
-  /** Default: a made-up `call_…`; null: the call is sent without an id, as some models do. */
-  id?: string | null;
-}
 
 /** A chat request as the fake received it. */
 export interface RecordedRequest {

@@ -1,4 +1,4 @@
-import type { FakeToolCall } from './behaviours';
+import type { FakeToolCall } from './tool-calls';
 
 /**
  * The echo's conventions, so a test or a person with curl can make the fake call tools without

@@ -1,4 +1,11 @@
-import type { FakeToolCall } from './behaviours';
+/** One tool call of a `tools` answer. */
+export interface FakeToolCall {
+  name: string;
+  /** An object is sent as its JSON; a string is sent as it is (invalid JSON too). Default `{}`. */
+  arguments?: unknown;
+  /** Default: a made-up `call_…`; null: the call is sent without an id, as some models do. */
+  id?: string | null;
+}
 
 /** A tool call as OpenAI's API sends it; `id` is missing when the behaviour said `id: null`. */
 export interface WireToolCall {
