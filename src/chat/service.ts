@@ -1,8 +1,8 @@
-import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { Multitask, Store } from '../../db/store';
 import type { Config } from '../config';
 import { AppError, notFound } from '../errors';
 import { buildEvent } from '../events/event';
+import { bodyChecker } from '../http/body-check';
 import { newMessageId, newRunId, newThreadId } from '../ids';
 import { toMessageView } from '../messages/view';
 import { type CancelDeps, settleCancels } from '../runs/cancel';
@@ -159,21 +159,11 @@ export async function listMessages(
   };
 }
 
-const checkBody = TypeCompiler.Compile(postMessageBody);
-
 /**
  * Validates a request body that did not come through Elysia (a stream request) against the very
  * schema the HTTP route uses, with the same error an HTTP client would get.
  */
-export function parseMessageBody(value: unknown): PostMessageBody {
-  if (checkBody.Check(value)) return value;
-  const issues = [...checkBody.Errors(value)].map((e) => ({ path: e.path, message: e.message }));
-  throw new AppError(
-    'invalid_request',
-    `invalid body: ${issues[0]?.path || '(root)'} ${issues[0]?.message ?? ''}`.trim(),
-    issues,
-  );
-}
+export const parseMessageBody = bodyChecker(postMessageBody);
 
 /**
  * Text every store keeps as sent: PostgreSQL's text cannot hold U+0000, and an unpaired

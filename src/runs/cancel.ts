@@ -1,8 +1,8 @@
-import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { RunEnd } from '../../db/store';
 import type { CancelledBy, Run } from '../../db/types';
 import type { RunQueue } from '../../jobs/catalog';
 import { AppError, notFound } from '../errors';
+import { bodyChecker } from '../http/body-check';
 import type { Logger } from '../logger';
 import type { CancelSignals } from './cancel-signals';
 import { type CancelBody, type CancelledRun, cancelBody } from './model';
@@ -74,19 +74,9 @@ export async function settleCancels(deps: CancelDeps, ended: RunEnd[], cancellin
   if (cancelling.length > 0) await deps.cancels.publish(cancelling.map((run) => run.id));
 }
 
-const checkCancelBody = TypeCompiler.Compile(cancelBody);
+const checkCancelBody = bodyChecker(cancelBody);
 
-/** A cancel command's payload from the stream, checked against the HTTP route's own schema. */
+/** A cancel command's payload from the stream (none is `{}`), checked by the HTTP route's schema. */
 export function parseCancelBody(value: unknown): CancelBody {
-  const body = value ?? {};
-  if (checkCancelBody.Check(body)) return body;
-  const issues = [...checkCancelBody.Errors(body)].map((e) => ({
-    path: e.path,
-    message: e.message,
-  }));
-  throw new AppError(
-    'invalid_request',
-    `invalid body: ${issues[0]?.path || '(root)'} ${issues[0]?.message ?? ''}`.trim(),
-    issues,
-  );
+  return checkCancelBody(value ?? {});
 }
