@@ -91,6 +91,19 @@ export interface RunStart {
   startedEvent: (run: Run) => Event;
 }
 
+/** A claimed attempt (see `Store.startRunAttempt`). */
+export interface RunAttempt {
+  /** The run as claimed: running with one more attempt, or `cancelling` as found. */
+  run: Run;
+  /** The attempt's `agent.run.started` row; null for a cancelling run, which is only ended. */
+  row: OutboxRow | null;
+  /**
+   * Rows of this run still undelivered, oldest first: an earlier attempt's, when its process
+   * died before they went out. They go out before `row`, so the stream keeps the run's order.
+   */
+  earlier: OutboxRow[];
+}
+
 /** How `finishRun` ended a run, and the outbox row of its terminal event (to deliver). */
 export interface RunEnd {
   status: FinishedRunStatus;
@@ -153,7 +166,7 @@ export interface Store {
    * attempt: a Redis that does not answer delays it (the relay sends it), and never fails the
    * attempt.
    */
-  startRunAttempt(input: RunStart): Promise<{ run: Run; row: OutboxRow | null } | null>;
+  startRunAttempt(input: RunStart): Promise<RunAttempt | null>;
   /**
    * The run waits for BullMQ's next try; `attempts` is what was spent so far. False when the run
    * is no longer running (a cancel came first): then it must end cancelled, not be retried.

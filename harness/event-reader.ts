@@ -94,6 +94,16 @@ export class EventReader {
     return this.entries.filter((e) => e.runId === runId);
   }
 
+  /**
+   * A run's events as a consumer that de-duplicates on `eventId` sees them: each the first time
+   * it came. Delivery is at least once (docs/events.md): a crash between an event's XADD and its
+   * mark in the outbox sends it again.
+   */
+  distinctForRun(runId: string): StreamEntry[] {
+    const seen = new Set<string>();
+    return this.forRun(runId).filter((e) => !seen.has(e.eventId) && seen.add(e.eventId));
+  }
+
   async close() {
     this.redis.disconnect();
   }

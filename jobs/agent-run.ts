@@ -1,6 +1,6 @@
 import { type Job, RateLimitError, UnrecoverableError } from 'bullmq';
 import { type Store, StoreUnavailableError } from '../db/store';
-import type { Run } from '../db/types';
+import type { OutboxRow, Run } from '../db/types';
 import type { Config } from '../src/config';
 import { createDeltaWriter } from '../src/events/delta-writer';
 import { buildEvent } from '../src/events/event';
@@ -27,6 +27,11 @@ export interface RunJobDeps {
   stream: StreamTarget;
   cancels: CancelSignals;
   logger: Logger;
+}
+
+/** Hands the rows over in one turn, so they go out in one batch, in order; true when all did. */
+function deliverInOrder(publisher: Publisher, rows: OutboxRow[]): Promise<boolean> {
+  return Promise.all(rows.map((row) => publisher.deliver(row))).then((out) => out.every(Boolean));
 }
 
 /** A model server that answers 429 this many times in a row for one run fails it. */
@@ -103,15 +108,16 @@ export function createRunProcessor(deps: RunJobDeps) {
     const { run } = claimed;
     const ids = { runId: run.id, threadId: run.threadId };
     const logger = deps.logger.child(ids);
-    // Its worker died while it was being cancelled: this job only ends it.
-    if (!claimed.row) return endCancelled(deps, run, run.attempts, logger);
-    const attempt = run.attempts;
-    // `started` was committed with the attempt and goes out through the outbox while memory is
-    // built and the model called; the terminal event's row comes after it, so the relay keeps
-    // their order. A Redis that does not take it now only delays it: the attempt goes on.
-    const announced = deps.publisher.deliver(claimed.row);
-    // What the attempt ends with goes out after its `started`: when that was left to the relay,
-    // so is the end, and the relay delivers them in order.
+    // What an earlier attempt left undelivered goes first, then this attempt's `started`: handed
+    // in one turn, they go out in one batch, in order. `started` was committed with the attempt
+    // and goes out while memory is built and the model called. A Redis that does not take them
+    // now only delays them (the relay sends them, in order): the attempt goes on.
+    const announced = deliverInOrder(deps.publisher, [
+      ...claimed.earlier,
+      ...(claimed.row ? [claimed.row] : []),
+    ]);
+    // What the attempt ends with goes out after them: when they were left to the relay, so is
+    // the end, and the relay delivers them in order.
     const ends: RunEndDeps = {
       ...deps,
       publisher: {
@@ -119,6 +125,9 @@ export function createRunProcessor(deps: RunJobDeps) {
         deliver: async (row) => (await announced) && deps.publisher.deliver(row),
       },
     };
+    // Its worker died while it was being cancelled: this job only ends it.
+    if (!claimed.row) return endCancelled(ends, run, run.attempts, logger);
+    const attempt = run.attempts;
     logger.info({ attempt, model: run.model }, 'run attempt started');
 
     let reply: Awaited<ReturnType<Llm['chat']>>;

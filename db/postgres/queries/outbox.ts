@@ -1,4 +1,4 @@
-import { and, asc, inArray, isNull, lt, or, type SQL, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNull, lt, or, type SQL, sql } from 'drizzle-orm';
 import { prepared } from '../../prepared';
 import type { DeliveredOutboxRow, Event } from '../../store';
 import type { Db, Tx } from '../database';
@@ -87,4 +87,16 @@ export async function insertOutbox(
     .returning();
   if (!row) throw new Error('outbox insert returned no row');
   return row;
+}
+
+/**
+ * A run's rows still undelivered, oldest first: what an earlier attempt committed and did not
+ * get out before its process died (see `Store.startRunAttempt`).
+ */
+export function pendingRows(tx: Tx, runId: string): Promise<OutboxRow[]> {
+  return tx
+    .select()
+    .from(outbox)
+    .where(and(isNull(outbox.deliveredAt), eq(outbox.runId, runId)))
+    .orderBy(asc(outbox.id));
 }

@@ -1,13 +1,13 @@
 import { and, asc, desc, eq, inArray, lt, notExists, notInArray, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
 import { prepared } from '../../prepared';
-import type { RunError, RunStart } from '../../store';
+import type { RunAttempt, RunError, RunStart } from '../../store';
 import { UNFINISHED_RUN_STATUSES } from '../../types';
 import type { Db } from '../database';
-import { type Message, messages, type OutboxRow, type Run, runs } from '../schema';
+import { type Message, messages, type Run, runs } from '../schema';
 import { storable } from '../storable';
 import { getMessage } from './messages';
-import { insertOutbox } from './outbox';
+import { insertOutbox, pendingRows } from './outbox';
 
 /**
  * `UNFINISHED_RUN_STATUSES` as a list of SQL literals, for the statements written as plain SQL:
@@ -60,10 +60,7 @@ export async function getRunWithReply(
  * See `Store.startRunAttempt`: the attempt and its announcement in one transaction (so plain
  * statements, not the prepared ones).
  */
-export async function startRunAttempt(
-  db: Db,
-  input: RunStart,
-): Promise<{ run: Run; row: OutboxRow | null } | null> {
+export async function startRunAttempt(db: Db, input: RunStart): Promise<RunAttempt | null> {
   if (!storable(input.runId)) return null;
   const now = input.now.toISOString();
   return db.transaction(async (tx) => {
@@ -80,10 +77,14 @@ export async function startRunAttempt(
     if (!run) {
       // Not started: unknown, done, or cancelling (then this job only has to end it).
       const [found] = await tx.select().from(runs).where(eq(runs.id, input.runId));
-      return found?.status === 'cancelling' ? { run: found, row: null } : null;
+      if (found?.status !== 'cancelling') return null;
+      const earlier = found.attempts > 0 ? await pendingRows(tx, found.id) : [];
+      return { run: found, row: null, earlier };
     }
+    // Only a run tried before can have rows an earlier attempt left behind.
+    const earlier = run.attempts > 1 ? await pendingRows(tx, run.id) : [];
     const row = await insertOutbox(tx, input.startedEvent(run), null, input.now);
-    return { run, row };
+    return { run, row, earlier };
   });
 }
 

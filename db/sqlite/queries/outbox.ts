@@ -82,6 +82,19 @@ export function handEnqueueStatement(db: Db) {
     .prepare();
 }
 
+/**
+ * A run's rows still undelivered, oldest first: what an earlier attempt committed and did not
+ * get out before its process died (see `Store.startRunAttempt`).
+ */
+export function pendingRowsStatement(db: Db) {
+  return db
+    .select()
+    .from(outbox)
+    .where(and(isNull(outbox.deliveredAt), eq(outbox.runId, p('runId'))))
+    .orderBy(asc(outbox.id))
+    .prepare();
+}
+
 /** Inserts one outbox row and returns it; prepared, shared by ingress and the run job. */
 export function insertOutboxStatement(db: Db) {
   return db

@@ -1,12 +1,12 @@
 import { and, asc, desc, eq, inArray, lt, notExists, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/sqlite-core';
 import { prepared } from '../../prepared';
-import type { RunError, RunStart } from '../../store';
+import type { RunAttempt, RunError, RunStart } from '../../store';
 import { UNFINISHED_RUN_STATUSES } from '../../types';
 import type { Db } from '../database';
 import { commitWrite } from '../group-commit';
 import { type Message, messages, type OutboxRow, type Run, runs } from '../schema';
-import { insertOutboxStatement } from './outbox';
+import { insertOutboxStatement, pendingRowsStatement } from './outbox';
 
 const p = sql.placeholder;
 /** The run job's statements (see db/prepared.ts). */
@@ -35,6 +35,7 @@ const statements = (db: Db) =>
       .returning({ id: runs.id })
       .prepare(),
     insertOutbox: insertOutboxStatement(db),
+    pendingRows: pendingRowsStatement(db),
   }));
 
 const json = (value: unknown) => (value == null ? null : JSON.stringify(value));
@@ -56,22 +57,21 @@ export async function getRunWithReply(
 }
 
 /** See `Store.startRunAttempt`: the attempt and its announcement, in one unit. */
-export async function startRunAttempt(
-  db: Db,
-  input: RunStart,
-): Promise<{ run: Run; row: OutboxRow | null } | null> {
+export async function startRunAttempt(db: Db, input: RunStart): Promise<RunAttempt | null> {
   const q = statements(db);
   return commitWrite(db, () => {
     const run = q.getRun.get({ id: input.runId });
     if (!run || run.status === 'completed' || run.status === 'cancelled') return null;
-    if (run.status === 'cancelling') return { run, row: null };
+    // Only a run tried before can have rows an earlier attempt left behind.
+    const earlier = run.attempts > 0 ? q.pendingRows.all({ runId: input.runId }) : [];
+    if (run.status === 'cancelling') return { run, row: null, earlier };
     const started = q.startAttempt.get({ id: input.runId, now: input.now.getTime() }) as Run;
     const row = q.insertOutbox.get({
       ...input.startedEvent(started),
       enqueueRunId: null,
       now: input.now,
     }) as OutboxRow;
-    return { run: started, row };
+    return { run: started, row, earlier };
   });
 }
 
