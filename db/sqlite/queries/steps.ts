@@ -33,6 +33,8 @@ const statements = (db: Db) =>
       )
       .limit(1)
       .prepare(),
+    // The nullable json and boolean columns take driver values (JSON text, 1/0) through sql``:
+    // the columns' own mapping would store a null as the text 'null' and as 0.
     insertMessage: db
       .insert(messages)
       .values({
@@ -43,10 +45,10 @@ const statements = (db: Db) =>
         content: p('content'),
         seq: p('seq'),
         position: p('position'),
-        toolCalls: p('toolCalls'),
+        toolCalls: sql`${p('toolCalls')}`,
         toolCallId: p('toolCallId'),
         name: p('name'),
-        isError: p('isError'),
+        isError: sql`${p('isError')}`,
         createdAt: p('now'),
       })
       .prepare(),
@@ -120,10 +122,10 @@ export async function commitStep(db: Db, input: StepCommit): Promise<StepCommitR
         content: m.content,
         seq,
         position: m.position,
-        toolCalls: m.role === 'assistant' ? m.toolCalls : null,
+        toolCalls: m.role === 'assistant' ? json(m.toolCalls) : null,
         toolCallId: m.role === 'tool' ? m.toolCallId : null,
         name: m.role === 'tool' ? m.name : null,
-        isError: m.role === 'tool' ? m.isError : null,
+        isError: m.role === 'tool' ? Number(m.isError) : null,
         now,
       });
     }
