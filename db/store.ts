@@ -6,10 +6,10 @@
 import type {
   FinishedRunStatus,
   Message,
+  MessageToolCall,
   OutboxRow,
   Run,
   RunCancel,
-  MessageToolCall,
   RunError,
   RunUsage,
   Thread,
