@@ -56,7 +56,7 @@ export type RunJobResult =
  * cancelled; the job then completes, so BullMQ neither shows it failed nor retries it.
  */
 export function createRunProcessor(deps: RunJobDeps) {
-  const { db, redis, llm, stream } = deps;
+  const { db, redis, stream } = deps;
 
   /**
    * A database that does not answer fails every run alike, and no run's fault: pause the queue

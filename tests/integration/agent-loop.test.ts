@@ -177,7 +177,7 @@ describe.skipIf(!redisTestsEnabled())('the agent loop', () => {
       expect(result.output).toContain(`"idempotencyKey":"${events[0]?.runId}.${call.toolCallId}"`);
     }
     const [completed] = payloads(events, 'agent.run.completed');
-    expect(completed.content).toMatch(/^echo: remote__echo said .*over http.*; local__echo said/);
+    expect(completed.content).toMatch(/^echo: remote__echo said .*over http.*; local__echo said/s);
     expect(completed).toMatchObject({ steps: 2, toolCalls: 2 });
   });
 

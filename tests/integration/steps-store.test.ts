@@ -136,6 +136,8 @@ describe(`durable steps in the store (${TEST_DATABASE})`, () => {
           usage: { promptTokens: 1, completionTokens: 1, totalTokens: 2 },
           attempts: run.attempts,
           durationMs: 1,
+          steps: 1,
+          toolCalls: 0,
         },
       ),
       reply: { id, content, position: reply.position },
