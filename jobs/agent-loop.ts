@@ -197,6 +197,29 @@ export async function runAgentLoop(opts: {
     };
   }
 
+  /**
+   * One call, or the error result the model gets instead: a tool the run may not call, or one
+   * that waits for the client's approval (approvals are not served yet: such a tool is never
+   * called without one).
+   */
+  async function callTool(call: MessageToolCall) {
+    const refused = (output: string) => ({ isError: true, output, durationMs: 0 });
+    if (!allowed.has(call.name)) {
+      return refused(`the tool "${call.name}" is not available to this run`);
+    }
+    if (tools.get(call.name)?.approval) {
+      return refused(
+        `the tool "${call.name}" needs the user's approval, and this server cannot ask for it yet`,
+      );
+    }
+    return tools.call(call.name, call.arguments, {
+      ...ids,
+      toolCallId: call.toolCallId,
+      signal,
+      logger,
+    });
+  }
+
   /** Runs a step's pending calls, at most TOOL_CONCURRENCY at once, committing each result. */
   async function runTools(pending: Progress['pending']): Promise<void> {
     let next = 0;
@@ -205,18 +228,7 @@ export async function runAgentLoop(opts: {
     const lane = async () => {
       while (next < pending.length && !taken) {
         const { call, position, step } = pending[next++] as Progress['pending'][number];
-        const outcome = allowed.has(call.name)
-          ? await tools.call(call.name, call.arguments, {
-              ...ids,
-              toolCallId: call.toolCallId,
-              signal,
-              logger,
-            })
-          : {
-              isError: true,
-              output: `the tool "${call.name}" is not available to this run`,
-              durationMs: 0,
-            };
+        const outcome = await callTool(call);
         if (signal.aborted) throw new RunNotRunningError('cancelled');
         const kind = await commit({
           messages: [
