@@ -93,17 +93,22 @@ function connectionOf(source: string | { host: string; port: number }) {
 
 /**
  * Follows the event stream and records when each run's terminal event was written, so the
- * bench can time 202 → completed for every run.
+ * bench can time 202 → completed for every run. With `keepPayloads`, also every
+ * `agent.run.completed` payload, parsed, so a phase can check what its runs did.
  */
 export class CompletionWatcher {
   readonly completedAt = new Map<string, number>();
+  // biome-ignore lint/suspicious/noExplicitAny: the payload as the server wrote it
+  readonly completedPayload = new Map<string, any>();
   readonly failed = new Set<string>();
   private readonly redis: Redis;
+  private readonly keepPayloads: boolean;
   private lastId = '$';
   private stopped = false;
   private loop: Promise<void>;
 
-  constructor(url: string, key: string) {
+  constructor(url: string, key: string, opts: { keepPayloads?: boolean } = {}) {
+    this.keepPayloads = opts.keepPayloads === true;
     this.redis = new Redis(url, { maxRetriesPerRequest: null });
     this.redis.on('error', () => {});
     this.loop = this.read(key);
@@ -128,6 +133,9 @@ export class CompletionWatcher {
             entry[fields[i] as string] = fields[i + 1] as string;
           if (entry.type === 'agent.run.completed') {
             this.completedAt.set(entry.runId as string, Date.parse(entry.occurredAt as string));
+            if (this.keepPayloads) {
+              this.completedPayload.set(entry.runId as string, JSON.parse(entry.payload ?? 'null'));
+            }
           } else if (entry.type === 'agent.run.failed') this.failed.add(entry.runId as string);
         }
       }

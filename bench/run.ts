@@ -3,7 +3,7 @@
  * run on one machine and one (private) Redis, so every figure is a ratio that holds on a noisy
  * box. The server runs as a child process; the load comes from autocannon in this process.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -24,8 +24,8 @@ import {
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
 const QUICK = values.quick === true;
 const S = QUICK
-  ? { durationS: 1, p2Runs: 400, lightRuns: 40, p4Waves: 2, builds: 50 }
-  : { durationS: 5, p2Runs: 3000, lightRuns: 200, p4Waves: 8, builds: 300 };
+  ? { durationS: 1, p2Runs: 400, lightRuns: 40, t1Runs: 200, p4Waves: 2, builds: 50 }
+  : { durationS: 5, p2Runs: 3000, lightRuns: 200, t1Runs: 2000, p4Waves: 8, builds: 300 };
 const P3_SIZES = [10, 1000, 100_000];
 const P4_CONCURRENCY = 64;
 
@@ -58,6 +58,76 @@ const rssMb = (server: ServerProcess) => {
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
 };
 const message = () => JSON.stringify({ content: 'How many moons does Jupiter have?' });
+/** T1's tool-step message: the fake model calls `lookup` once, then answers its result. */
+const toolMessage = () =>
+  JSON.stringify({
+    content: 'How many moons does Jupiter have? [[tool:lookup {"q":"jupiter"}]]',
+    tools: ['lookup'],
+  });
+const TOOL_RESULT = { moons: 95 };
+
+/** T1's HTTP tool: answers every call at once with the same JSON, counting calls and keys. */
+function startLookupTool() {
+  const keys = new Set<string>();
+  let calls = 0;
+  const server = Bun.serve({
+    port: 0,
+    hostname: '127.0.0.1',
+    async fetch(request) {
+      await request.text();
+      calls += 1;
+      keys.add(request.headers.get('idempotency-key') ?? '');
+      return Response.json(TOOL_RESULT);
+    },
+  });
+  return {
+    url: `http://127.0.0.1:${server.port}/lookup`,
+    keys,
+    get calls() {
+      return calls;
+    },
+    stop: () => server.stop(true),
+  };
+}
+
+/**
+ * `runs` messages at 50 connections (each its own thread, as in P2) to a fresh server, every
+ * run waited for: runs/s (first POST to the last completion) and the server's CPU per run, its
+ * ingress included. The watcher keeps the completed payloads, for checking what the runs did.
+ */
+async function endToEnd(env: Record<string, string>, body: () => string, runs: number) {
+  const server = await spawnServer('both', env);
+  const watcher = new CompletionWatcher(redis.url, 'bench_events', { keepPayloads: true });
+  const accepted = new Set<string>();
+  try {
+    const cpu = cpuSeconds(server);
+    const start = Date.now();
+    await cannon({
+      url: `${server.baseUrl}/api/chat/messages`,
+      connections: 50,
+      amount: runs,
+      method: 'POST',
+      body,
+      onAccepted: (text) => accepted.add(JSON.parse(text).runId),
+    });
+    await watcher.waitFor([...accepted], 120_000);
+    const cpuPerRun = ((cpuSeconds(server) - cpu) * 1e6) / accepted.size;
+    const done = [...accepted].filter((id) => watcher.completedAt.has(id));
+    const last = Math.max(...done.map((id) => watcher.completedAt.get(id) as number));
+    const payloads = done.map((id) => watcher.completedPayload.get(id));
+    return {
+      accepted: accepted.size,
+      done: done.length,
+      rate: done.length / ((last - start) / 1000),
+      cpuPerRun,
+      payloads,
+    };
+  } finally {
+    await watcher.close();
+    await server.kill('SIGKILL');
+    await admin.flushall();
+  }
+}
 
 try {
   console.log(
@@ -179,6 +249,83 @@ try {
   await watcher.close();
   await server.kill('SIGKILL');
   await admin.flushall();
+
+  // T1: a run with one tool step (2 model calls, 1 HTTP tool call, the step commits) beside a
+  // plain run (1 model call), same settings, each on a fresh server and database.
+  progress(
+    `T1 tool step: ${fmt(S.t1Runs)} plain runs, then ${fmt(S.t1Runs)} runs with one tool call`,
+  );
+  const lookup = startLookupTool();
+  try {
+    const toolsFile = join(dir, 'tools.json');
+    writeFileSync(
+      toolsFile,
+      JSON.stringify({
+        http: [
+          {
+            name: 'lookup',
+            description: 'Looks a fact up.',
+            parameters: {
+              type: 'object',
+              properties: { q: { type: 'string' } },
+              required: ['q'],
+              additionalProperties: false,
+            },
+            url: lookup.url,
+          },
+        ],
+      }),
+    );
+    llm.reset();
+    const plain = await endToEnd(serverEnv({ TOOLS_FILE: toolsFile }), message, S.t1Runs);
+    llm.reset();
+    const tool = await endToEnd(serverEnv({ TOOLS_FILE: toolsFile }), toolMessage, S.t1Runs);
+    // The figure counts only if every run really took the tool step: fail loudly otherwise.
+    const problems: string[] = [];
+    if (plain.done !== S.t1Runs) problems.push(`plain: ${plain.done}/${S.t1Runs} runs completed`);
+    if (tool.done !== S.t1Runs) problems.push(`tool step: ${tool.done}/${S.t1Runs} runs completed`);
+    const expected = `echo: lookup said ${JSON.stringify(TOOL_RESULT)}`;
+    const wrong = tool.payloads.filter(
+      (p) => p?.toolCalls !== 1 || p?.steps !== 2 || p?.content !== expected,
+    );
+    if (wrong.length > 0) {
+      problems.push(
+        `tool step: ${wrong.length} completed runs without exactly one tool step, e.g. ${JSON.stringify(wrong[0])}`,
+      );
+    }
+    const plainWrong = plain.payloads.filter((p) => p?.toolCalls !== 0 || p?.steps !== 1);
+    if (plainWrong.length > 0) {
+      problems.push(`plain: ${plainWrong.length} completed runs with tool steps`);
+    }
+    if (lookup.calls !== S.t1Runs || lookup.keys.size !== S.t1Runs) {
+      problems.push(
+        `the tool server saw ${lookup.calls} calls (${lookup.keys.size} idempotency keys), not ${S.t1Runs}`,
+      );
+    }
+    if (problems.length > 0)
+      throw new Error(`T1 tool step is not measuring what it says:\n  ${problems.join('\n  ')}`);
+    const t1Ratio = tool.cpuPerRun / plain.cpuPerRun;
+    rows.push({
+      figure: `T1 plain runs, ${fmt(plain.done)}/${fmt(plain.accepted)} (1 model call)`,
+      value: `${fmt(plain.rate)} runs/s`,
+    });
+    rows.push({ figure: 'T1 plain run: server CPU per run', value: `${fmt(plain.cpuPerRun)} µs` });
+    rows.push({
+      figure: `T1 tool-step runs, ${fmt(tool.done)}/${fmt(tool.accepted)} (2 model calls, 1 HTTP tool call)`,
+      value: `${fmt(tool.rate)} runs/s`,
+      ratio: `${(tool.rate / plain.rate).toFixed(2)} × plain`,
+    });
+    rows.push({
+      figure: 'T1 tool-step run: server CPU per run',
+      value: `${fmt(tool.cpuPerRun)} µs`,
+      ratio: `${t1Ratio.toFixed(2)} × plain`,
+      // A tool step (a model call, a tool call, two commits) costs no more than a whole plain run.
+      target: '≤ 2',
+      pass: t1Ratio <= 2,
+    });
+  } finally {
+    lookup.stop();
+  }
 
   // P3: prompt building does not grow with the thread.
   progress(

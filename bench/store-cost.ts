@@ -47,6 +47,7 @@ export async function storeCost(kind: 'cuid2' | 'ordered', messages: number) {
           content: CONTENT,
           model: 'gpt-4o-mini',
           multitask: 'enqueue',
+          tools: [],
           now,
           cancelledEvent: () => {
             throw new Error('enqueue cancels nothing');

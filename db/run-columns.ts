@@ -48,3 +48,17 @@ export interface RunCancel {
   by: CancelledBy;
   requestedAt: string;
 }
+
+/** The roles of a thread's messages: a `tool` message is one tool call's result. */
+export const MESSAGE_ROLES = ['user', 'assistant', 'tool'] as const;
+export type MessageRole = (typeof MESSAGE_ROLES)[number];
+
+/**
+ * A tool call an assistant message made, as stored and shown: the model's id for it, the tool's
+ * name and the arguments as the JSON text the model produced.
+ */
+export interface MessageToolCall {
+  toolCallId: string;
+  name: string;
+  arguments: string;
+}

@@ -6,10 +6,12 @@
 import type {
   FinishedRunStatus,
   Message,
+  MessageToolCall,
   OutboxRow,
   Run,
   RunCancel,
   RunError,
+  RunUsage,
   Thread,
 } from './types';
 
@@ -36,6 +38,8 @@ export interface RunRequest<R> {
   content: string;
   model: string;
   multitask: Multitask;
+  /** The server tools the run may call, resolved (`runs.tools`). */
+  tools: string[];
   now: Date;
   event: Event;
   /** Makes `agent.run.cancelled` for a run that `interrupt` or `rollback` cancels. */
@@ -72,8 +76,12 @@ export interface RunFinish {
    * Without `event` the run ends cancelled: its attempt stopped for a cancel.
    */
   event?: Event;
-  reply?: { id: string; content: string };
+  /** `position`: its place among the run's messages, after its steps' (see `commitStep`). */
+  reply?: { id: string; content: string; position: number };
   usage?: Run['usage'];
+  /** The run's counts at its end (see `StepCommit`); unchanged when absent. */
+  steps?: number;
+  toolCallCount?: number;
   error?: RunError;
   /**
    * Makes `agent.run.cancelled` from the run as it is stored at its end (status, cancel,
@@ -82,6 +90,54 @@ export interface RunFinish {
    */
   cancelledEvent: (run: Run) => Event;
 }
+
+/**
+ * A message of a run's steps, to commit: the assistant message of a model call that asked for
+ * tools (`toolCalls`), or one tool call's result (`role: 'tool'`). Its `position` is its place
+ * among the run's messages (0, 1, …); the caller numbers them, so a step's results keep the
+ * order of its calls however they finish.
+ */
+export type NewStepMessage =
+  | {
+      id: string;
+      position: number;
+      role: 'assistant';
+      content: string;
+      toolCalls: MessageToolCall[];
+    }
+  | {
+      id: string;
+      position: number;
+      role: 'tool';
+      content: string;
+      toolCallId: string;
+      name: string;
+      isError: boolean;
+    };
+
+/** One unit of a run's progress (see `Store.commitStep`). */
+export interface StepCommit {
+  runId: string;
+  now: Date;
+  messages: NewStepMessage[];
+  /** Written to the outbox with them (`agent.run.tool_called`, `agent.run.tool_result`). */
+  events: Event[];
+  /** The run's counts and token usage so far, this step included; unchanged when absent. */
+  steps?: number;
+  toolCallCount?: number;
+  usage?: RunUsage;
+}
+
+export type StepCommitResult =
+  /** Written: the messages, the counts and these outbox rows (to deliver), in one transaction. */
+  | { kind: 'committed'; rows: OutboxRow[] }
+  /** The run is no longer running (cancelling, finished, unknown): nothing was written. */
+  | { kind: 'not_running' }
+  /**
+   * One of the positions holds a message already (another attempt committed that step first):
+   * nothing was written; read the run's steps again.
+   */
+  | { kind: 'taken' };
 
 /** An attempt to claim (see `Store.startRunAttempt`). */
 export interface RunStart {
@@ -131,8 +187,8 @@ export type RunCancelResult =
 export interface ThreadMemory {
   summary: string | null;
   summaryThroughSeq: number | null;
-  /** The last `count` messages at or before `throughSeq`, in conversation order. */
-  recent: { id: string; seq: number; role: 'user' | 'assistant'; content: string }[];
+  /** The last `count` messages at or before slot `throughSeq`, in conversation order. */
+  recent: Message[];
 }
 
 /** What `markOutboxDelivered` tells of each row it marked. */
@@ -191,6 +247,15 @@ export interface Store {
    */
   finishRun(input: RunFinish): Promise<RunEnd | null>;
   /**
+   * Commits one unit of a running run's steps in one transaction: its messages (in the run's
+   * slot, after its user message, counted on the thread), the run's counts and usage, and the
+   * outbox rows of their events. Nothing is written for a run that is not `running` (a cancel
+   * came first) or when a position is taken (see `StepCommitResult`).
+   */
+  commitStep(input: StepCommit): Promise<StepCommitResult>;
+  /** A run's committed step messages (not its user message, nor its reply), by position. */
+  listRunSteps(runId: string): Promise<Message[]>;
+  /**
    * One page of a thread's runs, newest first: the `limit` runs before slot `beforeSeq` (or the
    * newest ones), each with its reply, plus whether older ones exist.
    */
@@ -228,14 +293,15 @@ export interface Store {
 
   getMessage(messageId: string): Promise<Message | undefined>;
   /**
-   * One page of a thread in conversation order: the `limit` messages before slot `beforeSeq`
-   * (or the newest ones), returned oldest first, plus whether older ones exist.
+   * One page of a thread in conversation order (slot, then position): the `limit` messages
+   * before the place `before` (or the newest ones), returned oldest first, plus whether older
+   * ones exist.
    */
   listThreadMessages(
     threadId: string,
-    opts: { limit: number; beforeSeq?: number },
+    opts: { limit: number; before?: { seq: number; position: number } },
   ): Promise<{ messages: Message[]; hasMore: boolean }>;
-  /** Messages strictly between two slots, in order: what a summary has to fold in. */
+  /** Messages strictly between two slots, in conversation order: what a summary has to fold in. */
   listMessagesBetween(threadId: string, afterSeq: number, beforeSeq: number): Promise<Message[]>;
 
   /** Deletes idempotency keys written before `before`; returns how many. */

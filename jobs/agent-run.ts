@@ -8,12 +8,14 @@ import type { Publisher } from '../src/events/outbox-relay';
 import type { StreamTarget } from '../src/events/stream-writer';
 import { newMessageId } from '../src/ids';
 import { type Llm, LlmError } from '../src/llm/llm';
+import type { ToolRegistry } from '../src/tools/service';
 import type { Logger } from '../src/logger';
 import { buildRunPrompt } from '../src/memory/memory';
 import type { Metrics } from '../src/metrics/metrics';
 import type { RedisClient } from '../src/redis/client';
 import type { CancelSignals } from '../src/runs/cancel-signals';
 import { announceEnd, cancelledEvent, failRun, type RunEndDeps } from '../src/runs/service';
+import { type LoopReply, RunNotRunningError, runAgentLoop } from './agent-loop';
 import { parseRunJobData, type RunJobData, type RunQueue } from './catalog';
 
 export interface RunJobDeps {
@@ -22,6 +24,7 @@ export interface RunJobDeps {
   redis: RedisClient;
   queue: RunQueue;
   llm: Llm;
+  tools: ToolRegistry;
   publisher: Publisher;
   metrics: Metrics;
   stream: StreamTarget;
@@ -53,7 +56,7 @@ export type RunJobResult =
  * cancelled; the job then completes, so BullMQ neither shows it failed nor retries it.
  */
 export function createRunProcessor(deps: RunJobDeps) {
-  const { db, redis, llm, stream } = deps;
+  const { db, redis, stream } = deps;
 
   /**
    * A database that does not answer fails every run alike, and no run's fault: pause the queue
@@ -116,44 +119,43 @@ export function createRunProcessor(deps: RunJobDeps) {
       ...claimed.earlier,
       ...(claimed.row ? [claimed.row] : []),
     ]);
-    // What the attempt ends with goes out after them: when they were left to the relay, so is
-    // the end, and the relay delivers them in order.
+    // Everything the attempt commits after that (its steps' events, its end) goes out in commit
+    // order, each batch once the one before is out: when one was left to the relay, so is the
+    // rest, and the relay delivers them in order.
+    let chain = announced;
+    const announce = (rows: OutboxRow[]) => {
+      chain = chain.then((ok) => ok && deliverInOrder(deps.publisher, rows));
+      return chain;
+    };
     const ends: RunEndDeps = {
       ...deps,
-      publisher: {
-        ...deps.publisher,
-        deliver: async (row) => (await announced) && deps.publisher.deliver(row),
-      },
+      publisher: { ...deps.publisher, deliver: (row) => announce([row]) },
     };
     // Its worker died while it was being cancelled: this job only ends it.
     if (!claimed.row) return endCancelled(ends, run, run.attempts, logger);
     const attempt = run.attempts;
     logger.info({ attempt, model: run.model }, 'run attempt started');
 
-    let reply: Awaited<ReturnType<Llm['chat']>>;
+    let reply: LoopReply;
     const deltas = createDeltaWriter({ redis, stream, ids, attempt, after: announced });
     try {
-      const messages = await buildRunPrompt({ ...deps, logger }, run, cancelled);
-      reply = await llm.chat({
-        model: run.model,
-        messages,
+      const prompt = await buildRunPrompt({ ...deps, logger }, run, cancelled);
+      reply = await runAgentLoop({
+        deps: { ...deps, logger },
+        run,
+        prompt,
         signal: cancelled,
         onDelta: deltas.push,
+        announce: (rows) => void announce(rows),
+        logger,
       });
-      // No tools are offered yet (the agent loop is to come): an answer of tool calls alone is
-      // no reply, as before tool calls were read.
-      if (reply.content.length === 0) {
-        throw new LlmError(
-          'retryable',
-          'llm_bad_response',
-          'the model server answered with tool calls, but no tools were offered',
-        );
-      }
       await deltas.close();
     } catch (thrown) {
       await deltas.close();
       if (thrown instanceof StoreUnavailableError) throw thrown;
-      if (cancelled.aborted) return endCancelled(ends, run, attempt, logger);
+      if (cancelled.aborted || thrown instanceof RunNotRunningError) {
+        return endCancelled(ends, run, attempt, logger);
+      }
       const error =
         thrown instanceof LlmError
           ? thrown
@@ -167,13 +169,15 @@ export function createRunProcessor(deps: RunJobDeps) {
 
     const now = new Date();
     const replyId = newMessageId();
-    const usage = reply.usage;
+    const { usage, steps, toolCallCount } = reply;
     const end = await db.finishRun({
       runId,
       now,
       attempts: attempt,
-      reply: { id: replyId, content: reply.content },
+      reply: { id: replyId, content: reply.content, position: reply.position },
       usage,
+      steps,
+      toolCallCount,
       event: buildEvent(
         'agent.run.completed',
         ids,
@@ -184,6 +188,8 @@ export function createRunProcessor(deps: RunJobDeps) {
           usage,
           attempts: attempt,
           durationMs: now.getTime() - (run.startedAt ?? now).getTime(),
+          steps,
+          toolCalls: toolCallCount,
         },
         now,
       ),

@@ -18,6 +18,7 @@ import {
   recordRunRetry,
   startRunAttempt,
 } from './queries/runs';
+import { commitStep, listRunSteps } from './queries/steps';
 import { getThread, getThreadMemory, saveSummary } from './queries/threads';
 
 const MIGRATIONS = join(import.meta.dir, '..', 'migrations', 'postgres');
@@ -43,6 +44,8 @@ export async function openPostgresStore(databaseUrl: string, poolSize: number): 
       recordRunRetry: (runId, attempts, error) => recordRunRetry(db, runId, attempts, error),
       cancelRun: (input) => cancelRun(db, input),
       finishRun: (input) => finishRun(db, input),
+      commitStep: (input) => commitStep(db, input),
+      listRunSteps: (runId) => listRunSteps(db, runId),
       listThreadRuns: (threadId, opts) => listThreadRuns(db, threadId, opts),
       listThreadHeads: (limit) => listThreadHeads(db, limit),
       claimPendingOutbox: (before, limit, leaseMs) =>

@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import {
   bigint,
+  boolean,
   index,
   integer,
   jsonb,
@@ -9,7 +10,14 @@ import {
   timestamp,
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
-import { RUN_STATUSES, type RunCancel, type RunError, type RunUsage } from '../run-columns';
+import {
+  MESSAGE_ROLES,
+  type MessageToolCall,
+  RUN_STATUSES,
+  type RunCancel,
+  type RunError,
+  type RunUsage,
+} from '../run-columns';
 
 /**
  * The PostgreSQL schema: the same tables, columns and indexes as `db/sqlite/schema.ts` (see the
@@ -37,14 +45,21 @@ export const messages = pgTable(
       .notNull()
       .references(() => threads.id),
     runId: text('run_id').notNull(),
-    role: text('role', { enum: ['user', 'assistant'] }).notNull(),
+    role: text('role', { enum: MESSAGE_ROLES }).notNull(),
     content: text('content').notNull(),
     seq: integer('seq').notNull(),
+    position: integer('position').notNull().default(0),
+    toolCalls: jsonb('tool_calls').$type<MessageToolCall[]>(),
+    toolCallId: text('tool_call_id'),
+    name: text('name'),
+    isError: boolean('is_error'),
     createdAt: createdAt(),
   },
   (t) => [
-    uniqueIndex('messages_thread_seq').on(t.threadId, t.seq),
-    uniqueIndex('messages_run_reply').on(t.runId).where(sql`role = 'assistant'`),
+    uniqueIndex('messages_thread_seq_position').on(t.threadId, t.seq, t.position),
+    uniqueIndex('messages_run_reply')
+      .on(t.runId)
+      .where(sql`role = 'assistant' and tool_calls is null`),
   ],
 );
 
@@ -64,6 +79,9 @@ export const runs = pgTable(
     usage: jsonb('usage').$type<RunUsage>(),
     replyMessageId: text('reply_message_id'),
     cancel: jsonb('cancel').$type<RunCancel>(),
+    tools: jsonb('tools').$type<string[]>().notNull().default(sql`'[]'::jsonb`),
+    steps: integer('steps').notNull().default(0),
+    toolCallCount: integer('tool_call_count').notNull().default(0),
     createdAt: createdAt(),
     startedAt: at('started_at'),
     finishedAt: at('finished_at'),

@@ -19,6 +19,7 @@ import {
   recordRunRetry,
   startRunAttempt,
 } from './queries/runs';
+import { commitStep, listRunSteps } from './queries/steps';
 import { getThread, getThreadMemory, saveSummary } from './queries/threads';
 import * as schema from './schema';
 
@@ -50,6 +51,8 @@ export function openSqliteStore(databaseUrl: string): Store {
       recordRunRetry: (runId, attempts, error) => recordRunRetry(db, runId, attempts, error),
       cancelRun: (input) => cancelRun(db, input),
       finishRun: (input) => finishRun(db, input),
+      commitStep: (input) => commitStep(db, input),
+      listRunSteps: (runId) => listRunSteps(db, runId),
       listThreadRuns: (threadId, opts) => listThreadRuns(db, threadId, opts),
       listThreadHeads: (limit) => listThreadHeads(db, limit),
       claimPendingOutbox: (before, limit, leaseMs) =>

@@ -1,6 +1,13 @@
 import { sql } from 'drizzle-orm';
 import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
-import { RUN_STATUSES, type RunCancel, type RunError, type RunUsage } from '../run-columns';
+import {
+  MESSAGE_ROLES,
+  type MessageToolCall,
+  RUN_STATUSES,
+  type RunCancel,
+  type RunError,
+  type RunUsage,
+} from '../run-columns';
 
 const createdAt = () =>
   integer('created_at', { mode: 'timestamp_ms' })
@@ -28,21 +35,36 @@ export const messages = sqliteTable(
       .notNull()
       .references(() => threads.id),
     runId: text('run_id').notNull(),
-    role: text('role', { enum: ['user', 'assistant'] }).notNull(),
+    role: text('role', { enum: MESSAGE_ROLES }).notNull(),
     content: text('content').notNull(),
     /**
      * Conversation order within the thread: a user message takes an even slot when accepted and
-     * its reply the odd slot right after, however late the reply is written.
+     * its run's messages (tool calls, tool results, the reply) the odd slot right after, however
+     * late they are written.
      */
     seq: integer('seq').notNull(),
+    /**
+     * Order within a slot: 0 for a user message; a run's messages take 0, 1, … in the order of
+     * its steps, the reply after the last.
+     */
+    position: integer('position').notNull().default(0),
+    /** An assistant message's tool calls (a step that called tools); null for a reply. */
+    toolCalls: text('tool_calls', { mode: 'json' }).$type<MessageToolCall[]>(),
+    /** A tool message: the call it answers, the tool, and whether the result is an error. */
+    toolCallId: text('tool_call_id'),
+    name: text('name'),
+    isError: integer('is_error', { mode: 'boolean' }),
     createdAt: createdAt(),
   },
   (t) => [
-    uniqueIndex('messages_thread_seq').on(t.threadId, t.seq),
+    // One message per place: a step committed twice (a zombie attempt) is refused.
+    uniqueIndex('messages_thread_seq_position').on(t.threadId, t.seq, t.position),
     // At most one reply per run: a re-run after a crash cannot store two. Partial, so that
     // accepting a user message does not pay for a random-key index insert; the user message of
     // a run is `runs.user_message_id`.
-    uniqueIndex('messages_run_reply').on(t.runId).where(sql`role = 'assistant'`),
+    uniqueIndex('messages_run_reply')
+      .on(t.runId)
+      .where(sql`role = 'assistant' and tool_calls is null`),
   ],
 );
 
@@ -63,6 +85,11 @@ export const runs = sqliteTable(
     usage: text('usage', { mode: 'json' }).$type<RunUsage>(),
     replyMessageId: text('reply_message_id'),
     cancel: text('cancel', { mode: 'json' }).$type<RunCancel>(),
+    /** The server tools the run may call (names resolved at ingress); empty: none. */
+    tools: text('tools', { mode: 'json' }).$type<string[]>().notNull().default(sql`'[]'`),
+    /** Model calls whose answers are committed, and tool calls whose results are. */
+    steps: integer('steps').notNull().default(0),
+    toolCallCount: integer('tool_call_count').notNull().default(0),
     createdAt: createdAt(),
     startedAt: integer('started_at', { mode: 'timestamp_ms' }),
     finishedAt: integer('finished_at', { mode: 'timestamp_ms' }),

@@ -2,6 +2,10 @@ import { t } from 'elysia';
 import { MULTITASK } from '../../db/store';
 import { THREAD_ID_PATTERN } from '../ids';
 import { messageView } from '../messages/model';
+import { MCP_SEPARATOR, TOOL_NAME_PATTERN } from '../tools/model';
+
+/** A tool name, or `<server>__*`: the name pattern with an optional `__*` tail. */
+const TOOLS_ENTRY_PATTERN = `${TOOL_NAME_PATTERN.slice(0, -1)}(?:${MCP_SEPARATOR}\\*)?$`;
 
 export const postMessageBody = t.Object(
   {
@@ -37,8 +41,32 @@ export const postMessageBody = t.Object(
         ),
       ),
     ),
+    tools: t.Optional(
+      t.Nullable(
+        t.Array(
+          t.String({
+            pattern: TOOLS_ENTRY_PATTERN,
+            description: 'A server tool name, or `<server>__*` for every tool of an MCP server.',
+          }),
+          {
+            maxItems: 128,
+            description:
+              'The server tools the run may call (see GET /api/chat/tools): names, or ' +
+              '`<server>__*` for every tool an MCP server has now. Resolved when the message is ' +
+              'accepted and kept on the run; an unknown name or server is a 400 tool_not_found ' +
+              'and nothing is stored. `[]`: none. Omit (or null) for CHAT_DEFAULT_TOOLS.',
+          },
+        ),
+      ),
+    ),
   },
-  { additionalProperties: false, examples: [{ content: 'Hello! What can you do?' }] },
+  {
+    additionalProperties: false,
+    examples: [
+      { content: 'Hello! What can you do?' },
+      { content: 'What is the weather in Paris?', tools: ['weather', 'files__*'] },
+    ],
+  },
 );
 export type PostMessageBody = typeof postMessageBody.static;
 

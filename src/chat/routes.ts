@@ -1,4 +1,4 @@
-import { Elysia } from 'elysia';
+import { Elysia, t } from 'elysia';
 import { errors } from '../http/error-schemas';
 import { readJsonBody } from '../http/json-body';
 import { threadView } from '../threads/model';
@@ -28,7 +28,7 @@ export function chatRoutes(deps: ChatDeps) {
         body: postMessageBody,
         response: {
           202: acceptedMessage,
-          400: errors.invalid,
+          400: t.Union([errors.invalid, errors.toolNotFound]),
           401: errors.unauthorized,
           409: errors.keyReused,
           413: errors.tooLarge,
@@ -41,7 +41,8 @@ export function chatRoutes(deps: ChatDeps) {
             'Stores the message, records a run and queues it. 202 means the run will happen, ' +
             'even if Redis is down at that moment. Follow it with GET /api/chat/runs/{runId}. ' +
             'Send an Idempotency-Key to retry safely: the same key and body return the first ' +
-            'response again and create nothing.',
+            'response again and create nothing. `tools` names the server tools the run may ' +
+            'call (default CHAT_DEFAULT_TOOLS); an unknown one is a 400 tool_not_found.',
           parameters: [
             {
               name: 'Idempotency-Key',

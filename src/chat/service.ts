@@ -9,11 +9,14 @@ import { type CancelDeps, settleCancels } from '../runs/cancel';
 import { cancelledEvent } from '../runs/service';
 import type { ThreadView } from '../threads/model';
 import { toThreadView } from '../threads/view';
+import type { ToolRegistry } from '../tools/service';
 import { type AcceptedMessage, type PostMessageBody, postMessageBody } from './model';
 
 /** Ingress may cancel runs (`multitask`): it needs what a cancel needs. */
 export interface ChatDeps extends CancelDeps {
   config: Config;
+  /** Resolves a message's `tools` (names, `<server>__*`) to the tools the run may call. */
+  tools: Pick<ToolRegistry, 'resolve'>;
 }
 
 /**
@@ -67,6 +70,7 @@ export async function acceptMessage(
       },
     );
   }
+  const tools = resolveTools(deps, body.tools);
   const threadId = body.threadId ?? newThreadId();
   const messageId = newMessageId();
   const runId = newRunId();
@@ -79,6 +83,7 @@ export async function acceptMessage(
     content,
     model,
     multitask,
+    tools,
     now,
     cancelledEvent: cancelledEvent(now),
     event: buildEvent(
@@ -111,17 +116,44 @@ export async function acceptMessage(
   return response;
 }
 
+/**
+ * The tools a run may call, resolved now (a `<server>__*` means that server's tools at this
+ * moment). The client's own list is strict: an unknown name is a 400 `tool_not_found`, before
+ * anything is stored. CHAT_DEFAULT_TOOLS is the operator's, and an MCP server it names may not
+ * be connected yet: a default not known now is left out with a warning rather than refusing
+ * every message that names no tools.
+ */
+function resolveTools(deps: ChatDeps, requested: string[] | null | undefined): string[] {
+  if (requested != null) return deps.tools.resolve(requested);
+  const resolved = new Set<string>();
+  for (const name of deps.config.tools.defaultTools) {
+    try {
+      for (const tool of deps.tools.resolve([name])) resolved.add(tool);
+    } catch (error) {
+      if (!(error instanceof AppError) || error.code !== 'tool_not_found') throw error;
+      deps.logger.warn(
+        { tool: name },
+        `CHAT_DEFAULT_TOOLS: "${name}" is not a known tool now; the run goes without it`,
+      );
+    }
+  }
+  return [...resolved];
+}
+
 /** Visible ASCII, 1 to 255 characters. */
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 /**
  * What makes two requests "the same" for one idempotency key: the normalised fields. The
- * multitask mode counts only when it is not `enqueue`, so that keys stored before it existed
- * still match their requests.
+ * multitask mode counts only when it is not `enqueue`, and `tools` only when the client gave
+ * it, so that keys stored before those fields existed still match their requests. `tools` is
+ * hashed as sent (not resolved): the same body is the same request even if a `<server>__*`
+ * would resolve differently now.
  */
 function requestHash(content: string, body: PostMessageBody, multitask: Multitask): string {
   const fields: unknown[] = [content, body.threadId ?? null, body.model ?? null];
   if (multitask !== 'enqueue') fields.push(multitask);
+  if (body.tools != null) fields.push({ tools: body.tools });
   return new Bun.CryptoHasher('sha256').update(JSON.stringify(fields)).digest('hex');
 }
 
@@ -142,15 +174,16 @@ export async function listMessages(
 ) {
   const thread = await db.getThread(threadId);
   if (!thread) throw notFound('thread', threadId);
-  let beforeSeq: number | undefined;
+  let before: { seq: number; position: number } | undefined;
   if (query.before !== undefined) {
     const cursor = await db.getMessage(query.before);
     if (!cursor || cursor.threadId !== threadId) {
       throw new AppError('invalid_cursor', `"${query.before}" is not a message of this thread`);
     }
-    beforeSeq = cursor.seq;
+    // A run's messages share one slot: the place within it pages through a long run too.
+    before = { seq: cursor.seq, position: cursor.position };
   }
-  const page = await db.listThreadMessages(threadId, { limit: query.limit ?? 50, beforeSeq });
+  const page = await db.listThreadMessages(threadId, { limit: query.limit ?? 50, before });
   return {
     threadId,
     messages: page.messages.map(toMessageView),

@@ -7,6 +7,8 @@ export const EVENT_TYPES = [
   'agent.run.requested',
   'agent.run.started',
   'agent.run.delta',
+  'agent.run.tool_called',
+  'agent.run.tool_result',
   'agent.run.completed',
   'agent.run.failed',
   'agent.run.cancelled',
@@ -36,6 +38,28 @@ export interface EventPayloads {
   'agent.run.started': { attempt: number };
   /** A piece of the reply while the model streams it; a higher attempt starts the reply over. */
   'agent.run.delta': { attempt: number; index: number; text: string };
+  /**
+   * A tool call the model asked for, committed with the model's answer. `step`: the model call
+   * (from 1) that asked; `arguments`: the JSON text the model produced; `source`: where the tool
+   * lives (`unknown` for a name the run may not call: it gets an error result, no call).
+   */
+  'agent.run.tool_called': {
+    step: number;
+    toolCallId: string;
+    name: string;
+    arguments: string;
+    source: 'http' | 'mcp' | 'unknown';
+  };
+  /** A tool call's result, committed; `output` is its first 4000 characters. */
+  'agent.run.tool_result': {
+    step: number;
+    toolCallId: string;
+    name: string;
+    isError: boolean;
+    output: string;
+    durationMs: number;
+  };
+  /** `steps`: the model calls of the run; `toolCalls`: the tool calls it made. */
   'agent.run.completed': {
     messageId: string;
     model: string;
@@ -43,6 +67,8 @@ export interface EventPayloads {
     usage: Usage;
     attempts: number;
     durationMs: number;
+    steps: number;
+    toolCalls: number;
   };
   'agent.run.failed': { error: RunFailure; attempts: number };
   /** `reason`: the client's, or null; `attempts`: spent before the cancel (0 if it never started). */

@@ -4,10 +4,12 @@ import type { Config } from '../config';
 import type { ChatMessage, Llm } from '../llm/llm';
 import type { Logger } from '../logger';
 import { buildPrompt, buildSummaryRequest, foldRange, type MemoryMessage } from './prompt';
+import { alignWindow } from './window';
 
 /**
  * Builds a run's prompt from bounded memory: the last N messages up to and including the run's
- * own, plus a summary that is brought up to date incrementally (old summary + the messages that
+ * own (starting at a slot's beginning, tool calls only with their results: `alignWindow`), plus
+ * a summary that is brought up to date incrementally (old summary + the messages that
  * left the window). If summarising fails the run goes on with those messages verbatim; the
  * summary is tried again next run.
  */
@@ -19,7 +21,7 @@ export async function buildRunPrompt(
 ): Promise<ChatMessage[]> {
   const { db, llm, config, logger } = deps;
   const thread = await db.getThreadMemory(run.threadId, run.seq, config.chat.recentMessages);
-  const recent = thread?.recent ?? [];
+  const recent = alignWindow(thread?.recent ?? []);
   let summary = thread?.summary ?? null;
   let uncovered: MemoryMessage[] = [];
   const range = recent[0] ? foldRange(recent[0].seq, thread?.summaryThroughSeq ?? null) : null;

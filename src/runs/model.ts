@@ -32,6 +32,25 @@ export const runView = t.Object({
       { description: 'Set once a cancel was asked for (by the client, or by a newer message).' },
     ),
   ),
+  tools: t.Array(t.String(), {
+    description:
+      "The server tools the run may call: the message's `tools` (or CHAT_DEFAULT_TOOLS), " +
+      "resolved when it was accepted (a `<server>__*` became that server's tools then).",
+    examples: [['weather', 'files__read_file']],
+  }),
+  steps: t.Integer({
+    minimum: 0,
+    description:
+      'Model calls whose answers are committed: a run that called tools once and then ' +
+      'replied has 2. A retried attempt goes on from them and never repeats one.',
+    examples: [2],
+  }),
+  toolCalls: t.Integer({
+    minimum: 0,
+    description:
+      'Tool calls whose results are committed (an error result counts: the model was given it).',
+    examples: [1],
+  }),
   createdAt: t.String({ format: 'date-time' }),
   startedAt: nullableDate,
   finishedAt: nullableDate,
@@ -99,7 +118,7 @@ export const threadRunsQuery = t.Object(
   { additionalProperties: false },
 );
 
-/** A completed run, as Swagger shows it. */
+/** A completed run that called one tool and then replied, as Swagger shows it. */
 const RUN_VIEW_EXAMPLE: RunView = {
   id: 'run_k3v9x2m1q8w7e6r5t4y3u2i1',
   threadId: 'thr_a1b2c3d4e5f6g7h8i9j0k1l2',
@@ -113,11 +132,14 @@ const RUN_VIEW_EXAMPLE: RunView = {
     threadId: 'thr_a1b2c3d4e5f6g7h8i9j0k1l2',
     runId: 'run_k3v9x2m1q8w7e6r5t4y3u2i1',
     role: 'assistant',
-    content: 'I can answer questions, summarise and draft text.',
+    content: 'It is 21 °C and sunny in Paris.',
     createdAt: '2026-01-05T10:00:02.310Z',
   },
   usage: { promptTokens: 24, completionTokens: 12, totalTokens: 36 },
   cancel: null,
+  tools: ['weather'],
+  steps: 2,
+  toolCalls: 1,
   createdAt: '2026-01-05T10:00:00.120Z',
   startedAt: '2026-01-05T10:00:00.180Z',
   finishedAt: '2026-01-05T10:00:02.310Z',

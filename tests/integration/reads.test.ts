@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { buildEvent } from '../../src/events/event';
 import { startTestApp, type TestApp } from '../support/app';
 import { redisTestsEnabled } from '../support/redis';
 
@@ -61,6 +62,95 @@ describe.skipIf(!redisTestsEnabled())('read endpoints', () => {
     expect(all.body.messages).toHaveLength(7);
   });
 
+  test('a user message shows no tool fields', async () => {
+    const { body } = await t.get(`/api/chat/threads/${threadId}/messages?limit=1`);
+    expect(body.messages[0]).toEqual({
+      id: ids[6],
+      threadId,
+      runId: expect.any(String),
+      role: 'user',
+      content: 'message 7',
+      createdAt: expect.any(String),
+    });
+  });
+
+  test("a run's tool steps: shown with their fields, paged by their place in the slot", async () => {
+    const stepsThread = `steps-${Date.now()}`;
+    const first = await t.post({ content: 'weather?', threadId: stepsThread });
+    const claimed = await t.deps.db.startRunAttempt({
+      runId: first.body.runId,
+      now: new Date(),
+      startedEvent: (run) =>
+        buildEvent(
+          'agent.run.started',
+          { runId: run.id, threadId: run.threadId },
+          { attempt: run.attempts },
+        ),
+    });
+    expect(claimed?.run.status).toBe('running');
+    const committed = await t.deps.db.commitStep({
+      runId: first.body.runId,
+      now: new Date(),
+      messages: [
+        {
+          id: 'msg_stepcall',
+          position: 0,
+          role: 'assistant',
+          content: '',
+          toolCalls: [{ toolCallId: 'call_1', name: 'weather', arguments: '{"city":"Paris"}' }],
+        },
+        {
+          id: 'msg_stepresult',
+          position: 1,
+          role: 'tool',
+          content: 'HTTP 500: down',
+          toolCallId: 'call_1',
+          name: 'weather',
+          isError: true,
+        },
+      ],
+      events: [],
+      steps: 1,
+      toolCallCount: 1,
+    });
+    expect(committed.kind).toBe('committed');
+    const second = await t.post({ content: 'and tomorrow?', threadId: stepsThread });
+
+    const base = `/api/chat/threads/${stepsThread}/messages`;
+    const newest = await t.get(`${base}?limit=2`);
+    expect(newest.body.messages).toEqual([
+      {
+        id: 'msg_stepresult',
+        threadId: stepsThread,
+        runId: first.body.runId,
+        role: 'tool',
+        content: 'HTTP 500: down',
+        toolCallId: 'call_1',
+        name: 'weather',
+        isError: true,
+        createdAt: expect.any(String),
+      },
+      expect.objectContaining({ id: second.body.messageId, role: 'user' }),
+    ]);
+    expect(newest.body).toMatchObject({ hasMore: true, nextBefore: 'msg_stepresult' });
+    const older = await t.get(`${base}?limit=2&before=msg_stepresult`);
+    expect(older.body.messages).toEqual([
+      expect.objectContaining({ id: first.body.messageId, role: 'user' }),
+      {
+        id: 'msg_stepcall',
+        threadId: stepsThread,
+        runId: first.body.runId,
+        role: 'assistant',
+        content: '',
+        toolCalls: [{ toolCallId: 'call_1', name: 'weather', arguments: '{"city":"Paris"}' }],
+        createdAt: expect.any(String),
+      },
+    ]);
+    expect(older.body).toMatchObject({ hasMore: false, nextBefore: null });
+    const run = await t.get(`/api/chat/runs/${first.body.runId}`);
+    expect(run.body).toMatchObject({ status: 'running', steps: 1, toolCalls: 1, reply: null });
+  });
+
   test('GET a run', async () => {
     const posted = await t.post({ content: 'status please' });
     const { status, body } = await t.get(`/api/chat/runs/${posted.body.runId}`);
@@ -76,6 +166,9 @@ describe.skipIf(!redisTestsEnabled())('read endpoints', () => {
       reply: null,
       usage: null,
       cancel: null,
+      tools: [],
+      steps: 0,
+      toolCalls: 0,
       createdAt: expect.any(String),
       startedAt: null,
       finishedAt: null,

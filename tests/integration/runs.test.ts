@@ -39,6 +39,9 @@ describe.skipIf(!redisTestsEnabled())('the run job against the fake model server
       },
       attempts: 1,
       durationMs: expect.any(Number),
+      // One model call, no tools.
+      steps: 1,
+      toolCalls: 0,
     });
     expect(events[1]?.payload).toEqual({ attempt: 1 });
 

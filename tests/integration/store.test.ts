@@ -46,6 +46,7 @@ describe(`one store, two processes (${TEST_DATABASE})`, () => {
       content: 'hello',
       model: 'm',
       multitask: 'enqueue' as const,
+      tools: [],
       now,
       cancelledEvent: () => {
         throw new Error('no run is cancelled here');

@@ -6,14 +6,17 @@ import { type McpHttpServer, startMcpHttpServer } from '../../harness/mcp-server
 import { freePort } from '../../harness/ports';
 import { type HttpToolServer, startHttpToolServer } from '../../harness/tool-servers';
 import { waitForValue } from '../../harness/wait';
+import { Redis } from 'ioredis';
 import { AppError } from '../../src/errors';
 import { createLogger } from '../../src/logger';
 import { createMetrics } from '../../src/metrics/metrics';
 import type { ToolsFile } from '../../src/tools/model';
 import { createToolRegistry, type ToolRegistry } from '../../src/tools/service';
 import { readToolsFile } from '../../src/tools/tools-file';
-import { startTestApp } from '../support/app';
+import { startTestApp, type TestApp } from '../support/app';
+import { addStreamRequest } from '../support/producer';
 import { redisTestsEnabled } from '../support/redis';
+import { rowCounts } from '../support/rows';
 
 const STDIO_SERVER = join(import.meta.dir, '..', '..', 'harness', 'mcp-stdio.ts');
 const dir = mkdtempSync(join(tmpdir(), 'tools-test-'));
@@ -467,6 +470,158 @@ describe.skipIf(!redisTestsEnabled())('GET /api/chat/tools', () => {
     } finally {
       await t.close();
       await mcp.stop();
+    }
+  });
+});
+
+describe.skipIf(!redisTestsEnabled())('tools on a message', () => {
+  let mcp: McpHttpServer;
+  let t: TestApp;
+  const mcpTools = ['remote__echo', 'remote__fail', 'remote__wait', 'remote__add_tool'];
+  beforeAll(async () => {
+    mcp = startMcpHttpServer();
+    const path = writeFile({
+      http: [
+        { name: 'weather', description: 'W', parameters: params, url: 'http://127.0.0.1:9/w' },
+        { name: 'rain', description: 'R', parameters: params, url: 'http://127.0.0.1:9/r' },
+      ],
+      mcp: [
+        { name: 'remote', url: mcp.url },
+        // Configured but not answering: its tools are unknown for now.
+        { name: 'late', url: `http://127.0.0.1:${await freePort()}/mcp` },
+      ],
+    });
+    t = await startTestApp({
+      worker: false,
+      toolRetry: { initialMs: 60_000, maxMs: 60_000 },
+      env: { TOOLS_FILE: path, CHAT_DEFAULT_TOOLS: 'weather,late__echo,nope,remote__echo' },
+    });
+  });
+  afterAll(async () => {
+    await t.close();
+    await mcp.stop();
+  });
+
+  const runOf = async (runId: string) => {
+    const { status, body } = await t.get(`/api/chat/runs/${runId}`);
+    expect(status).toBe(200);
+    return body;
+  };
+
+  test.each([
+    ['an unknown name', ['weather', 'nope'], { name: 'nope' }],
+    ['an unknown MCP server', ['ghost__*'], { name: 'ghost__*' }],
+    ['a tool of a server not connected yet', ['late__echo'], { name: 'late__echo' }],
+  ])('%s is a 400 tool_not_found, and nothing is stored', async (_case, tools, details) => {
+    const before = await rowCounts(t.sql);
+    const { status, body } = await t.post(
+      { content: 'use them', tools },
+      { 'idempotency-key': `unknown-${tools.join()}` },
+    );
+    expect(status).toBe(400);
+    expect(body.error).toMatchObject({ code: 'tool_not_found', details });
+    expect(await rowCounts(t.sql)).toEqual(before);
+  });
+
+  test.each([
+    ['not an array', 'weather'],
+    ['an entry that is not a name', ['the weather']],
+    ['more than 128 entries', Array.from({ length: 129 }, () => 'weather')],
+  ])('`tools` %s is a 400 invalid_request', async (_case, tools) => {
+    const { status, body } = await t.post({ content: 'x', tools });
+    expect(status).toBe(400);
+    expect(body.error.code).toBe('invalid_request');
+  });
+
+  test('names and <server>__* are resolved onto the run; a new run has no steps yet', async () => {
+    const { status, body } = await t.post({
+      content: 'weather?',
+      tools: ['rain', 'remote__*', 'weather', 'rain'],
+    });
+    expect(status).toBe(202);
+    const run = await runOf(body.runId);
+    expect(run).toMatchObject({
+      status: 'queued',
+      tools: ['rain', ...mcpTools, 'weather'],
+      steps: 0,
+      toolCalls: 0,
+    });
+  });
+
+  test('an empty list means no tools', async () => {
+    const { body } = await t.post({ content: 'no tools', tools: [] });
+    expect((await runOf(body.runId)).tools).toEqual([]);
+  });
+
+  test.each([
+    ['absent', {}],
+    ['null', { tools: null }],
+  ])('`tools` %s: CHAT_DEFAULT_TOOLS, without the names not known now', async (_case, extra) => {
+    const { status, body } = await t.post({ content: 'defaults', ...extra });
+    expect(status).toBe(202);
+    // `late__echo` (its server is down) and `nope` are left out, not refused.
+    expect((await runOf(body.runId)).tools).toEqual(['weather', 'remote__echo']);
+  });
+
+  test('an Idempotency-Key replay: the same tools replay, other tools are a 409', async () => {
+    const headers = { 'idempotency-key': 'tools-key-1' };
+    const first = await t.post({ content: 'once', tools: ['weather'] }, headers);
+    expect(first.status).toBe(202);
+    const again = await t.post({ content: 'once', tools: ['weather'] }, headers);
+    expect(again).toEqual(first);
+    for (const tools of [['rain'], [], null]) {
+      const reused = await t.post({ content: 'once', tools }, headers);
+      expect(reused.status).toBe(409);
+      expect(reused.body.error.code).toBe('idempotency_key_reused');
+    }
+    // A key first used without `tools`: `tools` absent or null is that same request.
+    const plainHeaders = { 'idempotency-key': 'tools-key-2' };
+    const plain = await t.post({ content: 'plain' }, plainHeaders);
+    expect(await t.post({ content: 'plain', tools: null }, plainHeaders)).toEqual(plain);
+    expect((await t.post({ content: 'plain', tools: ['weather'] }, plainHeaders)).status).toBe(409);
+  });
+
+  test('Swagger documents `tools`, tool_not_found and the run view fields', async () => {
+    const doc = JSON.stringify(await (await t.request('/swagger/json')).json());
+    for (const text of ['<server>__*', 'tool_not_found', 'toolCallId', 'CHAT_DEFAULT_TOOLS']) {
+      expect(doc).toContain(text);
+    }
+    const parsed = JSON.parse(doc);
+    const runProps = JSON.stringify(parsed.paths['/api/chat/runs/{runId}']?.get.responses['200']);
+    for (const field of ['"tools"', '"steps"', '"toolCalls"']) expect(runProps).toContain(field);
+  });
+});
+
+describe.skipIf(!redisTestsEnabled())('tools on a stream request', () => {
+  test('resolved like a post; an unknown one is rejected tool_not_found', async () => {
+    const path = writeFile({
+      http: [
+        { name: 'weather', description: 'W', parameters: params, url: 'http://127.0.0.1:9/w' },
+      ],
+    });
+    const t = await startTestApp({ env: { TOOLS_FILE: path } });
+    const producer = new Redis(t.config.redis.url);
+    try {
+      const key = t.config.redis.streamKey;
+      const before = await rowCounts(t.sql);
+      await addStreamRequest(producer, key, 'tools-bad', { content: 'x', tools: ['nope'] });
+      const rejection = () =>
+        t.events.entries.find(
+          (e) => e.type === 'agent.run.rejected' && e.requestId === 'tools-bad',
+        );
+      await t.events.waitFor(() => rejection() !== undefined, 'the rejection');
+      expect(rejection()?.payload.error).toMatchObject({ code: 'tool_not_found' });
+      expect(await rowCounts(t.sql)).toEqual(before);
+      await addStreamRequest(producer, key, 'tools-ok', { content: 'x', tools: ['weather'] });
+      const requested = () =>
+        t.events.entries.find(
+          (e) => e.type === 'agent.run.requested' && e.payload.requestId === 'tools-ok',
+        );
+      await t.events.waitFor(() => requested() !== undefined, 'the run');
+      expect((await t.get(`/api/chat/runs/${requested()?.runId}`)).body.tools).toEqual(['weather']);
+    } finally {
+      producer.disconnect();
+      await t.close();
     }
   });
 });

@@ -31,13 +31,14 @@ export function finishRun(db: Db, input: RunFinish): Promise<RunEnd | null> {
       return endCancelled(tx, run, { attempts: input.attempts, now: input.now }, input);
     }
     // Steps 2 to 5 are the parts of one statement: one round trip.
-    // 2. The reply, in the slot after its user message, counted on the thread.
+    // 2. The reply, in the slot after its user message (after the run's steps there), counted
+    // on the thread.
     const storeReply = reply
       ? sql`
         stored_reply as (
-          insert into messages (id, thread_id, run_id, role, content, seq, created_at)
+          insert into messages (id, thread_id, run_id, role, content, seq, position, created_at)
           values (${reply.id}, ${run.threadId}, ${runId}, 'assistant', ${reply.content},
-                  ${run.seq + 1}, ${now}::timestamptz)
+                  ${run.seq + 1}, ${reply.position}, ${now}::timestamptz)
         ),
         counted as (
           update threads set message_count = message_count + 1, updated_at = ${now}::timestamptz
@@ -50,6 +51,8 @@ export function finishRun(db: Db, input: RunFinish): Promise<RunEnd | null> {
       finished as (
         update runs set status = ${status}, attempts = ${input.attempts},
           error = ${json(input.error)}::jsonb, usage = ${json(input.usage)}::jsonb,
+          steps = coalesce(${input.steps ?? null}::integer, steps),
+          tool_call_count = coalesce(${input.toolCallCount ?? null}::integer, tool_call_count),
           reply_message_id = ${reply?.id ?? null}, finished_at = ${now}::timestamptz
         where id = ${runId}
       )`;
@@ -80,6 +83,8 @@ export function finishRun(db: Db, input: RunFinish): Promise<RunEnd | null> {
       attempts: input.attempts,
       error: input.error ?? null,
       usage: input.usage ?? null,
+      steps: input.steps ?? run.steps,
+      toolCallCount: input.toolCallCount ?? run.toolCallCount,
       replyMessageId: reply?.id ?? null,
       finishedAt: input.now,
     };
@@ -111,7 +116,7 @@ export async function cancelRun(
 }
 
 /** The run, locked with its thread (see `insertRunRequest` for why the thread). */
-async function lockRun(tx: Tx, runId: string): Promise<Run | undefined> {
+export async function lockRun(tx: Tx, runId: string): Promise<Run | undefined> {
   const [locked] = await tx
     .select({ run: runs })
     .from(runs)
@@ -125,7 +130,8 @@ async function lockRun(tx: Tx, runId: string): Promise<Run | undefined> {
  * Cancels every unfinished run of a thread for a newer message (`interrupt`, `rollback`),
  * inside the caller's transaction, which holds the thread's lock: queued runs end cancelled,
  * running ones are marked cancelling (their workers end them); with `deleteMessages`
- * (`rollback`) their user messages go too, so no later prompt sees them.
+ * (`rollback`) their messages go too (the user message and any steps a running run had
+ * committed), so no later prompt sees them.
  */
 export async function cancelThreadRuns(
   tx: Tx,
@@ -160,10 +166,15 @@ export async function cancelThreadRuns(
     }
   }
   if (input.deleteMessages && unfinished.length > 0) {
-    const ids = unfinished.map((run) => run.userMessageId);
-    await tx.delete(messages).where(inArray(messages.id, ids));
+    // By slot: a run's user message is the one message at its even slot, and its steps are at
+    // the odd slot after it; (thread_id, seq) leads the unique index of places.
+    const seqs = unfinished.flatMap((run) => [run.seq, run.seq + 1]);
+    const deleted = await tx
+      .delete(messages)
+      .where(and(eq(messages.threadId, input.threadId), inArray(messages.seq, seqs)))
+      .returning({ id: messages.id });
     await tx.execute(sql`
-      update threads set message_count = message_count - ${unfinished.length}
+      update threads set message_count = message_count - ${deleted.length}
       where id = ${input.threadId}`);
   }
   return { ended, cancelling };

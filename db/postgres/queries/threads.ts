@@ -27,10 +27,7 @@ const statements = (db: Db) =>
       .select({
         summary: threads.summary,
         summaryThroughSeq: threads.summaryThroughSeq,
-        id: messages.id,
-        seq: messages.seq,
-        role: messages.role,
-        content: messages.content,
+        message: messages,
       })
       .from(threads)
       .leftJoin(
@@ -38,7 +35,7 @@ const statements = (db: Db) =>
         and(eq(messages.threadId, threads.id), lte(messages.seq, p('throughSeq'))),
       )
       .where(eq(threads.id, p('threadId')))
-      .orderBy(desc(messages.seq))
+      .orderBy(desc(messages.seq), desc(messages.position))
       .limit(p('count'))
       .prepare('thread_memory'),
   }));
@@ -64,7 +61,8 @@ export async function saveSummary(
 
 /**
  * The summary and the recent window of a thread in one statement, run for every run: one
- * statement instead of two. Undefined when the thread does not exist.
+ * statement instead of two. The window's rows are whole messages (a step's tool calls and
+ * results are part of the prompt). Undefined when the thread does not exist.
  */
 export async function getThreadMemory(
   db: Db,
@@ -78,9 +76,7 @@ export async function getThreadMemory(
   const recent: ThreadMemory['recent'] = [];
   // Newest first from the query; the prompt wants them oldest first.
   for (const row of rows.reverse()) {
-    if (row.id !== null && row.seq !== null && row.role !== null && row.content !== null) {
-      recent.push({ id: row.id, seq: row.seq, role: row.role, content: row.content });
-    }
+    if (row.message) recent.push(row.message);
   }
   return { summary: first.summary, summaryThroughSeq: first.summaryThroughSeq, recent };
 }

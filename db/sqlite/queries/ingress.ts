@@ -75,6 +75,7 @@ const statements = (db: Db) =>
         userMessageId: p('messageId'),
         seq: p('seq'),
         model: p('model'),
+        tools: p('tools'),
         createdAt: p('now'),
       })
       .prepare(),
@@ -142,7 +143,15 @@ function write<R>(db: Db, s: Statements, input: RunRequest<R>): RunRequestResult
   const busy = s.busy.get({ threadId });
   // 5. The message and its run, in that slot.
   s.insertMessage.run({ id: messageId, threadId, runId, content: input.content, seq, now });
-  s.insertRun.run({ id: runId, threadId, messageId, seq, model: input.model, now });
+  s.insertRun.run({
+    id: runId,
+    threadId,
+    messageId,
+    seq,
+    model: input.model,
+    tools: input.tools,
+    now,
+  });
   // 6. The announcement's outbox row, with the run's job only if no run of the thread was busy.
   const row = s.insertOutbox.get({ ...input.event, enqueueRunId: busy ? null : runId, now });
   return { kind: 'created', row: row as OutboxRow, ended, cancelling };

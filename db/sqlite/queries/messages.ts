@@ -17,7 +17,7 @@ const statements = (db: Db) =>
           lt(messages.seq, p('beforeSeq')),
         ),
       )
-      .orderBy(asc(messages.seq))
+      .orderBy(asc(messages.seq), asc(messages.position))
       .prepare(),
   }));
 
@@ -26,23 +26,29 @@ export async function getMessage(db: Db, messageId: string): Promise<Message | u
 }
 
 /**
- * One page of a thread in conversation order: the `limit` messages before slot `beforeSeq`
- * (or the newest ones), returned oldest first, plus whether older ones exist.
+ * One page of a thread in conversation order (slot, then position): the `limit` messages
+ * strictly before the place `before` (or the newest ones), returned oldest first, plus whether
+ * older ones exist.
  */
 export async function listThreadMessages(
   db: Db,
   threadId: string,
-  opts: { limit: number; beforeSeq?: number },
+  opts: { limit: number; before?: { seq: number; position: number } },
 ): Promise<{ messages: Message[]; hasMore: boolean }> {
+  const { before } = opts;
   const where =
-    opts.beforeSeq === undefined
+    before === undefined
       ? eq(messages.threadId, threadId)
-      : and(eq(messages.threadId, threadId), lt(messages.seq, opts.beforeSeq));
+      : // seq < s, or seq = s and position < p: as a row value, a range on the index of places.
+        and(
+          eq(messages.threadId, threadId),
+          sql`(${messages.seq}, ${messages.position}) < (${before.seq}, ${before.position})`,
+        );
   const rows = db
     .select()
     .from(messages)
     .where(where)
-    .orderBy(desc(messages.seq))
+    .orderBy(desc(messages.seq), desc(messages.position))
     .limit(opts.limit + 1)
     .all();
   const hasMore = rows.length > opts.limit;

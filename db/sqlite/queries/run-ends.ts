@@ -44,9 +44,17 @@ const statements = (db: Db) =>
       .where(and(eq(runs.threadId, p('threadId')), inArray(runs.status, UNFINISHED_RUN_STATUSES)))
       .orderBy(asc(runs.seq))
       .prepare(),
+    // By slot: a run's user message is the one message at its even slot, and its steps are at
+    // the odd slot after it; (thread_id, seq) leads the unique index of places.
     deleteMessages: db
       .delete(messages)
-      .where(sql`${messages.id} IN (SELECT value FROM json_each(${p('ids')}))`)
+      .where(
+        and(
+          eq(messages.threadId, p('threadId')),
+          sql`${messages.seq} IN (SELECT value FROM json_each(${p('seqs')}))`,
+        ),
+      )
+      .returning({ id: messages.id })
       .prepare(),
     uncount: db
       .update(threads)
@@ -74,6 +82,7 @@ const statements = (db: Db) =>
         role: 'assistant',
         content: p('content'),
         seq: p('seq'),
+        position: p('position'),
         createdAt: p('now'),
       })
       .prepare(),
@@ -89,6 +98,8 @@ const statements = (db: Db) =>
         attempts: sql`${p('attempts')}`,
         error: sql`${p('error')}`,
         usage: sql`${p('usage')}`,
+        steps: sql`coalesce(${p('steps')}, ${runs.steps})`,
+        toolCallCount: sql`coalesce(${p('toolCallCount')}, ${runs.toolCallCount})`,
         replyMessageId: sql`${p('replyId')}`,
         finishedAt: sql`${p('now')}`,
       })
@@ -129,7 +140,8 @@ export async function finishRun(db: Db, input: RunFinish): Promise<RunEnd | null
     if (run.status === 'cancelling' || !event) {
       return endCancelled(q, run, { attempts: input.attempts, now: input.now }, input);
     }
-    // 2. The reply, in the slot after its user message, counted on the thread.
+    // 2. The reply, in the slot after its user message (after the run's steps there), counted
+    // on the thread.
     if (reply) {
       q.insertReply.run({
         id: reply.id,
@@ -137,6 +149,7 @@ export async function finishRun(db: Db, input: RunFinish): Promise<RunEnd | null
         runId,
         content: reply.content,
         seq: run.seq + 1,
+        position: reply.position,
         now: input.now,
       });
       q.countReply.run({ threadId: run.threadId, now });
@@ -149,6 +162,8 @@ export async function finishRun(db: Db, input: RunFinish): Promise<RunEnd | null
       attempts: input.attempts,
       error: json(input.error),
       usage: json(input.usage),
+      steps: input.steps ?? null,
+      toolCallCount: input.toolCallCount ?? null,
       replyId: reply?.id ?? null,
       now,
     });
@@ -190,8 +205,8 @@ export async function cancelRun(
 /**
  * Cancels every unfinished run of a thread for a newer message (`interrupt`, `rollback`),
  * inside the caller's transaction: queued runs end cancelled, running ones are marked
- * cancelling (their workers end them); with `deleteMessages` (`rollback`) their user messages
- * go too, so no later prompt sees them.
+ * cancelling (their workers end them); with `deleteMessages` (`rollback`) their messages go
+ * too (the user message and any steps a running run had committed), so no later prompt sees them.
  */
 export function cancelThreadRuns(
   db: Db,
@@ -217,8 +232,9 @@ export function cancelThreadRuns(
     }
   }
   if (input.deleteMessages && unfinished.length > 0) {
-    q.deleteMessages.run({ ids: JSON.stringify(unfinished.map((run) => run.userMessageId)) });
-    q.uncount.run({ threadId: input.threadId, count: unfinished.length });
+    const seqs = unfinished.flatMap((run) => [run.seq, run.seq + 1]);
+    const deleted = q.deleteMessages.all({ threadId: input.threadId, seqs: JSON.stringify(seqs) });
+    q.uncount.run({ threadId: input.threadId, count: deleted.length });
   }
   return { ended, cancelling };
 }

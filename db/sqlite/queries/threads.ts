@@ -27,10 +27,7 @@ const statements = (db: Db) =>
       .select({
         summary: threads.summary,
         summaryThroughSeq: threads.summaryThroughSeq,
-        id: messages.id,
-        seq: messages.seq,
-        role: messages.role,
-        content: messages.content,
+        message: messages,
       })
       .from(threads)
       .leftJoin(
@@ -38,7 +35,7 @@ const statements = (db: Db) =>
         and(eq(messages.threadId, threads.id), lte(messages.seq, p('throughSeq'))),
       )
       .where(eq(threads.id, p('threadId')))
-      .orderBy(desc(messages.seq))
+      .orderBy(desc(messages.seq), desc(messages.position))
       .limit(p('count'))
       .prepare(),
   }));
@@ -63,9 +60,9 @@ export async function saveSummary(
 
 /**
  * The summary and the recent window of a thread in one statement, run for every run: one
- * statement instead of two, and rows read as plain arrays rather than mapped by drizzle (each
- * row repeats the summary columns; the window is a handful of rows). Undefined when the thread
- * does not exist.
+ * statement instead of two. The window's rows are whole messages (a step's tool calls and
+ * results are part of the prompt), so drizzle maps them: their json and boolean columns need
+ * it. Undefined when the thread does not exist.
  */
 export async function getThreadMemory(
   db: Db,
@@ -73,21 +70,14 @@ export async function getThreadMemory(
   throughSeq: number,
   count: number,
 ): Promise<ThreadMemory | undefined> {
-  const rows = statements(db).memory.values({ threadId, throughSeq, count }) as [
-    string | null,
-    number | null,
-    string | null,
-    number,
-    'user' | 'assistant',
-    string,
-  ][];
+  const rows = statements(db).memory.all({ threadId, throughSeq, count });
   const first = rows[0];
   if (!first) return undefined;
   const recent: ThreadMemory['recent'] = [];
   // Newest first from the query; the prompt wants them oldest first.
   for (let i = rows.length - 1; i >= 0; i--) {
-    const [, , id, seq, role, content] = rows[i] as (typeof rows)[number];
-    if (id !== null) recent.push({ id, seq, role, content });
+    const message = rows[i]?.message;
+    if (message) recent.push(message);
   }
-  return { summary: first[0], summaryThroughSeq: first[1], recent };
+  return { summary: first.summary, summaryThroughSeq: first.summaryThroughSeq, recent };
 }

@@ -1,0 +1,278 @@
+/**
+ * The agent loop of one attempt: model → tools → model …, every model answer that asks for tools
+ * and every tool result committed (with its event) before the next action, so an attempt that
+ * takes over after a retry or a crash goes on from the committed steps and never repeats a model
+ * call or a tool call whose result is stored. Mirrors DESIGN's "Tools and the agent loop".
+ */
+import type { NewStepMessage, Store, StepCommit } from '../db/store';
+import type { Message, MessageToolCall, OutboxRow, Run, RunUsage } from '../db/types';
+import type { Config } from '../src/config';
+import { buildEvent } from '../src/events/event';
+import { newMessageId } from '../src/ids';
+import {
+  type ChatMessage,
+  type ChatRequest,
+  type Llm,
+  LlmError,
+  type ToolCall,
+  type ToolDefinition,
+} from '../src/llm/llm';
+import type { Logger } from '../src/logger';
+import { stepMessages } from '../src/memory/prompt';
+import type { ToolRegistry } from '../src/tools/service';
+
+/** A tool result's `output` in `agent.run.tool_result`: the start of it; the message has it all. */
+const EVENT_OUTPUT_CHARS = 4000;
+
+export interface LoopDeps {
+  db: Store;
+  llm: Llm;
+  tools: ToolRegistry;
+  config: Config;
+  logger: Logger;
+}
+
+/** How the loop ended: the model's final answer, to store as the run's reply. */
+export interface LoopReply {
+  content: string;
+  /** The reply's place among the run's messages: after every committed step message. */
+  position: number;
+  usage: RunUsage;
+  /** Model calls with a committed answer, this last one included. */
+  steps: number;
+  toolCallCount: number;
+}
+
+/** The run stopped being `running` under the loop (a cancel came): end it cancelled. */
+export class RunNotRunningError extends Error {
+  override name = 'RunNotRunningError';
+}
+
+/** What the committed step messages say about where the run is. */
+interface Progress {
+  history: ChatMessage[];
+  /** Assistant messages that asked for tools: the model calls already answered. */
+  steps: number;
+  toolCallCount: number;
+  /** The last step's calls that have no committed result yet, with their result's position. */
+  pending: { call: MessageToolCall; position: number; step: number }[];
+  nextPosition: number;
+}
+
+/** Reads the committed steps back: the conversation so far and what is left to do. */
+export function replaySteps(rows: Message[]): Progress {
+  const answered = new Set(rows.filter((m) => m.role === 'tool').map((m) => m.toolCallId));
+  let steps = 0;
+  let pending: Progress['pending'] = [];
+  for (const row of rows) {
+    if (row.role !== 'assistant' || !row.toolCalls) continue;
+    steps++;
+    pending = row.toolCalls.flatMap((call, i) =>
+      answered.has(call.toolCallId) ? [] : [{ call, position: row.position + 1 + i, step: steps }],
+    );
+  }
+  const last = rows.at(-1);
+  const lastCall = [...rows].reverse().find((m) => m.role === 'assistant' && m.toolCalls);
+  const nextPosition = Math.max(
+    last ? last.position + 1 : 0,
+    lastCall ? lastCall.position + 1 + (lastCall.toolCalls?.length ?? 0) : 0,
+  );
+  return {
+    // Only a step whose calls all have results goes to the model; a pending one waits for them.
+    history: stepMessages(rows),
+    steps,
+    toolCallCount: answered.size,
+    pending,
+    nextPosition,
+  };
+}
+
+/**
+ * Runs the loop from the run's committed steps to the model's final answer. `announce` delivers
+ * the outbox rows each commit wrote, in order, after the attempt's `started`. Throws the model's
+ * `LlmError`s (the run's retry rules apply), `RunNotRunningError` when a cancel came first, and
+ * whatever the store throws.
+ */
+export async function runAgentLoop(opts: {
+  deps: LoopDeps;
+  run: Run;
+  /** Memory's prompt: system prompt, summary and the thread's window up to the user message. */
+  prompt: ChatMessage[];
+  signal: AbortSignal;
+  onDelta: (text: string) => void;
+  announce: (rows: OutboxRow[]) => void;
+  logger: Logger;
+}): Promise<LoopReply> {
+  const { deps, run, signal, logger } = opts;
+  const { db, llm, tools, config } = deps;
+  const ids = { runId: run.id, threadId: run.threadId };
+  // The run's tools as they are now: an MCP server that is away leaves its tools out.
+  const offered: ToolDefinition[] = run.tools.flatMap((name) => {
+    const tool = tools.get(name);
+    return tool ? [{ name, description: tool.description, parameters: tool.parameters }] : [];
+  });
+  const allowed = new Set(offered.map((tool) => tool.name));
+  let usage: RunUsage = run.usage ?? { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
+  let progress = replaySteps(await db.listRunSteps(run.id));
+
+  // One commit at a time, in order: the run's counts are absolute, and its events keep order.
+  let commits: Promise<unknown> = Promise.resolve();
+  const commit = (input: Omit<StepCommit, 'runId' | 'now'>) => {
+    const done = commits.then(() => db.commitStep({ ...input, runId: run.id, now: new Date() }));
+    commits = done.catch(() => {});
+    return done.then((result) => {
+      if (result.kind === 'not_running') throw new RunNotRunningError('the run is not running');
+      if (result.kind === 'committed') opts.announce(result.rows);
+      return result.kind;
+    });
+  };
+
+  for (;;) {
+    if (progress.pending.length > 0) {
+      // Then read the steps back: what was committed is the truth, also when another attempt
+      // (a zombie) committed some of them first.
+      await runTools(progress.pending);
+      progress = replaySteps(await db.listRunSteps(run.id));
+      continue;
+    }
+    if (signal.aborted) throw new RunNotRunningError('cancelled');
+    const step = progress.steps + 1;
+    // The last step is offered the tools but may not call them, so the run ends with an answer.
+    const last = step >= config.run.maxSteps;
+    const request: ChatRequest = {
+      model: run.model,
+      messages: [...opts.prompt, ...progress.history],
+      signal,
+      onDelta: opts.onDelta,
+    };
+    if (offered.length > 0) {
+      request.tools = offered;
+      request.toolChoice = last ? 'none' : 'auto';
+    }
+    const answer = await llm.chat(request);
+    usage = addUsage(usage, answer.usage);
+    if (answer.toolCalls.length > 0 && offered.length > 0 && !last) {
+      const calls = answer.toolCalls.map(toStoredCall);
+      const position = progress.nextPosition;
+      const stored: NewStepMessage = {
+        id: newMessageId(),
+        position,
+        role: 'assistant',
+        content: answer.content,
+        toolCalls: calls,
+      };
+      await commit({
+        messages: [stored],
+        events: calls.map((call) =>
+          buildEvent('agent.run.tool_called', ids, {
+            step,
+            toolCallId: call.toolCallId,
+            name: call.name,
+            arguments: call.arguments,
+            source: (allowed.has(call.name) && tools.get(call.name)?.source) || 'unknown',
+          }),
+        ),
+        steps: step,
+        usage,
+      });
+      logger.info({ step, toolCalls: calls.length }, 'model asked for tools');
+      progress = replaySteps(await db.listRunSteps(run.id));
+      continue;
+    }
+    if (answer.content.length === 0) {
+      throw new LlmError(
+        'retryable',
+        'llm_bad_response',
+        offered.length === 0
+          ? 'the model server answered with tool calls, but no tools were offered'
+          : 'the model server answered with tool calls on the last step, where none may be made',
+      );
+    }
+    return {
+      content: answer.content,
+      position: progress.nextPosition,
+      usage,
+      steps: step,
+      toolCallCount: progress.toolCallCount,
+    };
+  }
+
+  /**
+   * One call, or the error result the model gets instead: a tool the run may not call, or one
+   * that waits for the client's approval (approvals are not served yet: such a tool is never
+   * called without one).
+   */
+  async function callTool(call: MessageToolCall) {
+    const refused = (output: string) => ({ isError: true, output, durationMs: 0 });
+    if (!allowed.has(call.name)) {
+      return refused(`the tool "${call.name}" is not available to this run`);
+    }
+    if (tools.get(call.name)?.approval) {
+      return refused(
+        `the tool "${call.name}" needs the user's approval, and this server cannot ask for it yet`,
+      );
+    }
+    return tools.call(call.name, call.arguments, {
+      ...ids,
+      toolCallId: call.toolCallId,
+      signal,
+      logger,
+    });
+  }
+
+  /** Runs a step's pending calls, at most TOOL_CONCURRENCY at once, committing each result. */
+  async function runTools(pending: Progress['pending']): Promise<void> {
+    let next = 0;
+    let taken = false;
+    let count = progress.toolCallCount;
+    const lane = async () => {
+      while (next < pending.length && !taken) {
+        const { call, position, step } = pending[next++] as Progress['pending'][number];
+        const outcome = await callTool(call);
+        if (signal.aborted) throw new RunNotRunningError('cancelled');
+        const kind = await commit({
+          messages: [
+            {
+              id: newMessageId(),
+              position,
+              role: 'tool',
+              content: outcome.output,
+              toolCallId: call.toolCallId,
+              name: call.name,
+              isError: outcome.isError,
+            },
+          ],
+          events: [
+            buildEvent('agent.run.tool_result', ids, {
+              step,
+              toolCallId: call.toolCallId,
+              name: call.name,
+              isError: outcome.isError,
+              output: outcome.output.slice(0, EVENT_OUTPUT_CHARS),
+              durationMs: outcome.durationMs,
+            }),
+          ],
+          toolCallCount: ++count,
+        });
+        // Another attempt committed this result first: stop; the steps are read again.
+        if (kind === 'taken') taken = true;
+      }
+    };
+    const width = Math.max(1, Math.min(config.tools.concurrency, pending.length));
+    await Promise.all(Array.from({ length: width }, lane));
+  }
+}
+
+const toStoredCall = (call: ToolCall): MessageToolCall => ({
+  toolCallId: call.id,
+  name: call.name,
+  arguments: call.arguments,
+});
+
+function addUsage(a: RunUsage, b: RunUsage): RunUsage {
+  return {
+    promptTokens: a.promptTokens + b.promptTokens,
+    completionTokens: a.completionTokens + b.completionTokens,
+    totalTokens: a.totalTokens + b.totalTokens,
+  };
+}
