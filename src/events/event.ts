@@ -50,7 +50,7 @@ export interface EventPayloads {
     toolCallId: string;
     name: string;
     arguments: string;
-    source: 'http' | 'mcp' | 'unknown';
+    source: 'http' | 'mcp' | 'client' | 'unknown';
   };
   /** A tool call's result, committed; `output` is its first 4000 characters. */
   'agent.run.tool_result': {

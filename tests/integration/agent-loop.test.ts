@@ -52,7 +52,6 @@ describe.skipIf(!redisTestsEnabled())('the agent loop', () => {
           tool('slow', '/hang', { timeoutMs: 300 }),
           tool('forever', '/hang', { timeoutMs: 60_000 }),
           tool('big', '/big'),
-          tool('guarded', '/echo', { approval: true }),
         ],
         mcp: [
           { name: 'remote', url: mcp.url },
@@ -223,16 +222,6 @@ describe.skipIf(!redisTestsEnabled())('the agent loop', () => {
     const [result] = payloads(events, 'agent.run.tool_result');
     expect(result).toMatchObject({ isError: true, name: 'big' });
     expect(result.output).toMatch(/not available to this run/);
-  });
-
-  test('a tool that needs approval is never called without one (approvals are not served yet)', async () => {
-    const before = http.calls.length;
-    const { events } = await ask('risky [[tool:guarded {"q":"x"}]]', ['guarded']);
-    expect(http.calls.length).toBe(before);
-    const [result] = payloads(events, 'agent.run.tool_result');
-    expect(result).toMatchObject({ isError: true, name: 'guarded' });
-    expect(result.output).toMatch(/needs the user's approval/);
-    expect(events.at(-1)?.type).toBe('agent.run.completed');
   });
 
   test('a model error after a committed tool step: the retry does not call the tool again', async () => {
