@@ -91,7 +91,7 @@ export async function startRunAttempt(db: Db, input: RunStart): Promise<RunAttem
       .set({
         status: 'running',
         // A resumed run (its client answered) goes on without spending an attempt.
-        attempts: sql`case when ${runs.resumed} then ${runs.attempts} else ${runs.attempts} + 1 end`,
+        attempts: sql`${runs.attempts} + case when ${runs.resumed} then 0 else 1 end`,
         resumed: false,
         startedAt: sql`coalesce(${runs.startedAt}, ${now}::timestamptz)`,
         finishedAt: null,

@@ -22,7 +22,7 @@ const statements = (db: Db) =>
       .update(runs)
       .set({
         status: 'running',
-        attempts: sql`case when ${runs.resumed} then ${runs.attempts} else ${runs.attempts} + 1 end`,
+        attempts: sql`${runs.attempts} + case when ${runs.resumed} then 0 else 1 end`,
         resumed: false,
         startedAt: sql`coalesce(${runs.startedAt}, ${p('now')})`,
         finishedAt: null,
