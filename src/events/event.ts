@@ -23,6 +23,9 @@ export const TERMINAL_EVENT_TYPES = [
   'agent.run.cancelled',
 ] as const;
 
+/** A tool result's `output` in `agent.run.tool_result`: its start; the message has it all. */
+export const TOOL_RESULT_EVENT_CHARS = 4000;
+
 export function isTerminalEvent(type: string | undefined): boolean {
   return (TERMINAL_EVENT_TYPES as readonly (string | undefined)[]).includes(type);
 }

@@ -85,9 +85,7 @@ describe.skipIf(!redisTestsEnabled())('the agent loop', () => {
 
   test('an HTTP tool: called once with its idempotency key, its result answered, all stored', async () => {
     const before = callsTo('/echo').length;
-    const { runId, threadId, events } = await ask('look [[tool:lookup {"q":"paris"}]]', [
-      'lookup',
-    ]);
+    const { runId, threadId, events } = await ask('look [[tool:lookup {"q":"paris"}]]', ['lookup']);
     expect(events.map((e) => e.type)).toEqual([
       'agent.run.requested',
       'agent.run.started',
@@ -245,7 +243,10 @@ describe.skipIf(!redisTestsEnabled())('the agent loop', () => {
 
   test('cancel while a tool runs: the call is aborted and the run ends cancelled', async () => {
     const abortedBefore = http.aborted;
-    const { body } = await t.post({ content: 'wait [[tool:forever {"q":"x"}]]', tools: ['forever'] });
+    const { body } = await t.post({
+      content: 'wait [[tool:forever {"q":"x"}]]',
+      tools: ['forever'],
+    });
     await t.events.waitFor(
       (all) => all.some((e) => e.runId === body.runId && e.type === 'agent.run.tool_called'),
       'the tool call',
@@ -279,7 +280,9 @@ describe.skipIf(!redisTestsEnabled())('RUN_MAX_STEPS', () => {
     writeFileSync(
       file,
       JSON.stringify({
-        http: [{ name: 'lookup', description: 'x', parameters: lookupParams, url: `${http.url}/echo` }],
+        http: [
+          { name: 'lookup', description: 'x', parameters: lookupParams, url: `${http.url}/echo` },
+        ],
       }),
     );
     t = await startTestApp({

@@ -1,4 +1,12 @@
-import { afterAll, afterEach, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test';
+import {
+  afterAll,
+  afterEach,
+  beforeAll,
+  describe,
+  expect,
+  setDefaultTimeout,
+  test,
+} from 'bun:test';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -136,7 +144,12 @@ describe.skipIf(!redisTestsEnabled())('a worker killed during a tool step', () =
       steps: 2,
       toolCalls: 1,
     });
-    expect(await threadRoles(api, body.threadId)).toEqual(['user', 'assistant', 'tool', 'assistant']);
+    expect(await threadRoles(api, body.threadId)).toEqual([
+      'user',
+      'assistant',
+      'tool',
+      'assistant',
+    ]);
   });
 
   test('SIGKILLed while the tool call was in flight: the call is made again with the same Idempotency-Key', async () => {
