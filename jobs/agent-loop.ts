@@ -15,7 +15,7 @@ import type {
   RunUsage,
 } from '../db/types';
 import type { Config } from '../src/config';
-import { buildEvent } from '../src/events/event';
+import { buildEvent, TOOL_RESULT_EVENT_CHARS } from '../src/events/event';
 import { newMessageId } from '../src/ids';
 import {
   type ChatMessage,
@@ -28,9 +28,6 @@ import {
 import type { Logger } from '../src/logger';
 import { stepMessages } from '../src/memory/prompt';
 import type { ToolRegistry } from '../src/tools/service';
-
-/** A tool result's `output` in `agent.run.tool_result`: the start of it; the message has it all. */
-const EVENT_OUTPUT_CHARS = 4000;
 
 export interface LoopDeps {
   db: Store;
@@ -291,7 +288,7 @@ export async function runAgentLoop(opts: {
               toolCallId: call.toolCallId,
               name: call.name,
               isError: outcome.isError,
-              output: outcome.output.slice(0, EVENT_OUTPUT_CHARS),
+              output: outcome.output.slice(0, TOOL_RESULT_EVENT_CHARS),
               durationMs: outcome.durationMs,
             }),
           ],

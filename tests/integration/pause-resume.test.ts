@@ -91,7 +91,13 @@ describe.skipIf(!redisTestsEnabled())('client tools and approvals', () => {
     });
     const [call] = run.pendingAction.toolCalls;
     // No worker slot is held: the job sleeps in BullMQ's delayed set.
-    expect(await t.deps.queue.getJobState(body.runId)).toBe('delayed');
+    // (The pause is announced just before the job is handed back.)
+    expect(
+      await waitForValue(
+        () => t.deps.queue.getJobState(body.runId),
+        (state) => state === 'delayed',
+      ),
+    ).toBe('delayed');
     // The model was offered the client tool.
     expect(
       llm.requests[0]?.body.tools.map((tool: { function: { name: string } }) => tool.function.name),

@@ -75,6 +75,13 @@ describe.skipIf(!redisTestsEnabled())('a worker killed during a tool step', () =
             parameters: { type: 'object', properties: { cents: { type: 'integer' } } },
             url: `http://127.0.0.1:${tool.port}/charge`,
           },
+          {
+            name: 'refund',
+            description: 'Refunds a card: only with the user’s approval',
+            parameters: { type: 'object', properties: { cents: { type: 'integer' } } },
+            url: `http://127.0.0.1:${tool.port}/refund`,
+            approval: true,
+          },
         ],
       }),
     );
@@ -184,6 +191,39 @@ describe.skipIf(!redisTestsEnabled())('a worker killed during a tool step', () =
     expect(events.distinctForRun(body.runId).at(-1)).toMatchObject({
       type: 'agent.run.completed',
       payload: { content: 'echo: charge said {"charged":{"cents":700}}', toolCalls: 1 },
+    });
+  });
+
+  test('a run waiting for approval outlives its worker: the answer is kept, and another worker goes on', async () => {
+    const api = await spawn('api');
+    const doomed = await spawn('worker');
+    llm.enqueue({ kind: 'tools', calls: [{ name: 'refund', arguments: { cents: 300 } }] });
+    const before = calls.length;
+    const { body } = await postMessage(api.baseUrl, { content: 'refund me', tools: ['refund'] });
+    const [pause] = await events
+      .waitFor(
+        (all) => all.some((e) => e.runId === body.runId && e.type === 'agent.run.requires_action'),
+        'the run to wait for approval',
+      )
+      .then((all) =>
+        all.filter((e) => e.runId === body.runId && e.type === 'agent.run.requires_action'),
+      );
+    // The worker holds nothing while the run waits; killing it loses nothing.
+    expect(await doomed.kill('SIGKILL')).not.toBe(0);
+    const toolCallId = pause?.payload.toolCalls[0].toolCallId;
+    const approved = await fetch(`${api.baseUrl}/api/chat/runs/${body.runId}/approvals`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ decisions: [{ toolCallId, approve: true }] }),
+    });
+    expect(approved.status).toBe(202);
+
+    await spawn('worker');
+    await events.waitForTerminal(body.runId, 30_000);
+    expect(calls.slice(before).map((c) => c.key)).toEqual([`${body.runId}.${toolCallId}`]);
+    expect(events.distinctForRun(body.runId).at(-1)).toMatchObject({
+      type: 'agent.run.completed',
+      payload: { content: 'echo: refund said {"charged":{"cents":300}}', attempts: 1 },
     });
   });
 });
