@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type FakeLlm, startFakeLlm } from '../../harness/fake-llm';
 import { type McpHttpServer, startMcpHttpServer } from '../../harness/mcp-server';
+import { freePort } from '../../harness/ports';
 import { type HttpToolServer, startHttpToolServer } from '../../harness/tool-servers';
 import { waitForValue } from '../../harness/wait';
 import { startTestApp, type TestApp } from '../support/app';
@@ -319,5 +320,55 @@ describe.skipIf(!redisTestsEnabled())('RUN_MAX_STEPS', () => {
       type: 'agent.run.completed',
       payload: { attempts: 2, steps: 2 },
     });
+  });
+});
+
+describe.skipIf(!redisTestsEnabled())('an MCP server down at start-up', () => {
+  let dir: string;
+  let llm: FakeLlm;
+  let t: TestApp;
+  let late: McpHttpServer | undefined;
+  let port: number;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'agent-late-mcp-'));
+    llm = await startFakeLlm({ quiet: true });
+    port = await freePort();
+    const file = join(dir, 'tools.json');
+    writeFileSync(
+      file,
+      JSON.stringify({ mcp: [{ name: 'late', url: `http://127.0.0.1:${port}/mcp` }] }),
+    );
+    t = await startTestApp({
+      env: { OPENAI_BASE_URL: llm.url, TOOLS_FILE: file },
+      toolRetry: { initialMs: 50, maxMs: 200 },
+    });
+  });
+  afterAll(async () => {
+    await t.close();
+    await llm.stop();
+    await late?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('its tools are missing until it answers; then a run calls them', async () => {
+    const before = await t.post({ content: 'x', tools: ['late__echo'] });
+    expect(before.status).toBe(400);
+    expect(before.body.error.code).toBe('tool_not_found');
+
+    late = startMcpHttpServer({ port });
+    await waitForValue(
+      async () =>
+        (await t.get('/api/chat/tools')).body.tools.map((tool: { name: string }) => tool.name),
+      (names) => names.includes('late__echo'),
+    );
+    const { status, body } = await t.post({
+      content: 'now [[tool:late__echo {"text":"back"}]]',
+      tools: ['late__*'],
+    });
+    expect(status).toBe(202);
+    const events = await t.events.waitForTerminal(body.runId);
+    expect(events.at(-1)?.type).toBe('agent.run.completed');
+    expect(events.at(-1)?.payload.content).toMatch(/^echo: late__echo said .*"text":"back"/s);
+    expect(late.log.calls.map((call) => call.name)).toEqual(['echo']);
   });
 });
