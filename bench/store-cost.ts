@@ -48,6 +48,7 @@ export async function storeCost(kind: 'cuid2' | 'ordered', messages: number) {
           model: 'gpt-4o-mini',
           multitask: 'enqueue',
           tools: [],
+          clientTools: [],
           now,
           cancelledEvent: () => {
             throw new Error('enqueue cancels nothing');

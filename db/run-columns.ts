@@ -5,8 +5,15 @@
 /**
  * A run waiting for its job or in it: a thread's runs go one at a time, oldest first.
  * `cancelling`: a cancel was accepted while the run was running; its worker has not stopped yet.
+ * `requires_action`: the run is paused for its client (tool outputs or approvals, `runs.action`);
+ * no worker holds it, and its thread stays busy.
  */
-export const UNFINISHED_RUN_STATUSES = ['queued', 'running', 'cancelling'] as const;
+export const UNFINISHED_RUN_STATUSES = [
+  'queued',
+  'running',
+  'cancelling',
+  'requires_action',
+] as const;
 /**
  * A terminal run: its reply, error or cancel is stored and its terminal event is in the outbox.
  * A failed run can be reopened by an operator's retry; a cancelled one never.
@@ -61,4 +68,30 @@ export interface MessageToolCall {
   toolCallId: string;
   name: string;
   arguments: string;
+}
+
+/** A tool the client declares on its message and answers itself (`runs.client_tools`). */
+export interface ClientTool {
+  name: string;
+  description?: string;
+  /** JSON Schema of the arguments, given to the model. */
+  parameters: Record<string, unknown>;
+}
+
+/** What a paused run waits for: its client's tool outputs, or its approval of server tool calls. */
+export const RUN_ACTION_KINDS = ['tool_outputs', 'approval'] as const;
+export type RunActionKind = (typeof RUN_ACTION_KINDS)[number];
+
+/**
+ * A run's pending action while it is `requires_action` (`runs.action`; null otherwise). Its calls
+ * carry the place their result takes among the run's messages; `step` is the model call that
+ * asked for them. `since` tells one pause from the next; past `deadline` the run fails
+ * `action_timeout`. Times are ISO 8601.
+ */
+export interface RunAction {
+  kind: RunActionKind;
+  step: number;
+  toolCalls: (MessageToolCall & { position: number })[];
+  since: string;
+  deadline: string;
 }

@@ -4,11 +4,14 @@
  * this, and a reader sees the whole of it at once.
  */
 import type {
+  ClientTool,
   FinishedRunStatus,
   Message,
   MessageToolCall,
   OutboxRow,
   Run,
+  RunAction,
+  RunActionKind,
   RunCancel,
   RunError,
   RunUsage,
@@ -40,6 +43,8 @@ export interface RunRequest<R> {
   multitask: Multitask;
   /** The server tools the run may call, resolved (`runs.tools`). */
   tools: string[];
+  /** The tools its client declared and answers itself (`runs.client_tools`). */
+  clientTools: ClientTool[];
   now: Date;
   event: Event;
   /** Makes `agent.run.cancelled` for a run that `interrupt` or `rollback` cancels. */
@@ -143,15 +148,55 @@ export type StepCommitResult =
 export interface RunStart {
   runId: string;
   now: Date;
-  /** Makes the attempt's `agent.run.started` from the run as started (its attempts). */
-  startedEvent: (run: Run) => Event;
+  /**
+   * Makes the attempt's `agent.run.started` from the run as started (its attempts); `resumed`:
+   * the claim continues a run its client answered (see `Store.startRunAttempt`).
+   */
+  startedEvent: (run: Run, resumed: boolean) => Event;
 }
+
+/** A running run pauses for its client (see `Store.pauseRun`). */
+export interface RunPause {
+  runId: string;
+  now: Date;
+  action: RunAction;
+  /** `agent.run.requires_action`, written to the outbox with the pause. */
+  event: Event;
+}
+
+/** The client's answer to a paused run (see `Store.answerRun`). */
+export interface RunAnswer {
+  runId: string;
+  now: Date;
+  kind: RunActionKind;
+  /** The pause answered (`RunAction.since`): an answer to an earlier pause changes nothing. */
+  since: string;
+  /** Tool results it settles: client tools' outputs, or denied calls' results. */
+  messages: NewStepMessage[];
+  /** Their `agent.run.tool_result` events. */
+  events: Event[];
+  /** Server tool calls approved: they run when the run goes on. */
+  approved: string[];
+  /** The run's count of tool calls with a result, these included. */
+  toolCallCount: number;
+}
+
+export type RunAnswerResult =
+  /** Stored in one transaction; the run is `queued` again, its job to be woken. */
+  | { kind: 'answered'; run: Run; rows: OutboxRow[] }
+  /** The run is not waiting for this (another status, another kind, another pause). */
+  | { kind: 'not_waiting'; run: Run }
+  | { kind: 'unknown' };
 
 /** A claimed attempt (see `Store.startRunAttempt`). */
 export interface RunAttempt {
   /** The run as claimed: running with one more attempt, or `cancelling` as found. */
   run: Run;
-  /** The attempt's `agent.run.started` row; null for a cancelling run, which is only ended. */
+  /**
+   * The attempt's `agent.run.started` row; null when nothing was started: a `cancelling` run
+   * (this job only ends it) or a `requires_action` one (its job woke at its deadline, or was
+   * enqueued again: the run fails `action_timeout` past its deadline, else it waits on).
+   */
   row: OutboxRow | null;
   /**
    * Rows of this run still undelivered, oldest first: an earlier attempt's, when its process
@@ -217,12 +262,28 @@ export interface Store {
    * too). Null for an unknown, completed or cancelled run (a duplicate job, or a cancelled run's
    * job: skip it). A failed run is reopened: only an operator's retry from Bull Board processes
    * its job again. A `cancelling` run is returned as it is, not started (`row` null): its worker
-   * died while it was being cancelled, and this job only has to end it. The attempt's
-   * `agent.run.started` outbox row is written with it, so the announcement is as durable as the
-   * attempt: a Redis that does not answer delays it (the relay sends it), and never fails the
-   * attempt.
+   * died while it was being cancelled, and this job only has to end it. A `requires_action` run
+   * is returned as it is too (`row` null). A `resumed` run (answered by its client) is started
+   * without spending an attempt (attempts stay, `resumed` is cleared, and `startedEvent` is told).
+   * The attempt's `agent.run.started` outbox row is written with it, so the announcement is as
+   * durable as the attempt: a Redis that does not answer delays it (the relay sends it), and
+   * never fails the attempt.
    */
   startRunAttempt(input: RunStart): Promise<RunAttempt | null>;
+  /**
+   * Pauses a running run for its client, in one transaction: status `requires_action`, its
+   * `action`, and the outbox row of `agent.run.requires_action`. Null (nothing written) when the
+   * run is not `running` (a cancel came first). Pausing spends no attempt.
+   */
+  pauseRun(input: RunPause): Promise<{ row: OutboxRow } | null>;
+  /**
+   * Takes the client's answer to a paused run, in one transaction: the tool results it settles
+   * (in the run's slot, counted on the thread) with their outbox rows, `approved` extended, the
+   * tool-call count, then status `queued`, `action` null and `resumed` set, so that the next
+   * claim continues the run without spending an attempt. The caller checks the answer's ids
+   * against the action first; this only checks that the run still waits for that pause.
+   */
+  answerRun(input: RunAnswer): Promise<RunAnswerResult>;
   /**
    * The run waits for BullMQ's next try; `attempts` is what was spent so far. False when the run
    * is no longer running (a cancel came first): then it must end cancelled, not be retried.
@@ -230,7 +291,7 @@ export interface Store {
   recordRunRetry(runId: string, attempts: number, error: RunError): Promise<boolean>;
   /**
    * Cancels a run in one transaction. A queued run (waiting for its turn, its job, or a retry's
-   * backoff) ends cancelled at once, with its `agent.run.cancelled` outbox row; if it was its
+   * backoff) or a `requires_action` one ends cancelled at once, with its `agent.run.cancelled` outbox row; if it was its
    * thread's head, that row enqueues the thread's next run (as `finishRun`'s does). A running run
    * is marked `cancelling`: its worker ends it (`finishRun`). Repeating a cancel changes nothing,
    * and the first cancel's reason stays. Undefined for an unknown run.

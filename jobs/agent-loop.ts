@@ -5,9 +5,17 @@
  * call or a tool call whose result is stored. Mirrors DESIGN's "Tools and the agent loop".
  */
 import type { NewStepMessage, Store, StepCommit } from '../db/store';
-import type { Message, MessageToolCall, OutboxRow, Run, RunUsage } from '../db/types';
+import type {
+  Message,
+  MessageToolCall,
+  OutboxRow,
+  Run,
+  RunAction,
+  RunActionKind,
+  RunUsage,
+} from '../db/types';
 import type { Config } from '../src/config';
-import { buildEvent } from '../src/events/event';
+import { buildEvent, TOOL_RESULT_EVENT_CHARS } from '../src/events/event';
 import { newMessageId } from '../src/ids';
 import {
   type ChatMessage,
@@ -21,9 +29,6 @@ import type { Logger } from '../src/logger';
 import { stepMessages } from '../src/memory/prompt';
 import type { ToolRegistry } from '../src/tools/service';
 
-/** A tool result's `output` in `agent.run.tool_result`: the start of it; the message has it all. */
-const EVENT_OUTPUT_CHARS = 4000;
-
 export interface LoopDeps {
   db: Store;
   llm: Llm;
@@ -32,8 +37,9 @@ export interface LoopDeps {
   logger: Logger;
 }
 
-/** How the loop ended: the model's final answer, to store as the run's reply. */
+/** How the loop ended: the model's final answer, to store as the run's reply… */
 export interface LoopReply {
+  kind: 'reply';
   content: string;
   /** The reply's place among the run's messages: after every committed step message. */
   position: number;
@@ -42,6 +48,9 @@ export interface LoopReply {
   steps: number;
   toolCallCount: number;
 }
+
+/** …or a pause: the client must answer these calls (its own tools' outputs, or approvals). */
+export type LoopOutcome = LoopReply | { kind: 'pause'; action: RunAction };
 
 /** The run stopped being `running` under the loop (a cancel came): end it cancelled. */
 export class RunNotRunningError extends Error {
@@ -102,7 +111,7 @@ export async function runAgentLoop(opts: {
   onDelta: (text: string) => void;
   announce: (rows: OutboxRow[]) => void;
   logger: Logger;
-}): Promise<LoopReply> {
+}): Promise<LoopOutcome> {
   const { deps, run, signal, logger } = opts;
   const { db, llm, tools, config } = deps;
   const ids = { runId: run.id, threadId: run.threadId };
@@ -112,6 +121,14 @@ export async function runAgentLoop(opts: {
     return tool ? [{ name, description: tool.description, parameters: tool.parameters }] : [];
   });
   const allowed = new Set(offered.map((tool) => tool.name));
+  // The client's own tools: offered too; their calls wait for the client's outputs.
+  const clientTools = new Set(run.clientTools.map((tool) => tool.name));
+  for (const tool of run.clientTools) offered.push({ ...tool });
+  const approved = new Set(run.approved);
+  const needsApproval = (call: MessageToolCall) =>
+    allowed.has(call.name) &&
+    tools.get(call.name)?.approval === true &&
+    !approved.has(call.toolCallId);
   let usage: RunUsage = run.usage ?? { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
   let progress = replaySteps(await db.listRunSteps(run.id));
 
@@ -129,9 +146,20 @@ export async function runAgentLoop(opts: {
 
   for (;;) {
     if (progress.pending.length > 0) {
+      const runnable = progress.pending.filter(
+        ({ call }) => !clientTools.has(call.name) && !needsApproval(call),
+      );
+      if (runnable.length === 0) {
+        // Only the client can settle the rest: approvals first, then its own tools' outputs.
+        const approvals = progress.pending.filter(({ call }) => needsApproval(call));
+        return pauseFor(
+          approvals.length > 0 ? 'approval' : 'tool_outputs',
+          approvals.length > 0 ? approvals : progress.pending,
+        );
+      }
       // Then read the steps back: what was committed is the truth, also when another attempt
       // (a zombie) committed some of them first.
-      await runTools(progress.pending);
+      await runTools(runnable);
       progress = replaySteps(await db.listRunSteps(run.id));
       continue;
     }
@@ -169,7 +197,9 @@ export async function runAgentLoop(opts: {
             toolCallId: call.toolCallId,
             name: call.name,
             arguments: call.arguments,
-            source: (allowed.has(call.name) && tools.get(call.name)?.source) || 'unknown',
+            source: clientTools.has(call.name)
+              ? 'client'
+              : (allowed.has(call.name) && tools.get(call.name)?.source) || 'unknown',
           }),
         ),
         steps: step,
@@ -189,6 +219,7 @@ export async function runAgentLoop(opts: {
       );
     }
     return {
+      kind: 'reply',
       content: answer.content,
       position: progress.nextPosition,
       usage,
@@ -197,20 +228,29 @@ export async function runAgentLoop(opts: {
     };
   }
 
-  /**
-   * One call, or the error result the model gets instead: a tool the run may not call, or one
-   * that waits for the client's approval (approvals are not served yet: such a tool is never
-   * called without one).
-   */
+  /** What the run waits for: these calls of the last step, until the deadline. */
+  function pauseFor(kind: RunActionKind, calls: Progress['pending']): LoopOutcome {
+    const now = Date.now();
+    return {
+      kind: 'pause',
+      action: {
+        kind,
+        step: calls[0]?.step ?? progress.steps,
+        toolCalls: calls.map(({ call, position }) => ({ ...call, position })),
+        since: new Date(now).toISOString(),
+        deadline: new Date(now + config.run.actionTimeoutMs).toISOString(),
+      },
+    };
+  }
+
+  /** One call, or the error result the model gets instead: a tool the run may not call. */
   async function callTool(call: MessageToolCall) {
-    const refused = (output: string) => ({ isError: true, output, durationMs: 0 });
     if (!allowed.has(call.name)) {
-      return refused(`the tool "${call.name}" is not available to this run`);
-    }
-    if (tools.get(call.name)?.approval) {
-      return refused(
-        `the tool "${call.name}" needs the user's approval, and this server cannot ask for it yet`,
-      );
+      return {
+        isError: true,
+        output: `the tool "${call.name}" is not available to this run`,
+        durationMs: 0,
+      };
     }
     return tools.call(call.name, call.arguments, {
       ...ids,
@@ -248,7 +288,7 @@ export async function runAgentLoop(opts: {
               toolCallId: call.toolCallId,
               name: call.name,
               isError: outcome.isError,
-              output: outcome.output.slice(0, EVENT_OUTPUT_CHARS),
+              output: outcome.output.slice(0, TOOL_RESULT_EVENT_CHARS),
               durationMs: outcome.durationMs,
             }),
           ],

@@ -1,6 +1,6 @@
-import { type Job, RateLimitError, UnrecoverableError } from 'bullmq';
+import { DelayedError, type Job, RateLimitError, UnrecoverableError } from 'bullmq';
 import { type Store, StoreUnavailableError } from '../db/store';
-import type { OutboxRow, Run } from '../db/types';
+import type { OutboxRow, Run, RunAction } from '../db/types';
 import type { Config } from '../src/config';
 import { createDeltaWriter } from '../src/events/delta-writer';
 import { buildEvent } from '../src/events/event';
@@ -15,7 +15,7 @@ import type { Metrics } from '../src/metrics/metrics';
 import type { RedisClient } from '../src/redis/client';
 import type { CancelSignals } from '../src/runs/cancel-signals';
 import { announceEnd, cancelledEvent, failRun, type RunEndDeps } from '../src/runs/service';
-import { type LoopReply, RunNotRunningError, runAgentLoop } from './agent-loop';
+import { type LoopOutcome, RunNotRunningError, runAgentLoop } from './agent-loop';
 import { parseRunJobData, type RunJobData, type RunQueue } from './catalog';
 
 export interface RunJobDeps {
@@ -44,6 +44,12 @@ const STORE_WAIT_MS = 1000;
 /** The longest queue pause one retry-after can ask for. */
 const MAX_RATE_LIMIT_WAIT_MS = 5 * 60_000;
 
+/** The job a processor holds, and its lock token (to hand it back as delayed). */
+interface HeldJob {
+  job: Job<RunJobData>;
+  token?: string;
+}
+
 export type RunJobResult =
   | { status: 'completed'; replyId: string }
   | { status: 'cancelled' }
@@ -65,9 +71,9 @@ export function createRunProcessor(deps: RunJobDeps) {
    * once (finishRun). Known limit: BullMQ counts each wait as a started try, so they add to the
    * tally of rate-limited tries that a 429 right after a long outage is held to.
    */
-  return async function processRun(job: Job<RunJobData>): Promise<RunJobResult> {
+  return async function processRun(job: Job<RunJobData>, token?: string): Promise<RunJobResult> {
     try {
-      return await processOnce(job);
+      return await processOnce(job, token);
     } catch (error) {
       if (!(error instanceof StoreUnavailableError)) throw error;
       await deps.queue.rateLimit(STORE_WAIT_MS);
@@ -79,30 +85,31 @@ export function createRunProcessor(deps: RunJobDeps) {
     }
   };
 
-  async function processOnce(job: Job<RunJobData>): Promise<RunJobResult> {
+  async function processOnce(job: Job<RunJobData>, token?: string): Promise<RunJobResult> {
     const { runId } = parseRunJobData(job.data);
     // Watched before the attempt is claimed, so a cancel accepted in between still stops it.
     const cancel = deps.cancels.watch(runId);
     try {
-      return await attemptRun(job, runId, cancel.signal);
+      return await attemptRun({ job, token }, runId, cancel.signal);
     } finally {
       cancel.release();
     }
   }
 
   async function attemptRun(
-    job: Job<RunJobData>,
+    held: HeldJob,
     runId: string,
     cancelled: AbortSignal,
   ): Promise<RunJobResult> {
+    const { job } = held;
     const claimed = await db.startRunAttempt({
       runId,
       now: new Date(),
-      startedEvent: (started) =>
+      startedEvent: (started, resumed) =>
         buildEvent(
           'agent.run.started',
           { runId: started.id, threadId: started.threadId },
-          { attempt: started.attempts },
+          resumed ? { attempt: started.attempts, resumed: true } : { attempt: started.attempts },
         ),
     });
     // Completed or cancelled already (a duplicate delivery, a cancelled run's job) or unknown:
@@ -131,16 +138,20 @@ export function createRunProcessor(deps: RunJobDeps) {
       ...deps,
       publisher: { ...deps.publisher, deliver: (row) => announce([row]) },
     };
+    // Paused for its client: the job woke at the deadline (or was enqueued again meanwhile).
+    if (!claimed.row && run.status === 'requires_action') {
+      return waitForClient(ends, held, run, logger);
+    }
     // Its worker died while it was being cancelled: this job only ends it.
     if (!claimed.row) return endCancelled(ends, run, run.attempts, logger);
     const attempt = run.attempts;
     logger.info({ attempt, model: run.model }, 'run attempt started');
 
-    let reply: LoopReply;
+    let outcome: LoopOutcome;
     const deltas = createDeltaWriter({ redis, stream, ids, attempt, after: announced });
     try {
       const prompt = await buildRunPrompt({ ...deps, logger }, run, cancelled);
-      reply = await runAgentLoop({
+      outcome = await runAgentLoop({
         deps: { ...deps, logger },
         run,
         prompt,
@@ -167,6 +178,8 @@ export function createRunProcessor(deps: RunJobDeps) {
       return handleFailure(ends, job, run, attempt, error, logger);
     }
 
+    if (outcome.kind === 'pause') return pauseForClient(ends, held, run, outcome.action, logger);
+    const reply = outcome;
     const now = new Date();
     const replyId = newMessageId();
     const { usage, steps, toolCallCount } = reply;
@@ -200,6 +213,82 @@ export function createRunProcessor(deps: RunJobDeps) {
     await announceEnd(ends, end);
     logger.info({ attempt, usage, status: end.status }, `run ${end.status}`);
     return end.status === 'completed' ? { status: 'completed', replyId } : { status: 'cancelled' };
+  }
+
+  /**
+   * The model called tools the client answers (or must approve): the run pauses in the store,
+   * announces what it waits for, and its job sleeps until the deadline (a delayed job: no worker
+   * slot is held). An answer wakes it early (`promote`); pausing spends no attempt.
+   */
+  async function pauseForClient(
+    ends: RunEndDeps,
+    held: HeldJob,
+    run: Run,
+    action: RunAction,
+    logger: Logger,
+  ): Promise<RunJobResult> {
+    const ids = { runId: run.id, threadId: run.threadId };
+    const paused = await db.pauseRun({
+      runId: run.id,
+      now: new Date(action.since),
+      action,
+      event: buildEvent(
+        'agent.run.requires_action',
+        ids,
+        {
+          kind: action.kind,
+          toolCalls: action.toolCalls.map(({ toolCallId, name, arguments: args }) => ({
+            toolCallId,
+            name,
+            arguments: args,
+          })),
+        },
+        new Date(action.since),
+      ),
+    });
+    // Not running any more: a cancel came first.
+    if (!paused) return endCancelled(ends, run, run.attempts, logger);
+    await ends.publisher.deliver(paused.row);
+    logger.info(
+      { kind: action.kind, toolCalls: action.toolCalls.length, deadline: action.deadline },
+      'run waits for its client',
+    );
+    return sleepUntilAnswered(held, run.id, Date.parse(action.deadline));
+  }
+
+  /** A paused run's job woke: past the deadline the run fails `action_timeout`, else it sleeps on. */
+  async function waitForClient(
+    ends: RunEndDeps,
+    held: HeldJob,
+    run: Run,
+    logger: Logger,
+  ): Promise<RunJobResult> {
+    const deadline = run.action ? Date.parse(run.action.deadline) : 0;
+    if (Date.now() < deadline) return sleepUntilAnswered(held, run.id, deadline);
+    const failure = {
+      code: 'action_timeout' as const,
+      message: `no answer from the client within ${deps.config.run.actionTimeoutMs} ms`,
+    };
+    const status = await failRun(ends, run, run.attempts, failure);
+    if (status === 'cancelled') return { status: 'cancelled' };
+    logger.warn({ error: failure }, 'run failed');
+    throw new UnrecoverableError(`${failure.code}: ${failure.message}`);
+  }
+
+  /**
+   * Hands the job back to BullMQ as delayed until `deadline`. An answer that came while it was
+   * still ours could not wake it (`promote` needs a delayed job): if the run is no longer paused,
+   * wake it now.
+   */
+  async function sleepUntilAnswered(
+    held: HeldJob,
+    runId: string,
+    deadline: number,
+  ): Promise<never> {
+    await held.job.moveToDelayed(deadline, held.token);
+    const now = await db.getRun(runId);
+    if (now?.status !== 'requires_action') await held.job.promote().catch(() => {});
+    throw new DelayedError();
   }
 
   /** The attempt stopped for a cancel (or found its run cancelling): the run ends cancelled. */

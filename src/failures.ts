@@ -23,6 +23,8 @@ export const RUN_FAILURES = {
   llm_not_found: 'the model server answered 404 (an unknown model, a wrong OPENAI_BASE_URL); final',
   llm_unprocessable: 'the model server answered 422; final',
   llm_request_rejected: 'the model server answered another 4xx; final',
+  action_timeout:
+    'the run waited for its client (tool outputs or approvals) longer than RUN_ACTION_TIMEOUT_MS; final',
   internal_error: 'an unexpected error inside the run job; retried like a 5xx',
   run_aborted:
     'the job failed outside the run: its worker died twice, or BullMQ failed it for good without the run ending',

@@ -5,6 +5,7 @@ import { migrate } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import { type Store, withUnavailable } from '../store';
 import type { Db } from './database';
+import { answerRun, pauseRun } from './queries/actions';
 import { purgeIdempotencyKeys } from './queries/idempotency';
 import { insertRunRequest } from './queries/ingress';
 import { getMessage, listMessagesBetween, listThreadMessages } from './queries/messages';
@@ -41,6 +42,8 @@ export async function openPostgresStore(databaseUrl: string, poolSize: number): 
       getRun: (runId) => getRun(db, runId),
       getRunWithReply: (runId) => getRunWithReply(db, runId),
       startRunAttempt: (input) => startRunAttempt(db, input),
+      pauseRun: (input) => pauseRun(db, input),
+      answerRun: (input) => answerRun(db, input),
       recordRunRetry: (runId, attempts, error) => recordRunRetry(db, runId, attempts, error),
       cancelRun: (input) => cancelRun(db, input),
       finishRun: (input) => finishRun(db, input),

@@ -11,9 +11,11 @@ import {
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
 import {
+  type ClientTool,
   MESSAGE_ROLES,
   type MessageToolCall,
   RUN_STATUSES,
+  type RunAction,
   type RunCancel,
   type RunError,
   type RunUsage,
@@ -82,6 +84,10 @@ export const runs = pgTable(
     tools: jsonb('tools').$type<string[]>().notNull().default(sql`'[]'::jsonb`),
     steps: integer('steps').notNull().default(0),
     toolCallCount: integer('tool_call_count').notNull().default(0),
+    clientTools: jsonb('client_tools').$type<ClientTool[]>().notNull().default(sql`'[]'::jsonb`),
+    action: jsonb('action').$type<RunAction>(),
+    approved: jsonb('approved').$type<string[]>().notNull().default(sql`'[]'::jsonb`),
+    resumed: boolean('resumed').notNull().default(false),
     createdAt: createdAt(),
     startedAt: at('started_at'),
     finishedAt: at('finished_at'),

@@ -1,9 +1,11 @@
 import { sql } from 'drizzle-orm';
 import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 import {
+  type ClientTool,
   MESSAGE_ROLES,
   type MessageToolCall,
   RUN_STATUSES,
+  type RunAction,
   type RunCancel,
   type RunError,
   type RunUsage,
@@ -90,6 +92,17 @@ export const runs = sqliteTable(
     /** Model calls whose answers are committed, and tool calls whose results are. */
     steps: integer('steps').notNull().default(0),
     toolCallCount: integer('tool_call_count').notNull().default(0),
+    /** The tools its client declared and answers itself; empty: none. */
+    clientTools: text('client_tools', { mode: 'json' })
+      .$type<ClientTool[]>()
+      .notNull()
+      .default(sql`'[]'`),
+    /** What the run waits for while `requires_action`; null otherwise. */
+    action: text('action', { mode: 'json' }).$type<RunAction>(),
+    /** The server tool calls its client approved (ids); each runs once it is its turn. */
+    approved: text('approved', { mode: 'json' }).$type<string[]>().notNull().default(sql`'[]'`),
+    /** Answered since its last attempt paused: the next claim resumes it, spending no attempt. */
+    resumed: integer('resumed', { mode: 'boolean' }).notNull().default(false),
     createdAt: createdAt(),
     startedAt: integer('started_at', { mode: 'timestamp_ms' }),
     finishedAt: integer('finished_at', { mode: 'timestamp_ms' }),

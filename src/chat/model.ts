@@ -4,6 +4,24 @@ import { THREAD_ID_PATTERN } from '../ids';
 import { messageView } from '../messages/model';
 import { MCP_SEPARATOR, TOOL_NAME_PATTERN } from '../tools/model';
 
+/** At most this many client tools on one message. */
+export const MAX_CLIENT_TOOLS = 64;
+
+/** A tool the client declares and answers itself (POST …/runs/:runId/tool-outputs). */
+export const clientToolSpec = t.Object(
+  {
+    name: t.String({
+      pattern: TOOL_NAME_PATTERN,
+      description: 'What the model calls; must not be the name of a server tool.',
+    }),
+    description: t.Optional(t.String({ maxLength: 1024 })),
+    parameters: t.Record(t.String(), t.Unknown(), {
+      description: 'JSON Schema of the arguments, with "type": "object"; given to the model.',
+    }),
+  },
+  { additionalProperties: false },
+);
+
 /** A tool name, or `<server>__*`: the name pattern with an optional `__*` tail. */
 const TOOLS_ENTRY_PATTERN = `${TOOL_NAME_PATTERN.slice(0, -1)}(?:${MCP_SEPARATOR}\\*)?$`;
 
@@ -59,12 +77,35 @@ export const postMessageBody = t.Object(
         ),
       ),
     ),
+    clientTools: t.Optional(
+      t.Nullable(
+        t.Array(clientToolSpec, {
+          maxItems: MAX_CLIENT_TOOLS,
+          description:
+            'Tools the client answers itself. When the model calls one, the run pauses in ' +
+            '`requires_action` (agent.run.requires_action) until POST ' +
+            '/api/chat/runs/{runId}/tool-outputs. A name that is a server tool, or that comes ' +
+            'twice, or parameters that are not a JSON Schema object are a 400 invalid_request ' +
+            'and nothing is stored. Omit (or null) for none.',
+        }),
+      ),
+    ),
   },
   {
     additionalProperties: false,
     examples: [
       { content: 'Hello! What can you do?' },
       { content: 'What is the weather in Paris?', tools: ['weather', 'files__*'] },
+      {
+        content: 'Where am I?',
+        clientTools: [
+          {
+            name: 'get_location',
+            description: "The user's current location, from their device",
+            parameters: { type: 'object', properties: {} },
+          },
+        ],
+      },
     ],
   },
 );

@@ -42,7 +42,11 @@ export function chatRoutes(deps: ChatDeps) {
             'even if Redis is down at that moment. Follow it with GET /api/chat/runs/{runId}. ' +
             'Send an Idempotency-Key to retry safely: the same key and body return the first ' +
             'response again and create nothing. `tools` names the server tools the run may ' +
-            'call (default CHAT_DEFAULT_TOOLS); an unknown one is a 400 tool_not_found.',
+            'call (default CHAT_DEFAULT_TOOLS); an unknown one is a 400 tool_not_found. ' +
+            '`clientTools` declares tools the client answers itself: when the model calls one ' +
+            'the run pauses in `requires_action` until POST /api/chat/runs/{runId}/tool-outputs; ' +
+            'a name of a server tool, a name twice or parameters that are not a JSON Schema ' +
+            'object are a 400 invalid_request.',
           parameters: [
             {
               name: 'Idempotency-Key',

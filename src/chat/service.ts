@@ -1,4 +1,5 @@
 import type { Multitask, Store } from '../../db/store';
+import type { ClientTool } from '../../db/types';
 import type { Config } from '../config';
 import { AppError, notFound } from '../errors';
 import { buildEvent } from '../events/event';
@@ -7,16 +8,21 @@ import { newMessageId, newRunId, newThreadId } from '../ids';
 import { toMessageView } from '../messages/view';
 import { type CancelDeps, settleCancels } from '../runs/cancel';
 import { cancelledEvent } from '../runs/service';
+import { isStorableText, isStorableValue } from '../storable-text';
 import type { ThreadView } from '../threads/model';
 import { toThreadView } from '../threads/view';
+import { createSchemaCompiler } from '../tools/json-schema';
 import type { ToolRegistry } from '../tools/service';
 import { type AcceptedMessage, type PostMessageBody, postMessageBody } from './model';
 
 /** Ingress may cancel runs (`multitask`): it needs what a cancel needs. */
 export interface ChatDeps extends CancelDeps {
   config: Config;
-  /** Resolves a message's `tools` (names, `<server>__*`) to the tools the run may call. */
-  tools: Pick<ToolRegistry, 'resolve'>;
+  /**
+   * Resolves a message's `tools` (names, `<server>__*`) to the tools the run may call; `get`
+   * tells a client tool's name from a server tool's.
+   */
+  tools: Pick<ToolRegistry, 'resolve' | 'get'>;
 }
 
 /**
@@ -71,6 +77,7 @@ export async function acceptMessage(
     );
   }
   const tools = resolveTools(deps, body.tools);
+  const clientTools = checkClientTools(deps, body.clientTools);
   const threadId = body.threadId ?? newThreadId();
   const messageId = newMessageId();
   const runId = newRunId();
@@ -84,6 +91,7 @@ export async function acceptMessage(
     model,
     multitask,
     tools,
+    clientTools,
     now,
     cancelledEvent: cancelledEvent(now),
     event: buildEvent(
@@ -140,13 +148,63 @@ function resolveTools(deps: ChatDeps, requested: string[] | null | undefined): s
   return [...resolved];
 }
 
+/**
+ * The client's own tools, checked before anything is stored: each name once, none a server
+ * tool's (the model must know which side answers a call), parameters a JSON Schema object that
+ * compiles, and text every store keeps. A fresh compiler each time: ajv caches every schema it
+ * compiles, and a long-lived one would grow with every message.
+ */
+function checkClientTools(deps: ChatDeps, declared: PostMessageBody['clientTools']): ClientTool[] {
+  if (declared == null || declared.length === 0) return [];
+  const compiler = createSchemaCompiler();
+  const seen = new Set<string>();
+  return declared.map((tool, index) => {
+    const field = `clientTools/${index}`;
+    if (seen.has(tool.name)) {
+      throw new AppError('invalid_request', `client tool "${tool.name}" is declared twice`, {
+        field: `${field}/name`,
+        name: tool.name,
+      });
+    }
+    seen.add(tool.name);
+    if (deps.tools.get(tool.name)) {
+      throw new AppError(
+        'invalid_request',
+        `client tool "${tool.name}" has the name of a server tool`,
+        { field: `${field}/name`, name: tool.name },
+      );
+    }
+    const compiled = compiler.compile(tool.parameters);
+    if (typeof compiled === 'string') {
+      throw new AppError(
+        'invalid_request',
+        `client tool "${tool.name}": parameters is not a valid JSON Schema: ${compiled}`,
+        { field: `${field}/parameters`, name: tool.name },
+      );
+    }
+    if (!isStorableValue(tool)) {
+      throw new AppError(
+        'invalid_request',
+        `client tool "${tool.name}" must be text without NUL characters or unpaired surrogates`,
+        { field, name: tool.name },
+      );
+    }
+    return {
+      name: tool.name,
+      ...(tool.description === undefined ? {} : { description: tool.description }),
+      parameters: tool.parameters,
+    };
+  });
+}
+
 /** Visible ASCII, 1 to 255 characters. */
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 /**
  * What makes two requests "the same" for one idempotency key: the normalised fields. The
- * multitask mode counts only when it is not `enqueue`, and `tools` only when the client gave
- * it, so that keys stored before those fields existed still match their requests. `tools` is
+ * multitask mode counts only when it is not `enqueue`, and `tools` and `clientTools` only when
+ * the client gave them, so that keys stored before those fields existed still match their
+ * requests. `tools` is
  * hashed as sent (not resolved): the same body is the same request even if a `<server>__*`
  * would resolve differently now.
  */
@@ -154,6 +212,7 @@ function requestHash(content: string, body: PostMessageBody, multitask: Multitas
   const fields: unknown[] = [content, body.threadId ?? null, body.model ?? null];
   if (multitask !== 'enqueue') fields.push(multitask);
   if (body.tools != null) fields.push({ tools: body.tools });
+  if (body.clientTools != null) fields.push({ clientTools: body.clientTools });
   return new Bun.CryptoHasher('sha256').update(JSON.stringify(fields)).digest('hex');
 }
 
@@ -197,12 +256,3 @@ export async function listMessages(
  * schema the HTTP route uses, with the same error an HTTP client would get.
  */
 export const parseMessageBody = bodyChecker(postMessageBody);
-
-/**
- * Text every store keeps as sent: PostgreSQL's text cannot hold U+0000, and an unpaired
- * surrogate has no UTF-8 form (it would be stored as U+FFFD). Rejected on either engine, so a
- * client sees one rule whichever store runs.
- */
-function isStorableText(text: string): boolean {
-  return !text.includes('\u0000') && text.isWellFormed();
-}

@@ -9,6 +9,7 @@ export const EVENT_TYPES = [
   'agent.run.delta',
   'agent.run.tool_called',
   'agent.run.tool_result',
+  'agent.run.requires_action',
   'agent.run.completed',
   'agent.run.failed',
   'agent.run.cancelled',
@@ -21,6 +22,9 @@ export const TERMINAL_EVENT_TYPES = [
   'agent.run.failed',
   'agent.run.cancelled',
 ] as const;
+
+/** A tool result's `output` in `agent.run.tool_result`: its start; the message has it all. */
+export const TOOL_RESULT_EVENT_CHARS = 4000;
 
 export function isTerminalEvent(type: string | undefined): boolean {
   return (TERMINAL_EVENT_TYPES as readonly (string | undefined)[]).includes(type);
@@ -35,7 +39,8 @@ export interface Usage {
 export interface EventPayloads {
   /** `requestId`: set when a producer asked for the run through the stream. */
   'agent.run.requested': { messageId: string; model: string; content: string; requestId?: string };
-  'agent.run.started': { attempt: number };
+  /** `resumed`: the run goes on after its client answered (a pause spends no attempt). */
+  'agent.run.started': { attempt: number; resumed?: true };
   /** A piece of the reply while the model streams it; a higher attempt starts the reply over. */
   'agent.run.delta': { attempt: number; index: number; text: string };
   /**
@@ -48,7 +53,7 @@ export interface EventPayloads {
     toolCallId: string;
     name: string;
     arguments: string;
-    source: 'http' | 'mcp' | 'unknown';
+    source: 'http' | 'mcp' | 'client' | 'unknown';
   };
   /** A tool call's result, committed; `output` is its first 4000 characters. */
   'agent.run.tool_result': {
@@ -58,6 +63,14 @@ export interface EventPayloads {
     isError: boolean;
     output: string;
     durationMs: number;
+  };
+  /**
+   * The run paused for its client: the outputs of these client tool calls, or its decision on
+   * these server tool calls (`approval`).
+   */
+  'agent.run.requires_action': {
+    kind: 'tool_outputs' | 'approval';
+    toolCalls: { toolCallId: string; name: string; arguments: string }[];
   };
   /** `steps`: the model calls of the run; `toolCalls`: the tool calls it made. */
   'agent.run.completed': {

@@ -37,6 +37,20 @@ export const errors = {
     code: 'run_finished',
     message: 'run "run_…" has completed already',
   }),
+  runNotWaiting: errorBody(
+    'The run is not waiting for this answer: it is not `requires_action`, or it waits for the other kind (details.status)',
+    {
+      code: 'run_not_waiting',
+      message: 'run "run_…" is not waiting for tool outputs: it is running',
+    },
+  ),
+  invalidAnswer: errorBody(
+    'Invalid answer: a bad or unknown field, malformed JSON, or tool call ids that are not each pending call exactly once (details: missing, unknown, repeated)',
+    {
+      code: 'invalid_request',
+      message: 'the answer must name every pending tool call exactly once: missing "call_9d3m4"',
+    },
+  ),
   notFound: errorBody('Unknown id', { code: 'not_found', message: 'run "run_…" not found' }),
   tooLarge: errorBody('Body over HTTP_MAX_BODY_BYTES', {
     code: 'payload_too_large',

@@ -1,17 +1,46 @@
 import { t } from 'elysia';
-import { CANCELLED_BY, RUN_STATUSES } from '../../db/types';
+import { CANCELLED_BY, RUN_ACTION_KINDS, RUN_STATUSES } from '../../db/types';
 import { messageView } from '../messages/model';
 
 export const runParams = t.Object({ runId: t.String() });
 
 const nullableDate = t.Nullable(t.String({ format: 'date-time' }));
 
+/** What a paused run waits for, as the client sees it (the positions are the store's own). */
+export const pendingAction = t.Nullable(
+  t.Object(
+    {
+      kind: t.UnionEnum(RUN_ACTION_KINDS, {
+        description:
+          'tool_outputs: answer with POST …/tool-outputs; approval: answer with POST …/approvals',
+      }),
+      toolCalls: t.Array(
+        t.Object({
+          toolCallId: t.String(),
+          name: t.String(),
+          arguments: t.String({ description: 'The JSON text the model produced' }),
+        }),
+        { description: 'Every one of them must be answered, in one request.' },
+      ),
+      deadline: t.String({
+        format: 'date-time',
+        description: 'Unanswered by then, the run fails action_timeout (RUN_ACTION_TIMEOUT_MS).',
+      }),
+    },
+    { description: 'Set while the status is `requires_action`; null otherwise.' },
+  ),
+);
+
 export const runView = t.Object({
   id: t.String(),
   threadId: t.String(),
   userMessageId: t.String(),
   model: t.String(),
-  status: t.UnionEnum(RUN_STATUSES),
+  status: t.UnionEnum(RUN_STATUSES, {
+    description:
+      'queued → running → completed | failed | cancelled; `cancelling` while its worker stops ' +
+      'it; `requires_action` while it waits for its client (see `pendingAction`).',
+  }),
   attempts: t.Integer({ description: 'Attempts spent; a rate-limited try spends none.' }),
   error: t.Nullable(t.Object({ code: t.String(), message: t.String() })),
   reply: t.Nullable(messageView),
@@ -38,6 +67,12 @@ export const runView = t.Object({
       "resolved when it was accepted (a `<server>__*` became that server's tools then).",
     examples: [['weather', 'files__read_file']],
   }),
+  clientTools: t.Array(t.String(), {
+    description:
+      "The names of the tools the message's `clientTools` declared (the client answers them).",
+    examples: [['get_location']],
+  }),
+  pendingAction,
   steps: t.Integer({
     minimum: 0,
     description:
@@ -85,6 +120,89 @@ export const cancelledRun = t.Object(
 );
 export type CancelledRun = typeof cancelledRun.static;
 
+const toolCallId = t.String({ minLength: 1, description: 'From pendingAction' });
+
+export const toolOutputsBody = t.Object(
+  {
+    outputs: t.Array(
+      t.Object(
+        {
+          toolCallId,
+          output: t.String({
+            description:
+              'What the tool gave, for the model; cut to TOOL_MAX_OUTPUT_CHARS characters.',
+          }),
+          isError: t.Optional(
+            t.Boolean({ description: 'The call failed: the model is told so. Default false.' }),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+      // No count bound here: the answer must match the pending calls exactly, which the
+      // service checks with a message naming what is missing or extra.
+      { description: 'One per pending call, each call exactly once.' },
+    ),
+  },
+  {
+    additionalProperties: false,
+    examples: [
+      {
+        outputs: [
+          { toolCallId: 'call_8f2k1', output: '{"city":"Paris","country":"FR"}' },
+          { toolCallId: 'call_9d3m4', output: 'permission denied', isError: true },
+        ],
+      },
+    ],
+  },
+);
+export type ToolOutputsBody = typeof toolOutputsBody.static;
+
+export const approvalsBody = t.Object(
+  {
+    decisions: t.Array(
+      t.Object(
+        {
+          toolCallId,
+          approve: t.Boolean({ description: 'true: the call is made; false: it is not' }),
+          reason: t.Optional(
+            t.Nullable(
+              t.String({
+                maxLength: 500,
+                description: 'For a denial: given to the model after "denied by the user: ".',
+              }),
+            ),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+      // No count bound here: the answer must match the pending calls exactly, which the
+      // service checks with a message naming what is missing or extra.
+      { description: 'One per pending call, each call exactly once.' },
+    ),
+  },
+  {
+    additionalProperties: false,
+    examples: [
+      {
+        decisions: [
+          { toolCallId: 'call_8f2k1', approve: true },
+          { toolCallId: 'call_9d3m4', approve: false, reason: 'not that file' },
+        ],
+      },
+    ],
+  },
+);
+export type ApprovalsBody = typeof approvalsBody.static;
+
+export const answeredRun = t.Object(
+  {
+    runId: t.String(),
+    status: t.Literal('queued', { description: 'The run goes on: a worker picks it up again.' }),
+  },
+  { examples: [{ runId: 'run_h2k9x0c3v7b1n5m8q4w6e2r1', status: 'queued' }] },
+);
+export type AnsweredRun = typeof answeredRun.static;
+
 /**
  * `wait` is matched as text, not coerced as a number: only 1 to 60 written plainly is a wait;
  * `1.5`, `1e1`, `0x10`, ` 2` or an empty value are a 400 like 0 and 61.
@@ -96,7 +214,8 @@ export const runQuery = t.Object(
         pattern: '^(?:[1-9]|[1-5][0-9]|60)$',
         description:
           'Seconds (an integer, 1 to 60) to hold the request until the run is terminal ' +
-          '(completed, failed or cancelled); then, or when the time is up, the run as it is. ' +
+          '(completed, failed or cancelled) or waits for its client (requires_action); then, ' +
+          'or when the time is up, the run as it is. ' +
           'Without it the answer is immediate.',
         examples: ['30'],
       }),
@@ -138,6 +257,8 @@ const RUN_VIEW_EXAMPLE: RunView = {
   usage: { promptTokens: 24, completionTokens: 12, totalTokens: 36 },
   cancel: null,
   tools: ['weather'],
+  clientTools: [],
+  pendingAction: null,
   steps: 2,
   toolCalls: 1,
   createdAt: '2026-01-05T10:00:00.120Z',

@@ -2,9 +2,12 @@ import { Elysia } from 'elysia';
 import type { Store } from '../../db/store';
 import type { Config } from '../config';
 import { errorBody, errors } from '../http/error-schemas';
-import { readOptionalJsonBody } from '../http/json-body';
+import { readJsonBody, readOptionalJsonBody } from '../http/json-body';
+import { type AnswerDeps, answerAction } from './actions';
 import { type CancelDeps, cancelRun } from './cancel';
 import {
+  answeredRun,
+  approvalsBody,
   cancelBody,
   cancelledRun,
   runParams,
@@ -13,6 +16,7 @@ import {
   threadRunsPage,
   threadRunsParams,
   threadRunsQuery,
+  toolOutputsBody,
 } from './model';
 import { getRunView, listThreadRuns } from './service';
 import { type RunWaitDeps, waitForRunView } from './wait';
@@ -22,7 +26,18 @@ const badWait = errorBody('`wait` is not an integer from 1 to 60 (0, 61, 1.5, ab
   message: "invalid query: /wait Expected string to match '^(?:[1-9]|[1-5][0-9]|60)$'",
 });
 
-export function runRoutes(deps: RunWaitDeps & CancelDeps & { config: Config }) {
+const answerResponses = {
+  202: answeredRun,
+  400: errors.invalidAnswer,
+  401: errors.unauthorized,
+  404: errors.notFound,
+  409: errors.runNotWaiting,
+  413: errors.tooLarge,
+  415: errors.mediaType,
+  503: errors.unavailable,
+};
+
+export function runRoutes(deps: RunWaitDeps & CancelDeps & AnswerDeps & { config: Config }) {
   return new Elysia({ name: 'runs', prefix: '/api/chat/runs', tags: ['runs'], normalize: false })
     .get(
       '/:runId',
@@ -50,9 +65,10 @@ export function runRoutes(deps: RunWaitDeps & CancelDeps & { config: Config }) {
           description:
             'Answers at once with the run as it is. With `?wait=N` (N seconds, 1 to 60, e.g. ' +
             '`GET /api/chat/runs/{runId}?wait=30`) the request is held until the run is terminal ' +
-            '(completed, failed or cancelled; a cancelling run is waited on) or the N seconds are ' +
-            'up, then answers the same view: check `status` to know which. A run already terminal ' +
-            'answers at once. Poll again with wait to keep waiting.',
+            '(completed, failed or cancelled; a cancelling run is waited on), waits for its ' +
+            'client (`requires_action`: answer its `pendingAction`), or the N seconds are up, ' +
+            'then answers the same view: check `status` to know which. A run already terminal ' +
+            'or waiting answers at once. Poll again with wait to keep waiting.',
         },
       },
     )
@@ -87,6 +103,62 @@ export function runRoutes(deps: RunWaitDeps & CancelDeps & { config: Config }) {
             '`agent.run.cancelled`, no reply stored), even if the model finished in the same ' +
             'instant. Cancelling again is safe and answers the same; a completed or failed run ' +
             'is a 409 `run_finished`. The body is optional.',
+        },
+      },
+    )
+    .post(
+      '/:runId/tool-outputs',
+      async ({ params, body, set }) => {
+        const { runId, status } = await answerAction(deps, params.runId, {
+          kind: 'tool_outputs',
+          outputs: body.outputs,
+        });
+        set.status = 202;
+        return { runId, status };
+      },
+      {
+        parse: ({ request }) => readJsonBody(request, deps.config.http.maxBodyBytes),
+        params: runParams,
+        body: toolOutputsBody,
+        response: answerResponses,
+        detail: {
+          summary: "Answer a run's client tool calls",
+          description:
+            'For a run in `requires_action` whose `pendingAction.kind` is `tool_outputs`: one ' +
+            'output for every call in `pendingAction.toolCalls`, each exactly once (a missing, ' +
+            'unknown or repeated `toolCallId` is a 400 and changes nothing). Each output is cut ' +
+            'to TOOL_MAX_OUTPUT_CHARS characters, stored as a `tool` message of the thread and ' +
+            'announced as agent.run.tool_result; the run is queued again (202) and goes on ' +
+            'from there, spending no attempt. A run not waiting for tool outputs is a 409 ' +
+            '`run_not_waiting` with its `status`.',
+        },
+      },
+    )
+    .post(
+      '/:runId/approvals',
+      async ({ params, body, set }) => {
+        const { runId, status } = await answerAction(deps, params.runId, {
+          kind: 'approval',
+          decisions: body.decisions,
+        });
+        set.status = 202;
+        return { runId, status };
+      },
+      {
+        parse: ({ request }) => readJsonBody(request, deps.config.http.maxBodyBytes),
+        params: runParams,
+        body: approvalsBody,
+        response: answerResponses,
+        detail: {
+          summary: "Approve or deny a run's server tool calls",
+          description:
+            'For a run in `requires_action` whose `pendingAction.kind` is `approval` (server ' +
+            'tools configured with `approval: true`): one decision for every call in ' +
+            '`pendingAction.toolCalls`, each exactly once (a missing, unknown or repeated ' +
+            '`toolCallId` is a 400 and changes nothing). An approved call is made when the run ' +
+            'goes on; a denied one is not made, and the model is given "denied by the user" ' +
+            '(and ": <reason>" when given) as its error result. The run is queued again (202), ' +
+            'spending no attempt. A run not waiting for approvals is a 409 `run_not_waiting`.',
         },
       },
     );

@@ -28,6 +28,20 @@ export function toRunView(run: Run, reply: Message | null): RunView {
     usage: run.usage ?? null,
     cancel: run.cancel ?? null,
     tools: run.tools,
+    // Names only: the client declared the schemas itself, and a view of many runs stays small.
+    clientTools: run.clientTools.map((tool) => tool.name),
+    pendingAction:
+      run.status === 'requires_action' && run.action
+        ? {
+            kind: run.action.kind,
+            toolCalls: run.action.toolCalls.map(({ toolCallId, name, arguments: args }) => ({
+              toolCallId,
+              name,
+              arguments: args,
+            })),
+            deadline: run.action.deadline,
+          }
+        : null,
     steps: run.steps,
     toolCalls: run.toolCallCount,
     createdAt: run.createdAt.toISOString(),

@@ -15,12 +15,15 @@ export interface RunWaitDeps {
 
 /**
  * The one rule for when a waiting client is answered, asked of the run as read from the
- * database and of each entry of its stream: the run is terminal. A paused run
- * (`requires_action`, announced by `agent.run.requires_action`) joins it here. `cancelling` is
- * not terminal: the wait goes on until the worker has stopped and the run is `cancelled`.
+ * database and of each entry of its stream: the run is terminal, or paused for its client
+ * (`requires_action`, announced by `agent.run.requires_action`): the client has something to
+ * do. `cancelling` is not terminal: the wait goes on until the worker has stopped and the run is
+ * `cancelled`.
  */
 export function endsWait(seen: { status: string } | { eventType: string | undefined }): boolean {
-  return 'status' in seen ? isFinishedStatus(seen.status) : isTerminalEvent(seen.eventType);
+  return 'status' in seen
+    ? isFinishedStatus(seen.status) || seen.status === 'requires_action'
+    : isTerminalEvent(seen.eventType) || seen.eventType === 'agent.run.requires_action';
 }
 
 /**

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type FakeLlm, startFakeLlm } from '../../harness/fake-llm';
 import { type McpHttpServer, startMcpHttpServer } from '../../harness/mcp-server';
+import { freePort } from '../../harness/ports';
 import { type HttpToolServer, startHttpToolServer } from '../../harness/tool-servers';
 import { waitForValue } from '../../harness/wait';
 import { startTestApp, type TestApp } from '../support/app';
@@ -52,7 +53,6 @@ describe.skipIf(!redisTestsEnabled())('the agent loop', () => {
           tool('slow', '/hang', { timeoutMs: 300 }),
           tool('forever', '/hang', { timeoutMs: 60_000 }),
           tool('big', '/big'),
-          tool('guarded', '/echo', { approval: true }),
         ],
         mcp: [
           { name: 'remote', url: mcp.url },
@@ -86,9 +86,7 @@ describe.skipIf(!redisTestsEnabled())('the agent loop', () => {
 
   test('an HTTP tool: called once with its idempotency key, its result answered, all stored', async () => {
     const before = callsTo('/echo').length;
-    const { runId, threadId, events } = await ask('look [[tool:lookup {"q":"paris"}]]', [
-      'lookup',
-    ]);
+    const { runId, threadId, events } = await ask('look [[tool:lookup {"q":"paris"}]]', ['lookup']);
     expect(events.map((e) => e.type)).toEqual([
       'agent.run.requested',
       'agent.run.started',
@@ -225,16 +223,6 @@ describe.skipIf(!redisTestsEnabled())('the agent loop', () => {
     expect(result.output).toMatch(/not available to this run/);
   });
 
-  test('a tool that needs approval is never called without one (approvals are not served yet)', async () => {
-    const before = http.calls.length;
-    const { events } = await ask('risky [[tool:guarded {"q":"x"}]]', ['guarded']);
-    expect(http.calls.length).toBe(before);
-    const [result] = payloads(events, 'agent.run.tool_result');
-    expect(result).toMatchObject({ isError: true, name: 'guarded' });
-    expect(result.output).toMatch(/needs the user's approval/);
-    expect(events.at(-1)?.type).toBe('agent.run.completed');
-  });
-
   test('a model error after a committed tool step: the retry does not call the tool again', async () => {
     llm.enqueue(
       { kind: 'tools', calls: [{ name: 'lookup', arguments: { q: 'once' } }] },
@@ -256,7 +244,10 @@ describe.skipIf(!redisTestsEnabled())('the agent loop', () => {
 
   test('cancel while a tool runs: the call is aborted and the run ends cancelled', async () => {
     const abortedBefore = http.aborted;
-    const { body } = await t.post({ content: 'wait [[tool:forever {"q":"x"}]]', tools: ['forever'] });
+    const { body } = await t.post({
+      content: 'wait [[tool:forever {"q":"x"}]]',
+      tools: ['forever'],
+    });
     await t.events.waitFor(
       (all) => all.some((e) => e.runId === body.runId && e.type === 'agent.run.tool_called'),
       'the tool call',
@@ -290,7 +281,9 @@ describe.skipIf(!redisTestsEnabled())('RUN_MAX_STEPS', () => {
     writeFileSync(
       file,
       JSON.stringify({
-        http: [{ name: 'lookup', description: 'x', parameters: lookupParams, url: `${http.url}/echo` }],
+        http: [
+          { name: 'lookup', description: 'x', parameters: lookupParams, url: `${http.url}/echo` },
+        ],
       }),
     );
     t = await startTestApp({
@@ -327,5 +320,55 @@ describe.skipIf(!redisTestsEnabled())('RUN_MAX_STEPS', () => {
       type: 'agent.run.completed',
       payload: { attempts: 2, steps: 2 },
     });
+  });
+});
+
+describe.skipIf(!redisTestsEnabled())('an MCP server down at start-up', () => {
+  let dir: string;
+  let llm: FakeLlm;
+  let t: TestApp;
+  let late: McpHttpServer | undefined;
+  let port: number;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'agent-late-mcp-'));
+    llm = await startFakeLlm({ quiet: true });
+    port = await freePort();
+    const file = join(dir, 'tools.json');
+    writeFileSync(
+      file,
+      JSON.stringify({ mcp: [{ name: 'late', url: `http://127.0.0.1:${port}/mcp` }] }),
+    );
+    t = await startTestApp({
+      env: { OPENAI_BASE_URL: llm.url, TOOLS_FILE: file },
+      toolRetry: { initialMs: 50, maxMs: 200 },
+    });
+  });
+  afterAll(async () => {
+    await t.close();
+    await llm.stop();
+    await late?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('its tools are missing until it answers; then a run calls them', async () => {
+    const before = await t.post({ content: 'x', tools: ['late__echo'] });
+    expect(before.status).toBe(400);
+    expect(before.body.error.code).toBe('tool_not_found');
+
+    late = startMcpHttpServer({ port });
+    await waitForValue(
+      async () =>
+        (await t.get('/api/chat/tools')).body.tools.map((tool: { name: string }) => tool.name),
+      (names) => names.includes('late__echo'),
+    );
+    const { status, body } = await t.post({
+      content: 'now [[tool:late__echo {"text":"back"}]]',
+      tools: ['late__*'],
+    });
+    expect(status).toBe(202);
+    const events = await t.events.waitForTerminal(body.runId);
+    expect(events.at(-1)?.type).toBe('agent.run.completed');
+    expect(events.at(-1)?.payload.content).toMatch(/^echo: late__echo said .*"text":"back"/s);
+    expect(late.log.calls.map((call) => call.name)).toEqual(['echo']);
   });
 });

@@ -167,6 +167,8 @@ describe.skipIf(!redisTestsEnabled())('read endpoints', () => {
       usage: null,
       cancel: null,
       tools: [],
+      clientTools: [],
+      pendingAction: null,
       steps: 0,
       toolCalls: 0,
       createdAt: expect.any(String),

@@ -53,6 +53,7 @@ describe(`durable steps in the store (${TEST_DATABASE})`, () => {
       model: 'm',
       multitask: 'enqueue' as const,
       tools: [],
+      clientTools: [],
       now: new Date(),
       cancelledEvent: () => {
         throw new Error('no run is cancelled here');

@@ -47,6 +47,7 @@ describe(`one store, two processes (${TEST_DATABASE})`, () => {
       model: 'm',
       multitask: 'enqueue' as const,
       tools: [],
+      clientTools: [],
       now,
       cancelledEvent: () => {
         throw new Error('no run is cancelled here');

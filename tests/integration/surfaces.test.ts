@@ -47,8 +47,10 @@ describe.skipIf(!redisTestsEnabled())('Swagger', () => {
       '/api/chat/messages',
       '/api/chat/models',
       '/api/chat/runs/{runId}',
+      '/api/chat/runs/{runId}/approvals',
       '/api/chat/runs/{runId}/cancel',
       '/api/chat/runs/{runId}/events',
+      '/api/chat/runs/{runId}/tool-outputs',
       '/api/chat/threads/{threadId}',
       '/api/chat/threads/{threadId}/events',
       '/api/chat/threads/{threadId}/messages',
@@ -88,6 +90,20 @@ describe.skipIf(!redisTestsEnabled())('Swagger', () => {
       '503',
     ]);
     expect(JSON.stringify(cancel.requestBody)).toContain('the user pressed stop');
+    for (const [path, example] of [
+      ['/api/chat/runs/{runId}/tool-outputs', 'call_9d3m4'],
+      ['/api/chat/runs/{runId}/approvals', 'not that file'],
+    ] as const) {
+      const answer = doc.paths[path].post;
+      expect(answer.tags).toEqual(['runs']);
+      expect(Object.keys(answer.responses).sort()).toEqual(Object.keys(cancel.responses).sort());
+      expect(JSON.stringify(answer.requestBody)).toContain(example);
+      expect(JSON.stringify(answer.responses['409'])).toContain('run_not_waiting');
+    }
+    expect(JSON.stringify(requestSchema)).toContain('clientTools');
+    expect(JSON.stringify(doc.paths['/api/chat/runs/{runId}'].get.responses['200'])).toContain(
+      'pendingAction',
+    );
     expect(doc.paths['/ready'].get.responses['503']).toBeDefined();
   });
 });

@@ -1,4 +1,12 @@
-import { afterAll, afterEach, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test';
+import {
+  afterAll,
+  afterEach,
+  beforeAll,
+  describe,
+  expect,
+  setDefaultTimeout,
+  test,
+} from 'bun:test';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,6 +74,13 @@ describe.skipIf(!redisTestsEnabled())('a worker killed during a tool step', () =
             description: 'Charges a card: must happen once',
             parameters: { type: 'object', properties: { cents: { type: 'integer' } } },
             url: `http://127.0.0.1:${tool.port}/charge`,
+          },
+          {
+            name: 'refund',
+            description: 'Refunds a card: only with the user’s approval',
+            parameters: { type: 'object', properties: { cents: { type: 'integer' } } },
+            url: `http://127.0.0.1:${tool.port}/refund`,
+            approval: true,
           },
         ],
       }),
@@ -136,7 +151,12 @@ describe.skipIf(!redisTestsEnabled())('a worker killed during a tool step', () =
       steps: 2,
       toolCalls: 1,
     });
-    expect(await threadRoles(api, body.threadId)).toEqual(['user', 'assistant', 'tool', 'assistant']);
+    expect(await threadRoles(api, body.threadId)).toEqual([
+      'user',
+      'assistant',
+      'tool',
+      'assistant',
+    ]);
   });
 
   test('SIGKILLed while the tool call was in flight: the call is made again with the same Idempotency-Key', async () => {
@@ -171,6 +191,39 @@ describe.skipIf(!redisTestsEnabled())('a worker killed during a tool step', () =
     expect(events.distinctForRun(body.runId).at(-1)).toMatchObject({
       type: 'agent.run.completed',
       payload: { content: 'echo: charge said {"charged":{"cents":700}}', toolCalls: 1 },
+    });
+  });
+
+  test('a run waiting for approval outlives its worker: the answer is kept, and another worker goes on', async () => {
+    const api = await spawn('api');
+    const doomed = await spawn('worker');
+    llm.enqueue({ kind: 'tools', calls: [{ name: 'refund', arguments: { cents: 300 } }] });
+    const before = calls.length;
+    const { body } = await postMessage(api.baseUrl, { content: 'refund me', tools: ['refund'] });
+    const [pause] = await events
+      .waitFor(
+        (all) => all.some((e) => e.runId === body.runId && e.type === 'agent.run.requires_action'),
+        'the run to wait for approval',
+      )
+      .then((all) =>
+        all.filter((e) => e.runId === body.runId && e.type === 'agent.run.requires_action'),
+      );
+    // The worker holds nothing while the run waits; killing it loses nothing.
+    expect(await doomed.kill('SIGKILL')).not.toBe(0);
+    const toolCallId = pause?.payload.toolCalls[0].toolCallId;
+    const approved = await fetch(`${api.baseUrl}/api/chat/runs/${body.runId}/approvals`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ decisions: [{ toolCallId, approve: true }] }),
+    });
+    expect(approved.status).toBe(202);
+
+    await spawn('worker');
+    await events.waitForTerminal(body.runId, 30_000);
+    expect(calls.slice(before).map((c) => c.key)).toEqual([`${body.runId}.${toolCallId}`]);
+    expect(events.distinctForRun(body.runId).at(-1)).toMatchObject({
+      type: 'agent.run.completed',
+      payload: { content: 'echo: refund said {"charged":{"cents":300}}', attempts: 1 },
     });
   });
 });

@@ -89,9 +89,10 @@ async function write<R>(tx: Tx, input: RunRequest<R>): Promise<RunRequestResult<
       values (${messageId}, ${threadId}, ${runId}, 'user', ${input.content}, ${seq},
               ${now}::timestamptz)
     )
-    insert into runs (id, thread_id, user_message_id, seq, model, tools, created_at)
+    insert into runs (id, thread_id, user_message_id, seq, model, tools, client_tools, created_at)
     values (${runId}, ${threadId}, ${messageId}, ${seq}, ${input.model},
-            ${JSON.stringify(input.tools)}::jsonb, ${now}::timestamptz)`);
+            ${JSON.stringify(input.tools)}::jsonb, ${JSON.stringify(input.clientTools)}::jsonb,
+            ${now}::timestamptz)`);
   // 6. The announcement's outbox row, with the run's job only if no run of the thread was busy.
   const row = await insertOutbox(tx, input.event, busy.length > 0 ? null : runId, input.now);
   return { kind: 'created', row, ended, cancelling };

@@ -53,7 +53,8 @@ export function finishRun(db: Db, input: RunFinish): Promise<RunEnd | null> {
           error = ${json(input.error)}::jsonb, usage = ${json(input.usage)}::jsonb,
           steps = coalesce(${input.steps ?? null}::integer, steps),
           tool_call_count = coalesce(${input.toolCallCount ?? null}::integer, tool_call_count),
-          reply_message_id = ${reply?.id ?? null}, finished_at = ${now}::timestamptz
+          reply_message_id = ${reply?.id ?? null}, action = null,
+          finished_at = ${now}::timestamptz
         where id = ${runId}
       )`;
     // 4. The thread's next unfinished run.
@@ -86,6 +87,7 @@ export function finishRun(db: Db, input: RunFinish): Promise<RunEnd | null> {
       steps: input.steps ?? run.steps,
       toolCallCount: input.toolCallCount ?? run.toolCallCount,
       replyMessageId: reply?.id ?? null,
+      action: null,
       finishedAt: input.now,
     };
     return { status, run: ended, row };
@@ -128,10 +130,10 @@ export async function lockRun(tx: Tx, runId: string): Promise<Run | undefined> {
 
 /**
  * Cancels every unfinished run of a thread for a newer message (`interrupt`, `rollback`),
- * inside the caller's transaction, which holds the thread's lock: queued runs end cancelled,
- * running ones are marked cancelling (their workers end them); with `deleteMessages`
- * (`rollback`) their messages go too (the user message and any steps a running run had
- * committed), so no later prompt sees them.
+ * inside the caller's transaction, which holds the thread's lock: queued and paused runs end
+ * cancelled, running ones are marked cancelling (their workers end them); with `deleteMessages`
+ * (`rollback`) their messages go too (the user message and any steps a running or paused run
+ * had committed), so no later prompt sees them.
  */
 export async function cancelThreadRuns(
   tx: Tx,
@@ -152,7 +154,8 @@ export async function cancelThreadRuns(
     .orderBy(asc(runs.seq))
     .for('update');
   for (const run of unfinished) {
-    if (run.status === 'queued') {
+    // A paused run holds no worker: it ends at once, as a queued one does.
+    if (run.status === 'queued' || run.status === 'requires_action') {
       ended.push(
         await endCancelled(tx, run, { attempts: run.attempts, now: input.now }, input, false),
       );
@@ -181,12 +184,13 @@ export async function cancelThreadRuns(
 }
 
 /**
- * Ends a queued or cancelling run cancelled, inside the caller's transaction: the run's end and
- * its `agent.run.cancelled` row. If the run was its thread's head (no unfinished run before it),
- * that row enqueues the thread's next run, or hands its job to that run's undelivered
- * announcement, as `finishRun` does; a run cancelled while waiting behind another leaves the
- * chain to the head. Without `moveOn` the row enqueues nothing (a newer message cancelled it,
- * and that message's run decides its own job). One statement, as in `finishRun`.
+ * Ends a queued, paused or cancelling run cancelled, inside the caller's transaction: the run's
+ * end (a paused run's action cleared) and its `agent.run.cancelled` row. If the run was its
+ * thread's head (no unfinished run before it), that row enqueues the thread's next run, or hands
+ * its job to that run's undelivered announcement, as `finishRun` does; a run cancelled while
+ * waiting behind another leaves the chain to the head. Without `moveOn` the row enqueues nothing
+ * (a newer message cancelled it, and that message's run decides its own job). One statement, as in
+ * `finishRun`.
  */
 async function endCancelled(
   tx: Tx,
@@ -200,7 +204,7 @@ async function endCancelled(
   const [found] = await tx.execute<{ id: string | null; handed: boolean }>(sql`
     with finished as (
       update runs set status = 'cancelled', attempts = ${end.attempts},
-        cancel = ${json(cancel)}::jsonb, finished_at = ${now}::timestamptz
+        cancel = ${json(cancel)}::jsonb, action = null, finished_at = ${now}::timestamptz
       where id = ${run.id}
     ),
     earlier as (
@@ -222,6 +226,7 @@ async function endCancelled(
     status: 'cancelled',
     attempts: end.attempts,
     cancel,
+    action: null,
     finishedAt: end.now,
   };
   const row = await insertOutbox(

@@ -1,4 +1,15 @@
-import { and, asc, desc, eq, inArray, lt, notExists, notInArray, sql } from 'drizzle-orm';
+import {
+  and,
+  asc,
+  desc,
+  eq,
+  getTableColumns,
+  inArray,
+  lt,
+  notExists,
+  notInArray,
+  sql,
+} from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
 import { prepared } from '../../prepared';
 import type { RunAttempt, RunError, RunStart } from '../../store';
@@ -15,8 +26,11 @@ import { insertOutbox, pendingRows } from './outbox';
  */
 export const UNFINISHED = sql.raw(`(${UNFINISHED_RUN_STATUSES.map((s) => `'${s}'`).join(', ')})`);
 
-/** A run in these states is not started again: done, or being ended by its cancel. */
-const NOT_STARTABLE = ['completed', 'cancelled', 'cancelling'] as const;
+/**
+ * A run in these states is not started again: done, being ended by its cancel, or paused for
+ * its client.
+ */
+const NOT_STARTABLE = ['completed', 'cancelled', 'cancelling', 'requires_action'] as const;
 
 const p = sql.placeholder;
 /**
@@ -64,26 +78,40 @@ export async function startRunAttempt(db: Db, input: RunStart): Promise<RunAttem
   if (!storable(input.runId)) return null;
   const now = input.now.toISOString();
   return db.transaction(async (tx) => {
-    const [run] = await tx
+    // The run as it was, locked: whether it was resumed is only known before the update clears
+    // it, and RETURNING sees the new row. One statement all the same.
+    const old = tx
+      .select({ id: runs.id, resumed: runs.resumed })
+      .from(runs)
+      .where(and(eq(runs.id, input.runId), notInArray(runs.status, [...NOT_STARTABLE])))
+      .for('update')
+      .as('old');
+    const [claimed] = await tx
       .update(runs)
       .set({
         status: 'running',
-        attempts: sql`${runs.attempts} + 1`,
+        // A resumed run (its client answered) goes on without spending an attempt.
+        attempts: sql`${runs.attempts} + case when ${runs.resumed} then 0 else 1 end`,
+        resumed: false,
         startedAt: sql`coalesce(${runs.startedAt}, ${now}::timestamptz)`,
         finishedAt: null,
       })
-      .where(and(eq(runs.id, input.runId), notInArray(runs.status, [...NOT_STARTABLE])))
-      .returning();
-    if (!run) {
-      // Not started: unknown, done, or cancelling (then this job only has to end it).
+      .from(old)
+      .where(eq(runs.id, old.id))
+      .returning({ ...getTableColumns(runs), wasResumed: old.resumed });
+    if (!claimed) {
+      // Not started: unknown, done, cancelling (then this job only has to end it) or paused
+      // for its client (then it waits on, or fails past its deadline).
       const [found] = await tx.select().from(runs).where(eq(runs.id, input.runId));
-      if (found?.status !== 'cancelling') return null;
+      if (found?.status !== 'cancelling' && found?.status !== 'requires_action') return null;
       const earlier = found.attempts > 0 ? await pendingRows(tx, found.id) : [];
       return { run: found, row: null, earlier };
     }
+    const { wasResumed, ...run } = claimed;
     // Only a run tried before can have rows an earlier attempt left behind.
-    const earlier = run.attempts > 1 ? await pendingRows(tx, run.id) : [];
-    const row = await insertOutbox(tx, input.startedEvent(run), null, input.now);
+    const triedBefore = wasResumed ? run.attempts > 0 : run.attempts > 1;
+    const earlier = triedBefore ? await pendingRows(tx, run.id) : [];
+    const row = await insertOutbox(tx, input.startedEvent(run, wasResumed), null, input.now);
     return { run, row, earlier };
   });
 }

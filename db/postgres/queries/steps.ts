@@ -3,11 +3,11 @@
  * results, committed one unit at a time in the run's slot, so another attempt resumes after them
  * instead of calling the model and the tools again. Mirrors db/sqlite/queries/steps.ts.
  */
-import { and, asc, eq, inArray, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, type SQL, sql } from 'drizzle-orm';
 import { prepared } from '../../prepared';
-import type { StepCommit, StepCommitResult } from '../../store';
+import type { NewStepMessage, StepCommit, StepCommitResult } from '../../store';
 import type { Db } from '../database';
-import { type Message, messages, runs } from '../schema';
+import { type Message, messages, type Run, runs } from '../schema';
 import { storable } from '../storable';
 import { insertOutbox } from './outbox';
 import { lockRun } from './run-ends';
@@ -73,29 +73,11 @@ export async function commitStep(db: Db, input: StepCommit): Promise<StepCommitR
     }
     // 3 and 4 are the parts of one statement: one round trip.
     // 3. The messages, in the run's slot, counted on the thread.
-    const stored =
-      input.messages.length > 0
-        ? sql`
-        stored as (
-          insert into messages (id, thread_id, run_id, role, content, seq, position, tool_calls,
-                                tool_call_id, name, is_error, created_at)
-          values ${sql.join(
-            input.messages.map(
-              (m) => sql`(${m.id}, ${run.threadId}, ${runId}, ${m.role}, ${m.content}, ${seq},
-                          ${m.position}, ${json(m.role === 'assistant' ? m.toolCalls : null)}::jsonb,
-                          ${m.role === 'tool' ? m.toolCallId : null},
-                          ${m.role === 'tool' ? m.name : null},
-                          ${m.role === 'tool' ? m.isError : null}::boolean, ${now}::timestamptz)`,
-            ),
-            sql`, `,
-          )}
-        ),
-        counted as (
-          update threads set message_count = message_count + ${input.messages.length},
-            updated_at = ${now}::timestamptz
-          where id = ${run.threadId}
-        ),`
-        : sql``;
+    const stored = storeStepMessages(
+      { id: runId, threadId: run.threadId, seq: run.seq },
+      input.messages,
+      now,
+    );
     // 4. The run's counts and usage so far; absent ones (null) stay as they are.
     await tx.execute(sql`
       with ${stored} progressed as (
@@ -110,6 +92,40 @@ export async function commitStep(db: Db, input: StepCommit): Promise<StepCommitR
     for (const event of input.events) rows.push(await insertOutbox(tx, event, null, input.now));
     return { kind: 'committed', rows };
   });
+}
+
+/**
+ * Messages of a run's steps in its slot, counted on its thread: the head of a WITH query (its
+ * parts end in a comma), or nothing for none. `commitStep`'s, and `answerRun`'s for the results
+ * a client settles. `now` is ISO text.
+ */
+export function storeStepMessages(
+  run: Pick<Run, 'id' | 'threadId' | 'seq'>,
+  stepMessages: NewStepMessage[],
+  now: string,
+): SQL {
+  if (stepMessages.length === 0) return sql``;
+  const seq = run.seq + 1;
+  return sql`
+    stored as (
+      insert into messages (id, thread_id, run_id, role, content, seq, position, tool_calls,
+                            tool_call_id, name, is_error, created_at)
+      values ${sql.join(
+        stepMessages.map(
+          (m) => sql`(${m.id}, ${run.threadId}, ${run.id}, ${m.role}, ${m.content}, ${seq},
+                      ${m.position}, ${json(m.role === 'assistant' ? m.toolCalls : null)}::jsonb,
+                      ${m.role === 'tool' ? m.toolCallId : null},
+                      ${m.role === 'tool' ? m.name : null},
+                      ${m.role === 'tool' ? m.isError : null}::boolean, ${now}::timestamptz)`,
+        ),
+        sql`, `,
+      )}
+    ),
+    counted as (
+      update threads set message_count = message_count + ${stepMessages.length},
+        updated_at = ${now}::timestamptz
+      where id = ${run.threadId}
+    ),`;
 }
 
 /** See `Store.listRunSteps`: by position; none for an unknown run. */

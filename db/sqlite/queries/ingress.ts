@@ -76,6 +76,7 @@ const statements = (db: Db) =>
         seq: p('seq'),
         model: p('model'),
         tools: p('tools'),
+        clientTools: p('clientTools'),
         createdAt: p('now'),
       })
       .prepare(),
@@ -150,6 +151,7 @@ function write<R>(db: Db, s: Statements, input: RunRequest<R>): RunRequestResult
     seq,
     model: input.model,
     tools: input.tools,
+    clientTools: input.clientTools,
     now,
   });
   // 6. The announcement's outbox row, with the run's job only if no run of the thread was busy.

@@ -33,6 +33,7 @@ const statements = (db: Db) =>
         status: 'cancelled',
         attempts: sql`${p('attempts')}`,
         cancel: sql`coalesce(${runs.cancel}, ${p('cancel')})`,
+        action: null,
         finishedAt: sql`${p('now')}`,
       })
       .where(eq(runs.id, p('id')))
@@ -101,6 +102,8 @@ const statements = (db: Db) =>
         steps: sql`coalesce(${p('steps')}, ${runs.steps})`,
         toolCallCount: sql`coalesce(${p('toolCallCount')}, ${runs.toolCallCount})`,
         replyMessageId: sql`${p('replyId')}`,
+        // A paused run fails past its deadline: it waits for nothing any more.
+        action: null,
         finishedAt: sql`${p('now')}`,
       })
       .where(eq(runs.id, p('id')))
@@ -204,9 +207,10 @@ export async function cancelRun(
 
 /**
  * Cancels every unfinished run of a thread for a newer message (`interrupt`, `rollback`),
- * inside the caller's transaction: queued runs end cancelled, running ones are marked
- * cancelling (their workers end them); with `deleteMessages` (`rollback`) their messages go
- * too (the user message and any steps a running run had committed), so no later prompt sees them.
+ * inside the caller's transaction: queued and paused runs end cancelled, running ones are
+ * marked cancelling (their workers end them); with `deleteMessages` (`rollback`) their messages
+ * go too (the user message and any steps a running or paused run had committed), so no later
+ * prompt sees them.
  */
 export function cancelThreadRuns(
   db: Db,
@@ -223,7 +227,8 @@ export function cancelThreadRuns(
   const cancelling: Run[] = [];
   const unfinished = q.unfinished.all({ threadId: input.threadId });
   for (const run of unfinished) {
-    if (run.status === 'queued') {
+    // A paused run holds no worker: it ends at once, as a queued one does.
+    if (run.status === 'queued' || run.status === 'requires_action') {
       ended.push(endCancelled(q, run, { attempts: run.attempts, now: input.now }, input, false));
     } else if (run.status === 'running') {
       cancelling.push(q.markCancelling.get({ id: run.id, cancel: json(input.cancel) }) as Run);
@@ -240,12 +245,12 @@ export function cancelThreadRuns(
 }
 
 /**
- * Ends a queued or cancelling run cancelled, inside the caller's transaction: the run's end and
- * its `agent.run.cancelled` row. If the run was its thread's head (no unfinished run before it),
- * that row enqueues the thread's next run, or hands its job to that run's undelivered
- * announcement, as `finishRun` does; a run cancelled while waiting behind another leaves the
- * chain to the head. Without `moveOn` the row enqueues nothing (a newer message cancelled it,
- * and that message's run decides its own job).
+ * Ends a queued, paused or cancelling run cancelled, inside the caller's transaction: the run's
+ * end (a paused run's action cleared) and its `agent.run.cancelled` row. If the run was its
+ * thread's head (no unfinished run before it), that row enqueues the thread's next run, or hands
+ * its job to that run's undelivered announcement, as `finishRun` does; a run cancelled while
+ * waiting behind another leaves the chain to the head. Without `moveOn` the row enqueues nothing
+ * (a newer message cancelled it, and that message's run decides its own job).
  */
 function endCancelled(
   q: ReturnType<typeof statements>,

@@ -17,11 +17,13 @@ const statements = (db: Db) =>
       .from(runs)
       .where(eq(runs.id, p('id')))
       .prepare(),
+    // A resumed run (its client answered) goes on without spending an attempt.
     startAttempt: db
       .update(runs)
       .set({
         status: 'running',
-        attempts: sql`${runs.attempts} + 1`,
+        attempts: sql`${runs.attempts} + case when ${runs.resumed} then 0 else 1 end`,
+        resumed: false,
         startedAt: sql`coalesce(${runs.startedAt}, ${p('now')})`,
         finishedAt: null,
       })
@@ -64,10 +66,13 @@ export async function startRunAttempt(db: Db, input: RunStart): Promise<RunAttem
     if (!run || run.status === 'completed' || run.status === 'cancelled') return null;
     // Only a run tried before can have rows an earlier attempt left behind.
     const earlier = run.attempts > 0 ? q.pendingRows.all({ runId: input.runId }) : [];
-    if (run.status === 'cancelling') return { run, row: null, earlier };
+    // Nothing to start: a cancelling run is only ended, a paused one waits for its client.
+    if (run.status === 'cancelling' || run.status === 'requires_action') {
+      return { run, row: null, earlier };
+    }
     const started = q.startAttempt.get({ id: input.runId, now: input.now.getTime() }) as Run;
     const row = q.insertOutbox.get({
-      ...input.startedEvent(started),
+      ...input.startedEvent(started, run.resumed),
       enqueueRunId: null,
       now: input.now,
     }) as OutboxRow;

@@ -5,10 +5,10 @@
  */
 import { and, asc, eq, sql } from 'drizzle-orm';
 import { prepared } from '../../prepared';
-import type { StepCommit, StepCommitResult } from '../../store';
+import type { NewStepMessage, StepCommit, StepCommitResult } from '../../store';
 import type { Db } from '../database';
 import { commitWrite } from '../group-commit';
-import { type Message, messages, type OutboxRow, runs, threads } from '../schema';
+import { type Message, messages, type OutboxRow, type Run, runs, threads } from '../schema';
 import { insertOutboxStatement } from './outbox';
 
 const p = sql.placeholder;
@@ -113,25 +113,12 @@ export async function commitStep(db: Db, input: StepCommit): Promise<StepCommitR
     const positions = JSON.stringify(input.messages.map((m) => m.position));
     if (q.taken.get({ threadId: run.threadId, seq, positions })) return { kind: 'taken' };
     // 3. The messages, in the run's slot, counted on the thread.
-    for (const m of input.messages) {
-      q.insertMessage.run({
-        id: m.id,
-        threadId: run.threadId,
-        runId,
-        role: m.role,
-        content: m.content,
-        seq,
-        position: m.position,
-        toolCalls: m.role === 'assistant' ? json(m.toolCalls) : null,
-        toolCallId: m.role === 'tool' ? m.toolCallId : null,
-        name: m.role === 'tool' ? m.name : null,
-        isError: m.role === 'tool' ? Number(m.isError) : null,
-        now,
-      });
-    }
-    if (input.messages.length > 0) {
-      q.count.run({ threadId: run.threadId, count: input.messages.length, now: now.getTime() });
-    }
+    insertStepMessages(
+      db,
+      { id: runId, threadId: run.threadId, seq: run.seq },
+      input.messages,
+      now,
+    );
     // 4. The run's counts and usage so far.
     q.progress.run({
       id: runId,
@@ -145,6 +132,39 @@ export async function commitStep(db: Db, input: StepCommit): Promise<StepCommitR
     );
     return { kind: 'committed', rows };
   });
+}
+
+/**
+ * Writes messages of a run's steps in its slot and counts them on its thread, inside the caller's
+ * unit: `commitStep`'s, and `answerRun`'s for the results a client settles.
+ */
+export function insertStepMessages(
+  db: Db,
+  run: Pick<Run, 'id' | 'threadId' | 'seq'>,
+  stepMessages: NewStepMessage[],
+  now: Date,
+): void {
+  const q = statements(db);
+  const seq = run.seq + 1;
+  for (const m of stepMessages) {
+    q.insertMessage.run({
+      id: m.id,
+      threadId: run.threadId,
+      runId: run.id,
+      role: m.role,
+      content: m.content,
+      seq,
+      position: m.position,
+      toolCalls: m.role === 'assistant' ? json(m.toolCalls) : null,
+      toolCallId: m.role === 'tool' ? m.toolCallId : null,
+      name: m.role === 'tool' ? m.name : null,
+      isError: m.role === 'tool' ? Number(m.isError) : null,
+      now,
+    });
+  }
+  if (stepMessages.length > 0) {
+    q.count.run({ threadId: run.threadId, count: stepMessages.length, now: now.getTime() });
+  }
 }
 
 /** See `Store.listRunSteps`: by position; none for an unknown run. */
