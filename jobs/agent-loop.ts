@@ -16,7 +16,7 @@ import type {
 } from '../db/types';
 import type { Config } from '../src/config';
 import { buildEvent, TOOL_RESULT_EVENT_CHARS } from '../src/events/event';
-import { newMessageId } from '../src/ids';
+import { newMessageId, newToolCallId } from '../src/ids';
 import {
   type ChatMessage,
   type ChatRequest,
@@ -66,18 +66,25 @@ interface Progress {
   /** The last step's calls that have no committed result yet, with their result's position. */
   pending: { call: MessageToolCall; position: number; step: number }[];
   nextPosition: number;
+  /** Every tool call id of the run so far: a new call's id must differ (its idempotency key). */
+  usedIds: Set<string>;
 }
 
 /** Reads the committed steps back: the conversation so far and what is left to do. */
 export function replaySteps(rows: Message[]): Progress {
-  const answered = new Set(rows.filter((m) => m.role === 'tool').map((m) => m.toolCallId));
+  // A call's result has its place fixed (right after its call): the place says it is answered.
+  const answered = new Set(rows.filter((m) => m.role === 'tool').map((m) => m.position));
+  const usedIds = new Set<string>();
   let steps = 0;
   let pending: Progress['pending'] = [];
   for (const row of rows) {
     if (row.role !== 'assistant' || !row.toolCalls) continue;
     steps++;
+    for (const call of row.toolCalls) usedIds.add(call.toolCallId);
     pending = row.toolCalls.flatMap((call, i) =>
-      answered.has(call.toolCallId) ? [] : [{ call, position: row.position + 1 + i, step: steps }],
+      answered.has(row.position + 1 + i)
+        ? []
+        : [{ call, position: row.position + 1 + i, step: steps }],
     );
   }
   const last = rows.at(-1);
@@ -93,6 +100,7 @@ export function replaySteps(rows: Message[]): Progress {
     toolCallCount: answered.size,
     pending,
     nextPosition,
+    usedIds,
   };
 }
 
@@ -180,7 +188,7 @@ export async function runAgentLoop(opts: {
     const answer = await llm.chat(request);
     usage = addUsage(usage, answer.usage);
     if (answer.toolCalls.length > 0 && offered.length > 0 && !last) {
-      const calls = answer.toolCalls.map(toStoredCall);
+      const calls = answer.toolCalls.map((call) => toStoredCall(call, progress.usedIds));
       const position = progress.nextPosition;
       const stored: NewStepMessage = {
         id: newMessageId(),
@@ -303,11 +311,16 @@ export async function runAgentLoop(opts: {
   }
 }
 
-const toStoredCall = (call: ToolCall): MessageToolCall => ({
-  toolCallId: call.id,
-  name: call.name,
-  arguments: call.arguments,
-});
+/**
+ * A call as stored. Some models number their calls afresh in every answer (`call_0` each time):
+ * an id an earlier step of the run used is replaced, so that each call of a run has its own id
+ * and idempotency key (the model is shown the stored ids, so it matches its results still).
+ */
+function toStoredCall(call: ToolCall, used: Set<string>): MessageToolCall {
+  const toolCallId = used.has(call.id) ? newToolCallId() : call.id;
+  used.add(toolCallId);
+  return { toolCallId, name: call.name, arguments: call.arguments };
+}
 
 function addUsage(a: RunUsage, b: RunUsage): RunUsage {
   return {

@@ -242,6 +242,28 @@ describe.skipIf(!redisTestsEnabled())('the agent loop', () => {
     expect((await t.get(`/api/chat/runs/${runId}`)).body).toMatchObject({ steps: 2, toolCalls: 1 });
   });
 
+  test('a model that numbers its calls afresh each step (call_0 twice): each call gets its own id and idempotency key', async () => {
+    llm.enqueue(
+      { kind: 'tools', calls: [{ name: 'lookup', arguments: { q: 'first' }, id: 'call_0' }] },
+      { kind: 'tools', calls: [{ name: 'lookup', arguments: { q: 'second' }, id: 'call_0' }] },
+    );
+    const before = callsTo('/echo').length;
+    const { runId, events } = await ask('twice', ['lookup']);
+    const calls = callsTo('/echo').slice(before);
+    expect(calls.map((c) => c.body)).toEqual(['{"q":"first"}', '{"q":"second"}']);
+    const keys = calls.map((c) => c.headers['idempotency-key']);
+    expect(new Set(keys).size).toBe(2);
+    const called = payloads(events, 'agent.run.tool_called');
+    expect(called[0].toolCallId).toBe('call_0');
+    expect(called[1].toolCallId).not.toBe('call_0');
+    expect(keys).toEqual(called.map((c) => `${runId}.${c.toolCallId}`));
+    expect(payloads(events, 'agent.run.completed')[0]).toMatchObject({
+      content: 'echo: lookup said {"received":{"q":"second"}}',
+      steps: 3,
+      toolCalls: 2,
+    });
+  });
+
   test('cancel while a tool runs: the call is aborted and the run ends cancelled', async () => {
     const abortedBefore = http.aborted;
     const { body } = await t.post({
