@@ -145,7 +145,7 @@ describe('the watch CLI’s printer', () => {
         event({ attempts: 1, usage: {}, durationMs: 5, content: 'ok', memory }),
       ],
     ]);
-    expect(lines.at(-1)).toBe(
+    expect(lines.at(-2)).toBe(
       '  memory: 6120 of 8192 tokens sent — 7 messages (5800 of a 6000-token window), summary 300 (covers 190 messages), system 20, tools 0',
     );
   });
