@@ -115,6 +115,7 @@ export type NewStepMessage =
       role: 'assistant';
       content: string;
       toolCalls: MessageToolCall[];
+      tokens: number;
     }
   | {
       id: string;

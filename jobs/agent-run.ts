@@ -11,6 +11,7 @@ import { type Llm, LlmError } from '../src/llm/llm';
 import type { ToolRegistry } from '../src/tools/service';
 import type { Logger } from '../src/logger';
 import { buildRunPrompt } from '../src/memory/memory';
+import { messageTokens } from '../src/memory/tokens';
 import type { Metrics } from '../src/metrics/metrics';
 import type { RedisClient } from '../src/redis/client';
 import type { CancelSignals } from '../src/runs/cancel-signals';
@@ -150,11 +151,10 @@ export function createRunProcessor(deps: RunJobDeps) {
     let outcome: LoopOutcome;
     const deltas = createDeltaWriter({ redis, stream, ids, attempt, after: announced });
     try {
-      const prompt = await buildRunPrompt({ ...deps, logger }, run, cancelled);
       outcome = await runAgentLoop({
         deps: { ...deps, logger },
         run,
-        prompt,
+        buildPrompt: (fit) => buildRunPrompt({ ...deps, logger }, run, cancelled, fit),
         signal: cancelled,
         onDelta: deltas.push,
         announce: (rows) => void announce(rows),
@@ -187,10 +187,16 @@ export function createRunProcessor(deps: RunJobDeps) {
       runId,
       now,
       attempts: attempt,
-      reply: { id: replyId, content: reply.content, position: reply.position },
+      reply: {
+        id: replyId,
+        content: reply.content,
+        position: reply.position,
+        tokens: messageTokens({ content: reply.content }),
+      },
       usage,
       steps,
       toolCallCount,
+      memory: reply.memory,
       event: buildEvent(
         'agent.run.completed',
         ids,
@@ -203,6 +209,7 @@ export function createRunProcessor(deps: RunJobDeps) {
           durationMs: now.getTime() - (run.startedAt ?? now).getTime(),
           steps,
           toolCalls: toolCallCount,
+          memory: reply.memory,
         },
         now,
       ),

@@ -1,4 +1,4 @@
-import type { CancelledBy } from '../../db/types';
+import type { CancelledBy, MemoryReport } from '../../db/types';
 import type { ErrorCode } from '../errors';
 import type { RunFailure } from '../failures';
 import { newEventId } from '../ids';
@@ -82,6 +82,8 @@ export interface EventPayloads {
     durationMs: number;
     steps: number;
     toolCalls: number;
+    /** The budget report of the run's last model call. */
+    memory: MemoryReport;
   };
   'agent.run.failed': { error: RunFailure; attempts: number };
   /** `reason`: the client's, or null; `attempts`: spent before the cancel (0 if it never started). */
