@@ -106,7 +106,8 @@ export interface RunFinish {
  * A message of a run's steps, to commit: the assistant message of a model call that asked for
  * tools (`toolCalls`), or one tool call's result (`role: 'tool'`). Its `position` is its place
  * among the run's messages (0, 1, …); the caller numbers them, so a step's results keep the
- * order of its calls however they finish.
+ * order of its calls however they finish. `tokens`: its tokens (o200k, framing included, tool
+ * calls or result with it), stored with it.
  */
 export type NewStepMessage =
   | {

@@ -98,6 +98,7 @@ describe.skipIf(!redisTestsEnabled())('read endpoints', () => {
           role: 'assistant',
           content: '',
           toolCalls: [{ toolCallId: 'call_1', name: 'weather', arguments: '{"city":"Paris"}' }],
+          tokens: 14,
         },
         {
           id: 'msg_stepresult',
@@ -107,6 +108,7 @@ describe.skipIf(!redisTestsEnabled())('read endpoints', () => {
           toolCallId: 'call_1',
           name: 'weather',
           isError: true,
+          tokens: 10,
         },
       ],
       events: [],

@@ -50,6 +50,7 @@ describe(`durable steps in the store (${TEST_DATABASE})`, () => {
       messageId,
       runId,
       content: 'hello',
+      tokens: 5,
       model: 'm',
       multitask: 'enqueue' as const,
       tools: [],
@@ -98,6 +99,7 @@ describe(`durable steps in the store (${TEST_DATABASE})`, () => {
       name,
       arguments: JSON.stringify({ i }),
     })),
+    tokens: 10 + names.length,
   });
 
   const toolResult = (position: number, name: string, isError = false): NewStepMessage => ({
@@ -108,6 +110,7 @@ describe(`durable steps in the store (${TEST_DATABASE})`, () => {
     toolCallId: newToolCallId(),
     name,
     isError,
+    tokens: 7,
   });
 
   /** A step's event; the store keeps whatever type it is given. */
@@ -141,7 +144,7 @@ describe(`durable steps in the store (${TEST_DATABASE})`, () => {
           toolCalls: 0,
         },
       ),
-      reply: { id, content, position: reply.position },
+      reply: { id, content, position: reply.position, tokens: 3 },
       cancelledEvent,
       ...extra,
     });
@@ -521,7 +524,7 @@ describe(`durable steps in the store (${TEST_DATABASE})`, () => {
     expect(places((await store.getThreadMemory(threadId, 3, 100))?.recent ?? [])).toEqual(all);
     expect(places((await store.getThreadMemory(threadId, 0, 100))?.recent ?? [])).toEqual(['0:0']);
     const empty = await store.getThreadMemory(threadId, -1, 10);
-    expect(empty).toEqual({ summary: null, summaryThroughSeq: null, recent: [] });
+    expect(empty).toEqual({ summary: null, summaryTokens: 0, summaryThroughSeq: null, recent: [] });
     expect(await store.getThreadMemory(newThreadId(), 3, 10)).toBeUndefined();
 
     // What a summary folds in: strictly between two slots, in order.
