@@ -130,6 +130,7 @@ describe(`token budgets and titles in the store (${TEST_DATABASE})`, () => {
           durationMs: 1,
           steps: 1,
           toolCalls: 1,
+          memory: report(0),
         },
       ),
       reply: { id, content: 'the answer', position: reply.position, tokens: reply.tokens },

@@ -12,6 +12,18 @@ import { buildEvent } from '../../src/events/event';
 import { newEventId, newMessageId, newRunId, newThreadId, newToolCallId } from '../../src/ids';
 import { rowCounts } from '../support/rows';
 
+/** A budget report for events built by hand: the store keeps what it is given. */
+const NO_MEMORY = {
+  contextTokens: 0,
+  budgetTokens: 0,
+  systemTokens: 0,
+  summaryTokens: 0,
+  toolsTokens: 0,
+  windowTokens: 0,
+  windowMessages: 0,
+  summarisedMessages: 0,
+};
+
 /**
  * The store's half of durable steps: `commitStep`, `listRunSteps`, the reply placed after the
  * steps, conversation order by (seq, position), and rollback of a run's steps. Runs on the
@@ -142,6 +154,7 @@ describe(`durable steps in the store (${TEST_DATABASE})`, () => {
           durationMs: 1,
           steps: 1,
           toolCalls: 0,
+          memory: NO_MEMORY,
         },
       ),
       reply: { id, content, position: reply.position, tokens: 3 },
