@@ -155,7 +155,7 @@ describe('titleThread', () => {
 
   test('a model error is logged at warn and saves nothing; it never throws', async () => {
     const { deps, calls } = fakeDeps({
-      answer: () => Promise.reject(new LlmError('retryable', 'llm_unavailable', 'HTTP 500')),
+      answer: () => Promise.reject(new LlmError('retryable', 'llm_server_error', 'HTTP 500')),
     });
     const { logger, lines } = captureLogs();
     await titleThread(deps, run, logger.child({ runId: run.id, threadId: run.threadId }));
