@@ -16,6 +16,7 @@ import type { Metrics } from '../src/metrics/metrics';
 import type { RedisClient } from '../src/redis/client';
 import type { CancelSignals } from '../src/runs/cancel-signals';
 import { announceEnd, cancelledEvent, failRun, type RunEndDeps } from '../src/runs/service';
+import { titleThread } from '../src/threads/titles';
 import { type LoopOutcome, RunNotRunningError, runAgentLoop } from './agent-loop';
 import { parseRunJobData, type RunJobData, type RunQueue } from './catalog';
 
@@ -219,6 +220,13 @@ export function createRunProcessor(deps: RunJobDeps) {
     if (!end) return { status: 'skipped' };
     await announceEnd(ends, end);
     logger.info({ attempt, usage, status: end.status }, `run ${end.status}`);
+    // Awaited once the end is announced: the terminal event is out and titleThread never throws,
+    // so the run neither fails nor waits for it. The job holds its slot for the title call (once
+    // a thread, bounded by LLM_TIMEOUT_MS), and a shutdown waits for it instead of closing the
+    // store under it. `ends.publisher`: `titled` goes out after `completed`, never before.
+    if (end.status === 'completed') {
+      await titleThread({ ...deps, publisher: ends.publisher }, end.run, logger);
+    }
     return end.status === 'completed' ? { status: 'completed', replyId } : { status: 'cancelled' };
   }
 

@@ -13,6 +13,7 @@ export const EVENT_TYPES = [
   'agent.run.completed',
   'agent.run.failed',
   'agent.run.cancelled',
+  'agent.thread.titled',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -28,6 +29,15 @@ export const TOOL_RESULT_EVENT_CHARS = 4000;
 
 export function isTerminalEvent(type: string | undefined): boolean {
   return (TERMINAL_EVENT_TYPES as readonly (string | undefined)[]).includes(type);
+}
+
+/**
+ * An event about the thread rather than one run (`agent.thread.*`): its `runId` only says which
+ * run it followed, so it goes on the main stream alone, not on that run's own stream (whose feed
+ * has ended, and which expires RUN_FEED_TTL_S after the run's end).
+ */
+export function isThreadEvent(type: string | undefined): boolean {
+  return type?.startsWith('agent.thread.') ?? false;
 }
 
 export interface Usage {
@@ -88,6 +98,8 @@ export interface EventPayloads {
   'agent.run.failed': { error: RunFailure; attempts: number };
   /** `reason`: the client's, or null; `attempts`: spent before the cancel (0 if it never started). */
   'agent.run.cancelled': { reason: string | null; by: CancelledBy; attempts: number };
+  /** The title model named the thread; `runId`: the completed run after which it was made. */
+  'agent.thread.titled': { title: string };
 }
 
 /** One stream entry. `payload` is JSON text on the stream (docs/events.md). */

@@ -37,6 +37,7 @@ describe.skipIf(!redisTestsEnabled())('read endpoints', () => {
       createdAt: expect.any(String),
       updatedAt: expect.any(String),
       messageCount: 7,
+      title: null,
       summary: null,
       summaryThroughMessageId: null,
     });
