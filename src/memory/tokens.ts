@@ -11,8 +11,14 @@ import type { ToolDefinition } from '../llm/llm';
 /** What the chat format adds around each message (role and separators), as OpenAI counts it. */
 export const MESSAGE_FRAMING_TOKENS = 4;
 
+/**
+ * Special-token names in a text (`<|endoftext|>`) are counted as the plain text they are: a
+ * model server sends user text as text, and gpt-tokenizer would otherwise throw on them.
+ */
+export const PLAIN_TEXT = { disallowedSpecial: new Set<string>() };
+
 export function textTokens(text: string): number {
-  return text.length === 0 ? 0 : countTokens(text);
+  return text.length === 0 ? 0 : countTokens(text, PLAIN_TEXT);
 }
 
 /**
