@@ -38,7 +38,11 @@ export function messageTokens(message: {
   return tokens;
 }
 
-/** The tool definitions a request offers, as the JSON the model is given. */
+/**
+ * The tool definitions a request offers, as the JSON the model is given: in the wire shape
+ * (`{type: "function", function: …}`, as request-body.ts sends them).
+ */
 export function toolDefinitionTokens(tools: ToolDefinition[]): number {
-  return tools.length === 0 ? 0 : textTokens(JSON.stringify(tools));
+  if (tools.length === 0) return 0;
+  return textTokens(JSON.stringify(tools.map((tool) => ({ type: 'function', function: tool }))));
 }
