@@ -92,6 +92,9 @@ export async function buildRunPrompt(
   const older = range
     ? await db.listMessagesBetween(run.threadId, range.afterSeq, range.beforeSeq)
     : [];
+  // Slots are not all taken (user messages use every other one): a range can hold nothing.
+  // Then the window is every candidate, and no cap need be set aside.
+  if (range && older.length === 0) budgetTokens = budgetWith(summaryTokensNow);
   const last = older.at(-1);
   if (last) {
     try {
@@ -141,16 +144,24 @@ export async function buildRunPrompt(
       toolsTokens,
       windowTokens: tokensOf(sent),
       windowMessages: sent.length,
-      // Counted in slots: a slot is one user message with its run's messages, and slots are
-      // numbered from 0 per thread, so through slot S the summary covers S + 1 user messages
-      // and what their runs said. Counting the messages themselves would read the history.
-      summarisedMessages: sendSummary && summaryThroughSeq !== null ? summaryThroughSeq + 1 : 0,
+      summarisedMessages: sendSummary ? coveredUserMessages(summaryThroughSeq) : 0,
     },
   };
 }
 
 function counted<M extends MemoryMessage>(message: M): Counted<M> {
   return { message, tokens: message.tokens ?? messageTokens(message) };
+}
+
+/**
+ * What `summarisedMessages` counts: the user messages the summary covers (each with whatever its
+ * run said), not every message: the store keeps no count of the messages through a slot, and
+ * counting them would read the history. User messages take every other slot from 0 (ingress
+ * claims slots 2 apart: db/{sqlite,postgres}/queries/ingress.ts), so through slot S that is
+ * floor(S / 2) + 1.
+ */
+export function coveredUserMessages(summaryThroughSeq: number | null): number {
+  return summaryThroughSeq === null ? 0 : Math.floor(summaryThroughSeq / 2) + 1;
 }
 
 function firstSeq(window: Counted<MemoryMessage>[]): number {

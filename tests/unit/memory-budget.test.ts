@@ -53,12 +53,13 @@ type Row = Pick<
   | 'tokens'
 >;
 
-const row = (seq: number, position: number, tokens: number | null = 100): Row => ({
-  id: `msg_${seq}_${position}`,
-  seq,
+/** Turn `turn`'s message at `position`: user messages take every other slot, as ingress has it. */
+const row = (turn: number, position: number, tokens: number | null = 100): Row => ({
+  id: `msg_${turn}_${position}`,
+  seq: 2 * turn,
   position,
   role: position === 0 ? 'user' : 'assistant',
-  content: `m${seq}.${position}`,
+  content: `m${turn}.${position}`,
   toolCalls: null,
   toolCallId: null,
   name: null,
@@ -69,7 +70,7 @@ const row = (seq: number, position: number, tokens: number | null = 100): Row =>
 /** `turns` slots of a user message and a reply (100 tokens each), then the run's message. */
 function conversation(turns: number): Row[] {
   const rows: Row[] = [];
-  for (let seq = 0; seq < turns; seq++) rows.push(row(seq, 0), row(seq, 1));
+  for (let turn = 0; turn < turns; turn++) rows.push(row(turn, 0), row(turn, 1));
   rows.push(row(turns, 0));
   return rows;
 }
@@ -158,11 +159,12 @@ async function build(
   return { ...built, summaryCalls: model.requests };
 }
 
-const fresh = (rows: Row[], summary?: { text: string; throughSeq: number }): Memory => ({
+/** A thread memory whose summary, if any, covers turns 0 to `throughTurn`. */
+const fresh = (rows: Row[], summary?: { text: string; throughTurn: number }): Memory => ({
   rows,
   summary: summary?.text ?? null,
   summaryTokens: summary ? summaryTokens(summary.text) : 0,
-  summaryThroughSeq: summary?.throughSeq ?? null,
+  summaryThroughSeq: summary ? 2 * summary.throughTurn : null,
   saved: [],
 });
 
@@ -300,7 +302,7 @@ describe('buildRunPrompt: the window', () => {
   });
 
   test('never overlaps what the summary covers', async () => {
-    const built = await build(fresh(conversation(4), { text: 'old', throughSeq: 2 }));
+    const built = await build(fresh(conversation(4), { text: 'old', throughTurn: 2 }));
     expect(built.summaryCalls).toHaveLength(0);
     expect(built.messages.map((m) => m.content)).toEqual([
       SYSTEM,
@@ -317,7 +319,7 @@ describe('buildRunPrompt: the window', () => {
 
 describe('buildRunPrompt: the summary', () => {
   test('folds what left the window, capped, and stores it with its tokens as sent', async () => {
-    const memory = fresh(conversation(6), { text: 'old', throughSeq: 0 });
+    const memory = fresh(conversation(6), { text: 'old', throughTurn: 0 });
     const built = await build(memory, { stepTokens: FIXED - RESERVE - 500 });
     const [call] = built.summaryCalls;
     expect(call?.maxTokens).toBe(64);
@@ -330,7 +332,7 @@ describe('buildRunPrompt: the summary', () => {
       {
         text: 'the summary',
         throughMessageId: 'msg_3_1',
-        throughSeq: 3,
+        throughSeq: 6,
         tokens: summaryTokens('the summary'),
       } as never,
     ]);
@@ -399,8 +401,8 @@ describe('buildRunPrompt: the summary', () => {
 describe('buildRunPrompt: shrink (the overflow retry)', () => {
   test('halves the window budget, rounding down', async () => {
     const rows = conversation(6);
-    const full = await build(fresh(rows, { text: 'old', throughSeq: 0 }));
-    const half = await build(fresh(rows, { text: 'old', throughSeq: 0 }), { shrink: 0.5 });
+    const full = await build(fresh(rows, { text: 'old', throughTurn: 0 }));
+    const half = await build(fresh(rows, { text: 'old', throughTurn: 0 }), { shrink: 0.5 });
     expect(half.report.budgetTokens).toBe(Math.floor(full.report.budgetTokens / 2));
   });
 
@@ -411,22 +413,22 @@ describe('buildRunPrompt: shrink (the overflow retry)', () => {
     const half = await build(memory, { stepTokens, shrink: 0.5 });
     expect(half.report.budgetTokens).toBe(500);
     expect(half.report.windowMessages).toBe(5);
-    expect(memory.saved[0]?.throughSeq).toBe(3);
+    expect(memory.saved[0]?.throughSeq).toBe(6);
     expect(half.messages[1]?.content).toBe(summaryContent('the summary'));
   });
 
   test('with a window of one message the summary is left out of the prompt', async () => {
-    const memory = fresh(conversation(3), { text: 'old', throughSeq: 0 });
+    const memory = fresh(conversation(3), { text: 'old', throughTurn: 0 });
     const built = await build(memory, { stepTokens: FIXED, shrink: 0.5 });
     expect(built.messages.map((m) => m.content)).toEqual([SYSTEM, 'm3.0']);
     expect(built.report.summaryTokens).toBe(0);
     expect(built.report.summarisedMessages).toBe(0);
     // Still brought up to date for the next call.
-    expect(memory.saved[0]?.throughSeq).toBe(2);
+    expect(memory.saved[0]?.throughSeq).toBe(4);
   });
 
   test('without shrink a window of one message keeps the summary', async () => {
-    const memory = fresh(conversation(3), { text: 'old', throughSeq: 0 });
+    const memory = fresh(conversation(3), { text: 'old', throughTurn: 0 });
     const built = await build(memory, { stepTokens: FIXED });
     expect(built.messages.map((m) => m.content)).toEqual([
       SYSTEM,
