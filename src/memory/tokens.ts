@@ -11,8 +11,14 @@ import type { ToolDefinition } from '../llm/llm';
 /** What the chat format adds around each message (role and separators), as OpenAI counts it. */
 export const MESSAGE_FRAMING_TOKENS = 4;
 
+/**
+ * Special-token names in a text (`<|endoftext|>`) are counted as the plain text they are: a
+ * model server sends user text as text, and gpt-tokenizer would otherwise throw on them.
+ */
+export const PLAIN_TEXT = { disallowedSpecial: new Set<string>() };
+
 export function textTokens(text: string): number {
-  return text.length === 0 ? 0 : countTokens(text);
+  return text.length === 0 ? 0 : countTokens(text, PLAIN_TEXT);
 }
 
 /**
@@ -32,7 +38,11 @@ export function messageTokens(message: {
   return tokens;
 }
 
-/** The tool definitions a request offers, as the JSON the model is given. */
+/**
+ * The tool definitions a request offers, as the JSON the model is given: in the wire shape
+ * (`{type: "function", function: …}`, as request-body.ts sends them).
+ */
 export function toolDefinitionTokens(tools: ToolDefinition[]): number {
-  return tools.length === 0 ? 0 : textTokens(JSON.stringify(tools));
+  if (tools.length === 0) return 0;
+  return textTokens(JSON.stringify(tools.map((tool) => ({ type: 'function', function: tool }))));
 }
