@@ -61,7 +61,7 @@ export async function buildRunPrompt(
   let summaryThroughSeq = thread.summaryThroughSeq;
   let summaryTokensNow = summary ? thread.summaryTokens || summaryTokens(summary) : 0;
   const covered = summaryThroughSeq ?? -1;
-  const before = thread.recent.slice(thread.recent.length - (recentMax - 1));
+  const before = thread.recent.slice(Math.max(0, thread.recent.length - (recentMax - 1)));
   const candidates = alignWindow([...before.filter((m) => m.seq > covered), own]).map(counted);
 
   const contextTokens = contextTokensFor(config, run.model);
