@@ -129,6 +129,9 @@ describe.skipIf(!redisTestsEnabled())('memory against an 8 192-token model', () 
         .length ?? 0;
     expect(windowOf(second)).toBeLessThan(windowOf(first) + 1);
     expect(events.at(-1)?.payload.memory.toolsTokens).toBeGreaterThan(0);
+    // The run view has the same report.
+    const view = (await t.get(`/api/chat/runs/${body.runId}`)).body;
+    expect(view.memory).toEqual(events.at(-1)?.payload.memory);
   });
 
   test.each(['openai', 'llamacpp'] as const)(

@@ -174,6 +174,7 @@ describe.skipIf(!redisTestsEnabled())('read endpoints', () => {
       pendingAction: null,
       steps: 0,
       toolCalls: 0,
+      memory: null,
       createdAt: expect.any(String),
       startedAt: null,
       finishedAt: null,
