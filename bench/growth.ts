@@ -8,6 +8,7 @@ import type { Run } from '../db/types';
 import { loadConfig } from '../src/config';
 import { createLogger } from '../src/logger';
 import { buildRunPrompt } from '../src/memory/memory';
+import { messageTokens } from '../src/memory/tokens';
 import { percentile } from './load';
 
 /**
@@ -24,15 +25,19 @@ export async function promptGrowth(sizes: number[], builds: number) {
   seed.exec('PRAGMA busy_timeout = 5000');
   const insertThread = seed.prepare(
     `INSERT INTO threads (id, created_at, updated_at, message_count, next_seq, summary,
-       summary_through_message_id, summary_through_seq)
-     VALUES ($id, $now, $now, $count, $nextSeq, $summary, $throughId, $throughSeq)`,
+       summary_through_message_id, summary_through_seq, summary_tokens)
+     VALUES ($id, $now, $now, $count, $nextSeq, $summary, $throughId, $throughSeq, $summaryTokens)`,
   );
   const insertMessage = seed.prepare(
-    `INSERT INTO messages (id, thread_id, run_id, role, content, seq, created_at)
-     VALUES ($id, $threadId, $runId, $role, $content, $seq, $now)`,
+    `INSERT INTO messages (id, thread_id, run_id, role, content, seq, tokens, created_at)
+     VALUES ($id, $threadId, $runId, $role, $content, $seq, $tokens, $now)`,
   );
+  // The summary is up to date, so the model is never called; if it were, P3 would not measure
+  // prompt building alone: the bench fails loudly.
+  let modelCalls = 0;
   const llm = {
     chat: async () => {
+      modelCalls++;
       throw new Error('the model must not be called: the summary is up to date');
     },
   };
@@ -52,34 +57,51 @@ export async function promptGrowth(sizes: number[], builds: number) {
           count: size,
           nextSeq: last + 2,
           summary: windowStart > 0 ? `Summary of the first ${windowStart} messages.` : null,
+          summaryTokens:
+            windowStart > 0
+              ? messageTokens({ content: `Summary of the first ${windowStart} messages.` })
+              : 0,
           throughId: windowStart > 0 ? `msg_${size}_${windowStart - 1}` : null,
           throughSeq: windowStart > 0 ? windowStart - 1 : null,
         });
         for (let seq = 0; seq < size; seq++) {
+          const content = `message ${seq}: ${'lorem ipsum '.repeat(8)}`;
           insertMessage.run({
             id: `msg_${size}_${seq}`,
             threadId,
             runId: `run_${size}_${seq >> 1}`,
             role: seq % 2 === 0 ? 'user' : 'assistant',
-            content: `message ${seq}: ${'lorem ipsum '.repeat(8)}`,
+            content,
             seq,
+            // Counted once when written, as the store does.
+            tokens: messageTokens({ content }),
             now,
           });
         }
       })();
-      const run = { id: `run_${size}`, threadId, seq: last, model: 'bench' } as Run;
-      let prompt = await buildRunPrompt(deps, run);
+      const run = {
+        id: `run_${size}`,
+        threadId,
+        seq: last,
+        model: 'bench',
+        userMessageId: `msg_${size}_${last}`,
+        tools: [],
+        clientTools: [],
+      } as unknown as Run;
+      const fit = { tools: [], stepTokens: 0 };
+      let prompt = await buildRunPrompt(deps, run, undefined, fit);
       const times: number[] = [];
       for (let i = 0; i < builds; i++) {
         const start = performance.now();
-        prompt = await buildRunPrompt(deps, run);
+        prompt = await buildRunPrompt(deps, run, undefined, fit);
         times.push(performance.now() - start);
       }
+      if (modelCalls > 0) throw new Error(`P3: the model was called ${modelCalls} times`);
       results.push({
         size,
         medianMs: percentile(times, 50),
-        promptMessages: prompt.length,
-        promptChars: prompt.reduce((n, m) => n + m.content.length, 0),
+        promptMessages: prompt.messages.length,
+        promptChars: prompt.messages.reduce((n, m) => n + m.content.length, 0),
       });
     }
   } finally {

@@ -9,9 +9,12 @@ import { join } from 'node:path';
 import { openStore } from '../db/client';
 import { buildEvent } from '../src/events/event';
 import { newMessageId, newRunId, newThreadId } from '../src/ids';
+import { messageTokens } from '../src/memory/tokens';
 
 const GROUP = 50;
 const CONTENT = 'How many moons does Jupiter have?';
+/** Counted once, outside the clock: this measures the storage, as the ids below. */
+const CONTENT_TOKENS = messageTokens({ content: CONTENT });
 
 type Ids = { threadId: string; messageId: string; runId: string };
 
@@ -45,6 +48,7 @@ export async function storeCost(kind: 'cuid2' | 'ordered', messages: number) {
         return store.insertRunRequest({
           ...ids,
           content: CONTENT,
+          tokens: CONTENT_TOKENS,
           model: 'gpt-4o-mini',
           multitask: 'enqueue',
           tools: [],

@@ -95,3 +95,24 @@ export interface RunAction {
   since: string;
   deadline: string;
 }
+
+/**
+ * The budget report of a run's last model call (`runs.memory`, `agent.run.completed`): the
+ * model's context window, what was left for the window after the fixed parts and the margin,
+ * the tokens of each part as sent (message framing included), the messages in the window, and
+ * how many of the thread's messages the summary covers.
+ */
+export interface MemoryReport {
+  contextTokens: number;
+  budgetTokens: number;
+  systemTokens: number;
+  summaryTokens: number;
+  toolsTokens: number;
+  windowTokens: number;
+  windowMessages: number;
+  summarisedMessages: number;
+}
+
+/** Who gave a thread its title: the title model after its first run, or a user (PATCH). */
+export const TITLE_SOURCES = ['model', 'user'] as const;
+export type TitleSource = (typeof TITLE_SOURCES)[number];

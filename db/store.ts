@@ -6,6 +6,7 @@
 import type {
   ClientTool,
   FinishedRunStatus,
+  MemoryReport,
   Message,
   MessageToolCall,
   OutboxRow,
@@ -16,6 +17,7 @@ import type {
   RunError,
   RunUsage,
   Thread,
+  TitleSource,
 } from './types';
 
 export type { RunError };
@@ -39,6 +41,8 @@ export interface RunRequest<R> {
   messageId: string;
   runId: string;
   content: string;
+  /** The message's tokens (o200k, framing included), stored with it. */
+  tokens: number;
   model: string;
   multitask: Multitask;
   /** The server tools the run may call, resolved (`runs.tools`). */
@@ -82,7 +86,9 @@ export interface RunFinish {
    */
   event?: Event;
   /** `position`: its place among the run's messages, after its steps' (see `commitStep`). */
-  reply?: { id: string; content: string; position: number };
+  reply?: { id: string; content: string; position: number; tokens: number };
+  /** The budget report of the run's last model call. */
+  memory?: MemoryReport;
   usage?: Run['usage'];
   /** The run's counts at its end (see `StepCommit`); unchanged when absent. */
   steps?: number;
@@ -100,7 +106,8 @@ export interface RunFinish {
  * A message of a run's steps, to commit: the assistant message of a model call that asked for
  * tools (`toolCalls`), or one tool call's result (`role: 'tool'`). Its `position` is its place
  * among the run's messages (0, 1, …); the caller numbers them, so a step's results keep the
- * order of its calls however they finish.
+ * order of its calls however they finish. `tokens`: its tokens (o200k, framing included, tool
+ * calls or result with it), stored with it.
  */
 export type NewStepMessage =
   | {
@@ -109,6 +116,7 @@ export type NewStepMessage =
       role: 'assistant';
       content: string;
       toolCalls: MessageToolCall[];
+      tokens: number;
     }
   | {
       id: string;
@@ -118,6 +126,7 @@ export type NewStepMessage =
       toolCallId: string;
       name: string;
       isError: boolean;
+      tokens: number;
     };
 
 /** One unit of a run's progress (see `Store.commitStep`). */
@@ -131,6 +140,8 @@ export interface StepCommit {
   steps?: number;
   toolCallCount?: number;
   usage?: RunUsage;
+  /** The budget report of the model call this step answers. */
+  memory?: MemoryReport;
 }
 
 export type StepCommitResult =
@@ -231,6 +242,8 @@ export type RunCancelResult =
 /** What a run's memory starts from: the thread's summary and the recent window. */
 export interface ThreadMemory {
   summary: string | null;
+  /** The summary's tokens (0 without one). */
+  summaryTokens: number;
   summaryThroughSeq: number | null;
   /** The last `count` messages at or before slot `throughSeq`, in conversation order. */
   recent: Message[];
@@ -343,8 +356,21 @@ export interface Store {
   /** Stores a summary with the last message it covers (id and conversation slot). */
   saveSummary(
     threadId: string,
-    summary: { text: string; throughMessageId: string; throughSeq: number },
+    summary: { text: string; throughMessageId: string; throughSeq: number; tokens: number },
   ): Promise<void>;
+  /**
+   * Gives a thread its title, in one transaction with the outbox row of `event`
+   * (`agent.thread.titled`): a `model` title only while the thread has none (a failed or later
+   * try never overwrites one, a user's above all); a `user` title always. Null when nothing was
+   * saved (no such thread, or a title there already for a model title).
+   */
+  saveTitle(input: {
+    threadId: string;
+    title: string;
+    source: TitleSource;
+    now: Date;
+    event: Event;
+  }): Promise<{ row: OutboxRow } | null>;
   /** The summary and the recent window of a thread; undefined when the thread does not exist. */
   getThreadMemory(
     threadId: string,

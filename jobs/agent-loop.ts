@@ -6,6 +6,7 @@
  */
 import type { NewStepMessage, Store, StepCommit } from '../db/store';
 import type {
+  MemoryReport,
   Message,
   MessageToolCall,
   OutboxRow,
@@ -27,6 +28,7 @@ import {
 } from '../src/llm/llm';
 import type { Logger } from '../src/logger';
 import { stepMessages } from '../src/memory/prompt';
+import { messageTokens } from '../src/memory/tokens';
 import type { ToolRegistry } from '../src/tools/service';
 
 export interface LoopDeps {
@@ -41,6 +43,8 @@ export interface LoopDeps {
 export interface LoopReply {
   kind: 'reply';
   content: string;
+  /** The budget report of the last model call. */
+  memory: MemoryReport;
   /** The reply's place among the run's messages: after every committed step message. */
   position: number;
   usage: RunUsage;
@@ -68,6 +72,8 @@ interface Progress {
   nextPosition: number;
   /** Every tool call id of the run so far: a new call's id must differ (its idempotency key). */
   usedIds: Set<string>;
+  /** The tokens of the run's own step messages: the part of the prompt memory must leave room for. */
+  stepTokens: number;
 }
 
 /** Reads the committed steps back: the conversation so far and what is left to do. */
@@ -101,6 +107,7 @@ export function replaySteps(rows: Message[]): Progress {
     pending,
     nextPosition,
     usedIds,
+    stepTokens: rows.reduce((sum, row) => sum + (row.tokens ?? messageTokens(row)), 0),
   };
 }
 
@@ -113,8 +120,16 @@ export function replaySteps(rows: Message[]): Progress {
 export async function runAgentLoop(opts: {
   deps: LoopDeps;
   run: Run;
-  /** Memory's prompt: system prompt, summary and the thread's window up to the user message. */
-  prompt: ChatMessage[];
+  /**
+   * Memory's prompt for one model call: system prompt, summary and the thread's window up to the
+   * user message, within what is left of the model's context after the tools and the run's own
+   * steps; `shrink` (the overflow retry) halves the window's budget.
+   */
+  buildPrompt: (opts: {
+    tools: ToolDefinition[];
+    stepTokens: number;
+    shrink?: number;
+  }) => Promise<{ messages: ChatMessage[]; report: MemoryReport }>;
   signal: AbortSignal;
   onDelta: (text: string) => void;
   announce: (rows: OutboxRow[]) => void;
@@ -138,6 +153,7 @@ export async function runAgentLoop(opts: {
     tools.get(call.name)?.approval === true &&
     !approved.has(call.toolCallId);
   let usage: RunUsage = run.usage ?? { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
+  let memory: MemoryReport | undefined;
   let progress = replaySteps(await db.listRunSteps(run.id));
 
   // One commit at a time, in order: the run's counts are absolute, and its events keep order.
@@ -175,17 +191,31 @@ export async function runAgentLoop(opts: {
     const step = progress.steps + 1;
     // The last step is offered the tools but may not call them, so the run ends with an answer.
     const last = step >= config.run.maxSteps;
-    const request: ChatRequest = {
+    // Memory is fitted at every step: the run's own steps and tool results count against it.
+    const fit = { tools: offered, stepTokens: progress.stepTokens };
+    let built = await opts.buildPrompt(fit);
+    const request = (messages: ChatMessage[]): ChatRequest => ({
       model: run.model,
-      messages: [...opts.prompt, ...progress.history],
+      messages: [...messages, ...progress.history],
       signal,
       onDelta: opts.onDelta,
-    };
-    if (offered.length > 0) {
-      request.tools = offered;
-      request.toolChoice = last ? 'none' : 'auto';
+      ...(offered.length > 0 ? { tools: offered, toolChoice: last ? 'none' : 'auto' } : {}),
+    });
+    let answer: Awaited<ReturnType<Llm['chat']>>;
+    try {
+      answer = await llm.chat(request(built.messages));
+    } catch (error) {
+      // The model says the prompt is too long after all (its tokenizer is not ours): once,
+      // with half the window; a second refusal fails the run context_overflow.
+      if (!(error instanceof LlmError) || error.code !== 'context_overflow') throw error;
+      logger.warn(
+        { step, memory: built.report },
+        'context too long for the model; halving the window',
+      );
+      built = await opts.buildPrompt({ ...fit, shrink: 0.5 });
+      answer = await llm.chat(request(built.messages));
     }
-    const answer = await llm.chat(request);
+    memory = built.report;
     usage = addUsage(usage, answer.usage);
     if (answer.toolCalls.length > 0 && offered.length > 0 && !last) {
       const calls = answer.toolCalls.map((call) => toStoredCall(call, progress.usedIds));
@@ -196,6 +226,7 @@ export async function runAgentLoop(opts: {
         role: 'assistant',
         content: answer.content,
         toolCalls: calls,
+        tokens: messageTokens({ content: answer.content, toolCalls: calls }),
       };
       await commit({
         messages: [stored],
@@ -212,6 +243,7 @@ export async function runAgentLoop(opts: {
         ),
         steps: step,
         usage,
+        memory,
       });
       logger.info({ step, toolCalls: calls.length }, 'model asked for tools');
       progress = replaySteps(await db.listRunSteps(run.id));
@@ -229,6 +261,7 @@ export async function runAgentLoop(opts: {
     return {
       kind: 'reply',
       content: answer.content,
+      memory: built.report,
       position: progress.nextPosition,
       usage,
       steps: step,
@@ -288,6 +321,7 @@ export async function runAgentLoop(opts: {
               toolCallId: call.toolCallId,
               name: call.name,
               isError: outcome.isError,
+              tokens: messageTokens({ content: outcome.output, name: call.name }),
             },
           ],
           events: [

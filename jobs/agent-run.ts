@@ -11,10 +11,12 @@ import { type Llm, LlmError } from '../src/llm/llm';
 import type { ToolRegistry } from '../src/tools/service';
 import type { Logger } from '../src/logger';
 import { buildRunPrompt } from '../src/memory/memory';
+import { messageTokens } from '../src/memory/tokens';
 import type { Metrics } from '../src/metrics/metrics';
 import type { RedisClient } from '../src/redis/client';
 import type { CancelSignals } from '../src/runs/cancel-signals';
 import { announceEnd, cancelledEvent, failRun, type RunEndDeps } from '../src/runs/service';
+import { titleThread } from '../src/threads/titles';
 import { type LoopOutcome, RunNotRunningError, runAgentLoop } from './agent-loop';
 import { parseRunJobData, type RunJobData, type RunQueue } from './catalog';
 
@@ -150,11 +152,10 @@ export function createRunProcessor(deps: RunJobDeps) {
     let outcome: LoopOutcome;
     const deltas = createDeltaWriter({ redis, stream, ids, attempt, after: announced });
     try {
-      const prompt = await buildRunPrompt({ ...deps, logger }, run, cancelled);
       outcome = await runAgentLoop({
         deps: { ...deps, logger },
         run,
-        prompt,
+        buildPrompt: (fit) => buildRunPrompt({ ...deps, logger }, run, cancelled, fit),
         signal: cancelled,
         onDelta: deltas.push,
         announce: (rows) => void announce(rows),
@@ -187,10 +188,16 @@ export function createRunProcessor(deps: RunJobDeps) {
       runId,
       now,
       attempts: attempt,
-      reply: { id: replyId, content: reply.content, position: reply.position },
+      reply: {
+        id: replyId,
+        content: reply.content,
+        position: reply.position,
+        tokens: messageTokens({ content: reply.content }),
+      },
       usage,
       steps,
       toolCallCount,
+      memory: reply.memory,
       event: buildEvent(
         'agent.run.completed',
         ids,
@@ -203,6 +210,7 @@ export function createRunProcessor(deps: RunJobDeps) {
           durationMs: now.getTime() - (run.startedAt ?? now).getTime(),
           steps,
           toolCalls: toolCallCount,
+          memory: reply.memory,
         },
         now,
       ),
@@ -212,6 +220,13 @@ export function createRunProcessor(deps: RunJobDeps) {
     if (!end) return { status: 'skipped' };
     await announceEnd(ends, end);
     logger.info({ attempt, usage, status: end.status }, `run ${end.status}`);
+    // Awaited once the end is announced: the terminal event is out and titleThread never throws,
+    // so the run neither fails nor waits for it. The job holds its slot for the title call (once
+    // a thread, bounded by LLM_TIMEOUT_MS), and a shutdown waits for it instead of closing the
+    // store under it. `ends.publisher`: `titled` goes out after `completed`, never before.
+    if (end.status === 'completed') {
+      await titleThread({ ...deps, publisher: ends.publisher }, end.run, logger);
+    }
     return end.status === 'completed' ? { status: 'completed', replyId } : { status: 'cancelled' };
   }
 

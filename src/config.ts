@@ -64,6 +64,16 @@ export interface Config {
     maxMessageChars: number;
     /** What a new message does to its thread's unfinished runs by default. Default `enqueue`. */
     multitask: Multitask;
+    /** CHAT_CONTEXT_TOKENS: a model's context window, unless named below. Default 128000. */
+    contextTokens: number;
+    /** CHAT_MODEL_CONTEXT_TOKENS (`model=tokens,…`): context windows by model id. */
+    modelContextTokens: Record<string, number>;
+    /** CHAT_MAX_OUTPUT_TOKENS: kept free for the answer. Default 4096. */
+    maxOutputTokens: number;
+    /** CHAT_SUMMARY_MAX_TOKENS: the summary's cap. Default 1024. */
+    summaryMaxTokens: number;
+    /** CHAT_TITLE_MODEL: titles a thread after its first completed run; null: no titles. */
+    titleModel: string | null;
   };
   run: {
     attempts: number;
@@ -152,6 +162,21 @@ export function loadConfig(env: Env = process.env, overrides: ConfigOverrides = 
       .split(',')
       .map((item) => item.trim())
       .filter(Boolean);
+  /** `model=tokens,…`: each a model id and a context window of at least 1024 tokens. */
+  const modelTokens = (name: string): Record<string, number> => {
+    const byModel: Record<string, number> = {};
+    for (const entry of list(name)) {
+      const at = entry.lastIndexOf('=');
+      const model = entry.slice(0, at).trim();
+      const tokens = Number(entry.slice(at + 1).trim());
+      if (at <= 0 || !model || !Number.isInteger(tokens) || tokens < 1024) {
+        problems.push(`${name}: expected model=tokens (tokens ≥ 1024), got "${entry}"`);
+        continue;
+      }
+      byModel[model] = tokens;
+    }
+    return byModel;
+  };
   const url = (name: string, fallback: string | undefined, protocols: string[]) => {
     const raw = optional(name) ?? fallback;
     if (raw === undefined) return undefined;
@@ -265,6 +290,11 @@ export function loadConfig(env: Env = process.env, overrides: ConfigOverrides = 
       systemPrompt: optional('CHAT_SYSTEM_PROMPT') ?? null,
       maxMessageChars: int('CHAT_MAX_MESSAGE_CHARS', 32_000, 1),
       multitask: oneOf('CHAT_MULTITASK', MULTITASK, 'enqueue'),
+      contextTokens: int('CHAT_CONTEXT_TOKENS', 128_000, 1024),
+      modelContextTokens: modelTokens('CHAT_MODEL_CONTEXT_TOKENS'),
+      maxOutputTokens: int('CHAT_MAX_OUTPUT_TOKENS', 4096, 1),
+      summaryMaxTokens: int('CHAT_SUMMARY_MAX_TOKENS', 1024, 16),
+      titleModel: optional('CHAT_TITLE_MODEL') ?? null,
     },
     run: {
       attempts: int('RUN_ATTEMPTS', 3, 1, 100),
@@ -298,4 +328,9 @@ export function loadConfig(env: Env = process.env, overrides: ConfigOverrides = 
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/** A model's context window: its CHAT_MODEL_CONTEXT_TOKENS entry, else CHAT_CONTEXT_TOKENS. */
+export function contextTokensFor(config: Pick<Config, 'chat'>, model: string): number {
+  return config.chat.modelContextTokens[model] ?? config.chat.contextTokens;
 }

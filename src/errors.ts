@@ -7,6 +7,7 @@ export const ERROR_STATUS = {
   invalid_cursor: 400,
   model_not_allowed: 400,
   tool_not_found: 400,
+  message_too_long: 400,
   unauthorized: 401,
   not_found: 404,
   idempotency_key_reused: 409,

@@ -23,6 +23,8 @@ export const RUN_FAILURES = {
   llm_not_found: 'the model server answered 404 (an unknown model, a wrong OPENAI_BASE_URL); final',
   llm_unprocessable: 'the model server answered 422; final',
   llm_request_rejected: 'the model server answered another 4xx; final',
+  context_overflow:
+    'the model server refused the prompt as longer than its context window (a context-length error, whatever its status); recovered once by halving the window; a second refusal is final',
   action_timeout:
     'the run waited for its client (tool outputs or approvals) longer than RUN_ACTION_TIMEOUT_MS; final',
   internal_error: 'an unexpected error inside the run job; retried like a 5xx',

@@ -39,6 +39,27 @@ function describeRun(run: RunView): string {
   return parts.join(', ');
 }
 
+interface Memory {
+  contextTokens: number;
+  budgetTokens: number;
+  systemTokens: number;
+  summaryTokens: number;
+  toolsTokens: number;
+  windowTokens: number;
+  windowMessages: number;
+  summarisedMessages: number;
+}
+
+/** The budget report of a run's last model call, on one line. */
+export function describeMemory(m: Memory): string {
+  const sent = m.systemTokens + m.summaryTokens + m.toolsTokens + m.windowTokens;
+  return (
+    `memory: ${sent} of ${m.contextTokens} tokens sent — ${m.windowMessages} messages ` +
+    `(${m.windowTokens} of a ${m.budgetTokens}-token window), summary ${m.summaryTokens} ` +
+    `(covers ${m.summarisedMessages} messages), system ${m.systemTokens}, tools ${m.toolsTokens}`
+  );
+}
+
 export function createFeedPrinter(feed: 'run' | 'thread', write: (text: string) => void) {
   let attempt = 0;
   let streamed = '';
@@ -99,6 +120,8 @@ export function createFeedPrinter(feed: 'run' | 'thread', write: (text: string) 
       if (type === 'agent.run.completed' && (feed === 'thread' || streamed !== p.content)) {
         line(`  reply: ${String(p.content)}`);
       }
+      if (type === 'agent.run.completed' && p.memory)
+        line(`  ${describeMemory(p.memory as Memory)}`);
     },
     end() {
       line('(feed ended)');

@@ -20,7 +20,7 @@ import {
   startRunAttempt,
 } from './queries/runs';
 import { commitStep, listRunSteps } from './queries/steps';
-import { getThread, getThreadMemory, saveSummary } from './queries/threads';
+import { getThread, getThreadMemory, saveSummary, saveTitle } from './queries/threads';
 
 const MIGRATIONS = join(import.meta.dir, '..', 'migrations', 'postgres');
 /** Any fixed number: processes starting together take turns applying migrations. */
@@ -56,6 +56,7 @@ export async function openPostgresStore(databaseUrl: string, poolSize: number): 
       markOutboxDelivered: (ids) => markOutboxDelivered(db, ids),
       getThread: (threadId) => getThread(db, threadId),
       saveSummary: (threadId, summary) => saveSummary(db, threadId, summary),
+      saveTitle: (input) => saveTitle(db, input),
       getThreadMemory: (threadId, throughSeq, count) =>
         getThreadMemory(db, threadId, throughSeq, count),
       getMessage: (messageId) => getMessage(db, messageId),

@@ -13,12 +13,14 @@ import {
 import {
   type ClientTool,
   MESSAGE_ROLES,
+  type MemoryReport,
   type MessageToolCall,
   RUN_STATUSES,
   type RunAction,
   type RunCancel,
   type RunError,
   type RunUsage,
+  TITLE_SOURCES,
 } from '../run-columns';
 
 /**
@@ -37,6 +39,9 @@ export const threads = pgTable('threads', {
   summary: text('summary'),
   summaryThroughMessageId: text('summary_through_message_id'),
   summaryThroughSeq: integer('summary_through_seq'),
+  summaryTokens: integer('summary_tokens').notNull().default(0),
+  title: text('title'),
+  titleSource: text('title_source', { enum: TITLE_SOURCES }),
 });
 
 export const messages = pgTable(
@@ -55,6 +60,7 @@ export const messages = pgTable(
     toolCallId: text('tool_call_id'),
     name: text('name'),
     isError: boolean('is_error'),
+    tokens: integer('tokens'),
     createdAt: createdAt(),
   },
   (t) => [
@@ -88,6 +94,7 @@ export const runs = pgTable(
     action: jsonb('action').$type<RunAction>(),
     approved: jsonb('approved').$type<string[]>().notNull().default(sql`'[]'::jsonb`),
     resumed: boolean('resumed').notNull().default(false),
+    memory: jsonb('memory').$type<MemoryReport>(),
     createdAt: createdAt(),
     startedAt: at('started_at'),
     finishedAt: at('finished_at'),

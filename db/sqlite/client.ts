@@ -21,7 +21,7 @@ import {
   startRunAttempt,
 } from './queries/runs';
 import { commitStep, listRunSteps } from './queries/steps';
-import { getThread, getThreadMemory, saveSummary } from './queries/threads';
+import { getThread, getThreadMemory, saveSummary, saveTitle } from './queries/threads';
 import * as schema from './schema';
 
 const MIGRATIONS = join(import.meta.dir, '..', 'migrations', 'sqlite');
@@ -63,6 +63,7 @@ export function openSqliteStore(databaseUrl: string): Store {
       markOutboxDelivered: (ids) => markOutboxDelivered(db, ids),
       getThread: (threadId) => getThread(db, threadId),
       saveSummary: (threadId, summary) => saveSummary(db, threadId, summary),
+      saveTitle: (input) => saveTitle(db, input),
       getThreadMemory: (threadId, throughSeq, count) =>
         getThreadMemory(db, threadId, throughSeq, count),
       getMessage: (messageId) => getMessage(db, messageId),

@@ -3,12 +3,14 @@ import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqli
 import {
   type ClientTool,
   MESSAGE_ROLES,
+  type MemoryReport,
   type MessageToolCall,
   RUN_STATUSES,
   type RunAction,
   type RunCancel,
   type RunError,
   type RunUsage,
+  TITLE_SOURCES,
 } from '../run-columns';
 
 const createdAt = () =>
@@ -27,6 +29,10 @@ export const threads = sqliteTable('threads', {
   /** The last message the summary covers, and its `seq`, so the window query needs no join. */
   summaryThroughMessageId: text('summary_through_message_id'),
   summaryThroughSeq: integer('summary_through_seq'),
+  /** The summary's tokens (o200k), counted when it is saved. */
+  summaryTokens: integer('summary_tokens').notNull().default(0),
+  title: text('title'),
+  titleSource: text('title_source', { enum: TITLE_SOURCES }),
 });
 
 export const messages = sqliteTable(
@@ -56,6 +62,9 @@ export const messages = sqliteTable(
     toolCallId: text('tool_call_id'),
     name: text('name'),
     isError: integer('is_error', { mode: 'boolean' }),
+    /** Its tokens (o200k, message framing included), counted once when it is written; null for
+     * a message written before counting existed (counted when read). */
+    tokens: integer('tokens'),
     createdAt: createdAt(),
   },
   (t) => [
@@ -103,6 +112,8 @@ export const runs = sqliteTable(
     approved: text('approved', { mode: 'json' }).$type<string[]>().notNull().default(sql`'[]'`),
     /** Answered since its last attempt paused: the next claim resumes it, spending no attempt. */
     resumed: integer('resumed', { mode: 'boolean' }).notNull().default(false),
+    /** The budget report of its last model call. */
+    memory: text('memory', { mode: 'json' }).$type<MemoryReport>(),
     createdAt: createdAt(),
     startedAt: integer('started_at', { mode: 'timestamp_ms' }),
     finishedAt: integer('finished_at', { mode: 'timestamp_ms' }),

@@ -1,7 +1,8 @@
+import type { OverflowWording } from './context-window';
 import { directiveCalls } from './directives';
 import type { FakeToolCall } from './tool-calls';
 
-export type { FakeToolCall };
+export type { FakeToolCall, OverflowWording };
 
 /**
  * What the fake model does with a chat request: the tests' one-shot queue first, then a seeded
@@ -39,7 +40,12 @@ export type FakeBehaviour =
   | { kind: 'rate-limit'; retryAfterS?: number }
   | { kind: 'garbage'; body?: string }
   | { kind: 'empty' }
-  | { kind: 'no-choices' };
+  | { kind: 'no-choices' }
+  /**
+   * Refuses the prompt as too long, in that server's words (default `openai`), whatever its
+   * size: as the fake's context window (`setContextWindow`) refuses a prompt over it.
+   */
+  | { kind: 'context-overflow'; wording?: OverflowWording };
 
 /** A chat request as the fake received it. */
 export interface RecordedRequest {
@@ -53,6 +59,8 @@ export interface RecordedRequest {
   closedAt?: number;
   /** The pieces of a streamed answer written so far. */
   chunksSent: number;
+  /** Its prompt's tokens as the fake counts them (see context-window.ts). */
+  promptTokens: number;
   /** What the fake chose to answer with (a directive's tool calls, say). */
   behaviour?: FakeBehaviour;
 }

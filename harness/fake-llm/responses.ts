@@ -10,7 +10,7 @@ export type Sleep = (ms: number) => Promise<void>;
 
 /** The answer to a behaviour other than a stall (a stall is the server's: it holds the request). */
 export async function answer(
-  behaviour: Exclude<FakeBehaviour, { kind: 'stall' }>,
+  behaviour: Exclude<FakeBehaviour, { kind: 'stall' } | { kind: 'context-overflow' }>,
   // biome-ignore lint/suspicious/noExplicitAny: the request body as sent
   body: any,
   sleep: Sleep,

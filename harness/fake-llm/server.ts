@@ -6,6 +6,7 @@ import {
   type FakeBehaviour,
   type RecordedRequest,
 } from './behaviours';
+import { type OverflowWording, overflowResponse, promptTokens } from './context-window';
 import { answer, openAiError } from './responses';
 
 /** The fake model over HTTP: it records each chat request, then answers as its behaviour says. */
@@ -19,18 +20,36 @@ export interface FakeLlm {
   enqueue(...behaviours: FakeBehaviour[]): void;
   /** Used when the queue is empty (and chaos did not pick a fault). */
   setDefault(behaviour: DefaultBehaviour): void;
+  /**
+   * A context window: a chat request whose prompt (`RecordedRequest.promptTokens`) is over it is
+   * refused as `wording`'s server refuses it (default `openai`), before any queued behaviour is
+   * used (it stays queued for the next request); null: no window, every prompt is taken.
+   */
+  setContextWindow(tokens: number | null, wording?: OverflowWording): void;
   /** Seeded random faults for chaos runs; null turns them off. */
   setChaos(options: ChaosOptions | null): void;
-  /** Clears queue, requests and chaos; the default goes back to the echo reply. */
+  /**
+   * Clears queue, requests and chaos; the default goes back to the echo reply, the context
+   * window to the one given at start.
+   */
   reset(): void;
   waitForRequests(count: number, timeoutMs?: number): Promise<RecordedRequest[]>;
   stop(): Promise<void>;
 }
 
 export async function startFakeLlm(
-  opts: { port?: number; hostname?: string; quiet?: boolean; delayMs?: number } = {},
+  opts: {
+    port?: number;
+    hostname?: string;
+    quiet?: boolean;
+    delayMs?: number;
+    /** A context window from the start (see `setContextWindow`), with OpenAI's wording. */
+    contextTokens?: number;
+  } = {},
 ): Promise<FakeLlm> {
   const behaviours = new BehaviourChooser(opts.delayMs);
+  const startWindow = { tokens: opts.contextTokens ?? null, wording: 'openai' as OverflowWording };
+  let contextWindow = { ...startWindow };
   const requests: RecordedRequest[] = [];
   const timers = new Set<ReturnType<typeof setTimeout>>();
   const stalled = new Set<() => void>();
@@ -47,7 +66,11 @@ export async function startFakeLlm(
     });
 
   function chat(request: Request, recorded: RecordedRequest): Promise<Response> {
-    const behaviour = behaviours.choose(recorded);
+    const { tokens: window, wording } = contextWindow;
+    const behaviour: FakeBehaviour =
+      window !== null && recorded.promptTokens > window
+        ? { kind: 'context-overflow', wording }
+        : behaviours.choose(recorded);
     recorded.behaviour = behaviour;
     if (!opts.quiet) {
       console.log(
@@ -58,6 +81,16 @@ export async function startFakeLlm(
     request.signal.addEventListener('abort', () => {
       recorded.closedAt ??= Date.now();
     });
+    if (behaviour.kind === 'context-overflow') {
+      const prompt = recorded.promptTokens;
+      return Promise.resolve(
+        overflowResponse(behaviour.wording ?? 'openai', {
+          prompt,
+          context: window ?? Math.max(prompt - 1, 1),
+          maxTokens: recorded.body?.max_tokens ?? recorded.body?.max_completion_tokens,
+        }),
+      );
+    }
     if (behaviour.kind !== 'stall') return answer(behaviour, recorded.body ?? {}, sleep, recorded);
     // A stall answers only when the client gives up (or the fake stops).
     return new Promise<Response>((resolve) => {
@@ -102,6 +135,7 @@ export async function startFakeLlm(
         body: parsed,
         receivedAt: Date.now(),
         chunksSent: 0,
+        promptTokens: promptTokens(parsed),
       };
       requests.push(recorded);
       for (const wake of waiters) wake();
@@ -116,9 +150,13 @@ export async function startFakeLlm(
     requests,
     enqueue: (...queued) => behaviours.enqueue(...queued),
     setDefault: (behaviour) => behaviours.setDefault(behaviour),
+    setContextWindow: (tokens, wording = 'openai') => {
+      contextWindow = { tokens, wording };
+    },
     setChaos: (options) => behaviours.setChaos(options),
     reset: () => {
       behaviours.reset();
+      contextWindow = { ...startWindow };
       requests.length = 0;
     },
     waitForRequests: (count, timeoutMs = 10_000) =>

@@ -28,7 +28,7 @@ export function chatRoutes(deps: ChatDeps) {
         body: postMessageBody,
         response: {
           202: acceptedMessage,
-          400: t.Union([errors.invalid, errors.toolNotFound]),
+          400: t.Union([errors.invalid, errors.toolNotFound, errors.messageTooLong]),
           401: errors.unauthorized,
           409: errors.keyReused,
           413: errors.tooLarge,
@@ -46,7 +46,8 @@ export function chatRoutes(deps: ChatDeps) {
             '`clientTools` declares tools the client answers itself: when the model calls one ' +
             'the run pauses in `requires_action` until POST /api/chat/runs/{runId}/tool-outputs; ' +
             'a name of a server tool, a name twice or parameters that are not a JSON Schema ' +
-            'object are a 400 invalid_request.',
+            "object are a 400 invalid_request. A message of more tokens than the model's prompt can " +
+            'hold is a 400 message_too_long with `details: {tokens, budget}`; nothing is stored.',
           parameters: [
             {
               name: 'Idempotency-Key',

@@ -5,6 +5,8 @@ import { AppError, notFound } from '../errors';
 import { buildEvent } from '../events/event';
 import { bodyChecker } from '../http/body-check';
 import { newMessageId, newRunId, newThreadId } from '../ids';
+import { promptBudget } from '../memory/budget';
+import { messageTokens } from '../memory/tokens';
 import { toMessageView } from '../messages/view';
 import { type CancelDeps, settleCancels } from '../runs/cancel';
 import { cancelledEvent } from '../runs/service';
@@ -67,6 +69,17 @@ export async function acceptMessage(
       allowed: chat.allowedModels,
     });
   }
+  // Counted once here and stored with the message. One the model's prompt could never hold,
+  // whatever memory leaves out, is refused before anything is stored.
+  const tokens = messageTokens({ content });
+  const budget = promptBudget(deps.config, model);
+  if (tokens > budget) {
+    throw new AppError(
+      'message_too_long',
+      `the message is ${tokens} tokens; model "${model}" takes at most ${budget} in one message`,
+      { tokens, budget },
+    );
+  }
   if (requestId === undefined && idempotencyKey != null && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
     throw new AppError(
       'invalid_request',
@@ -88,6 +101,7 @@ export async function acceptMessage(
     messageId,
     runId,
     content,
+    tokens,
     model,
     multitask,
     tools,

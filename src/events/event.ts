@@ -1,4 +1,4 @@
-import type { CancelledBy } from '../../db/types';
+import type { CancelledBy, MemoryReport } from '../../db/types';
 import type { ErrorCode } from '../errors';
 import type { RunFailure } from '../failures';
 import { newEventId } from '../ids';
@@ -13,6 +13,7 @@ export const EVENT_TYPES = [
   'agent.run.completed',
   'agent.run.failed',
   'agent.run.cancelled',
+  'agent.thread.titled',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -28,6 +29,15 @@ export const TOOL_RESULT_EVENT_CHARS = 4000;
 
 export function isTerminalEvent(type: string | undefined): boolean {
   return (TERMINAL_EVENT_TYPES as readonly (string | undefined)[]).includes(type);
+}
+
+/**
+ * An event about the thread rather than one run (`agent.thread.*`): its `runId` only says which
+ * run it followed, so it goes on the main stream alone, not on that run's own stream (whose feed
+ * has ended, and which expires RUN_FEED_TTL_S after the run's end).
+ */
+export function isThreadEvent(type: string | undefined): boolean {
+  return type?.startsWith('agent.thread.') ?? false;
 }
 
 export interface Usage {
@@ -82,10 +92,14 @@ export interface EventPayloads {
     durationMs: number;
     steps: number;
     toolCalls: number;
+    /** The budget report of the run's last model call. */
+    memory: MemoryReport;
   };
   'agent.run.failed': { error: RunFailure; attempts: number };
   /** `reason`: the client's, or null; `attempts`: spent before the cancel (0 if it never started). */
   'agent.run.cancelled': { reason: string | null; by: CancelledBy; attempts: number };
+  /** The title model named the thread; `runId`: the completed run after which it was made. */
+  'agent.thread.titled': { title: string };
 }
 
 /** One stream entry. `payload` is JSON text on the stream (docs/events.md). */

@@ -1,5 +1,5 @@
 import type { ChainableCommander } from 'ioredis';
-import { isTerminalEvent, type Rejection, type StreamEvent } from './event';
+import { isTerminalEvent, isThreadEvent, type Rejection, type StreamEvent } from './event';
 
 export interface StreamTarget {
   key: string;
@@ -38,7 +38,9 @@ const eventFields = (event: StreamEvent) => [
 
 /**
  * Queues a lifecycle event on a pipeline: on the main stream, and a copy on the run's own stream
- * (which expires RUN_FEED_TTL_S after the terminal event). Re-delivery keeps the `eventId`.
+ * (which expires RUN_FEED_TTL_S after the terminal event). Re-delivery keeps the `eventId`. A
+ * thread's event goes on the main stream only: a copy would come after the run's terminal event
+ * and set its stream's expiry back to the safety net.
  */
 export function appendEvent(
   pipeline: ChainableCommander,
@@ -48,6 +50,7 @@ export function appendEvent(
   const runKey = runStreamKey(stream, event.runId);
   const fields = eventFields(event);
   pipeline.xadd(...xaddArgs(stream.key, stream.maxLen, fields));
+  if (isThreadEvent(event.type)) return;
   pipeline.xadd(...xaddArgs(runKey, RUN_STREAM_MAXLEN, fields));
   pipeline.expire(
     runKey,

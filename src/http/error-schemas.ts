@@ -25,6 +25,14 @@ export const errors = {
       message: 'no tool named "weather"',
     },
   ),
+  messageTooLong: errorBody(
+    "The message alone is more tokens than the model's prompt can hold (its context window less CHAT_MAX_OUTPUT_TOKENS, the system prompt and a 5 % margin); details: {tokens, budget}",
+    {
+      code: 'message_too_long',
+      message:
+        'the message is 130000 tokens; model "gpt-4o-mini" takes at most 117504 in one message',
+    },
+  ),
   unauthorized: errorBody('Missing or wrong API key (when API_KEYS is set)', {
     code: 'unauthorized',
     message: 'an API key is required: Authorization: Bearer <key>',

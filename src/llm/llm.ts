@@ -53,6 +53,11 @@ export interface ChatRequest {
    * the loop's last step, whose history still holds tool messages). Ignored without tools.
    */
   toolChoice?: 'auto' | 'none';
+  /**
+   * The most the answer may take, in tokens (the summary call: CHAT_SUMMARY_MAX_TOKENS); absent:
+   * the server's own limit. A server may ignore it, so a caller that needs the cap cuts too.
+   */
+  maxTokens?: number;
   signal?: AbortSignal;
   /** Each piece of the reply's text as it streams; tool-call pieces are not handed over. */
   onDelta?: (text: string) => void;

@@ -178,6 +178,9 @@ export function classifyLlmError(error: unknown): LlmError {
   if (error instanceof OpenAI.APIError && typeof error.status === 'number') {
     const status = error.status;
     const message = `the model server answered ${status}: ${short(error)}`;
+    if (status !== 429 && isContextOverflow(error)) {
+      return new LlmError('final', 'context_overflow', message);
+    }
     if (status === 429) {
       return new LlmError('rate_limited', 'llm_rate_limited', message, retryAfterMs(error.headers));
     }
@@ -188,6 +191,45 @@ export function classifyLlmError(error: unknown): LlmError {
   }
   // Anything else came from reading the answer (a body that is not JSON, say).
   return new LlmError('retryable', 'llm_bad_response', `unreadable answer: ${short(error)}`);
+}
+
+/**
+ * A refusal of the prompt as longer than the model's context window, in each server's words
+ * (looked up in their issue trackers):
+ * - OpenAI: 400, `code: "context_length_exceeded"`, "This model's maximum context length is
+ *   128000 tokens. However, your messages resulted in … tokens";
+ * - vLLM: 400, "This model's maximum context length is 8192 tokens. However, you requested 8203
+ *   tokens (7691 in the messages, 512 in the completion)" (vllm-project/vllm#20409);
+ * - llama.cpp server: `type: "exceed_context_size_error"`, "the request exceeds the available
+ *   context size, try increasing it" (ggml-org/llama.cpp#15780 introduced the type, answered
+ *   with 500 then, 400 in later builds: #17284);
+ * - Ollama: "the input length exceeds the context length" (with `truncate: false`), "the prompt
+ *   is longer than the context length currently available to the model" (`shift: false`), and
+ *   from its llama-server engine "request (8889 tokens) exceeds the available context size
+ *   (4096 tokens)"; by default it truncates quietly instead (ollama/ollama#4967, #2208);
+ * - LM Studio: "The number of tokens to keep from the initial prompt is greater than the context
+ *   length", "Trying to keep the first … tokens when context the overflows", "Cannot truncate
+ *   prompt with n_keep (…) >= n_ctx (…)" (lmstudio-ai/lmstudio-bug-tracker#237, #546).
+ * Read whatever the status (a 500 too: halving the window is the one thing that helps). A
+ * body without an `error` field (early vLLM's `{"object":"error",…}`) reaches us as "status
+ * code (no body)" from the SDK and cannot be recognised.
+ */
+const OVERFLOW_WORDINGS = [
+  'maximum context length',
+  'exceeds the available context size',
+  'exceeds the context length',
+  'longer than the context length',
+  'greater than the context length',
+  'context the overflows',
+  'cannot truncate prompt with n_keep',
+];
+
+export function isContextOverflow(error: InstanceType<typeof OpenAI.APIError>): boolean {
+  if (error.code === 'context_length_exceeded' || error.type === 'exceed_context_size_error') {
+    return true;
+  }
+  const text = error.message.toLowerCase();
+  return OVERFLOW_WORDINGS.some((wording) => text.includes(wording));
 }
 
 /** `retry-after-ms`, else `retry-after` in seconds or as an HTTP date. */

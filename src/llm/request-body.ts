@@ -10,6 +10,14 @@ export interface RequestBody {
   messages: WireMessage[];
   tools?: WireTool[];
   tool_choice?: 'auto' | 'none';
+  /**
+   * `max_tokens`, not `max_completion_tokens`: the SDK (openai 7.57) takes both, and OpenAI has
+   * deprecated `max_tokens` for the latter, but `max_tokens` is the one every OpenAI-compatible
+   * server reads (vLLM, llama.cpp, Ollama, LM Studio), and OpenAI still honours it for its chat
+   * models. OpenAI's reasoning models refuse it with a 400: a summary then fails and the run goes
+   * on with the older messages verbatim (docs/architecture.md, "Memory").
+   */
+  max_tokens?: number;
 }
 
 type WireMessage =
@@ -34,6 +42,7 @@ interface WireTool {
  */
 export function toRequestBody(request: ChatRequest): RequestBody {
   const body: RequestBody = { model: request.model, messages: request.messages.map(toWireMessage) };
+  if (request.maxTokens !== undefined) body.max_tokens = request.maxTokens;
   if (request.tools && request.tools.length > 0) {
     body.tools = request.tools.map(toWireTool);
     if (request.toolChoice) body.tool_choice = request.toolChoice;

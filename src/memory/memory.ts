@@ -1,55 +1,169 @@
 import type { Store } from '../../db/store';
-import type { Run } from '../../db/types';
+import type { MemoryReport, Run } from '../../db/types';
 import type { Config } from '../config';
-import type { ChatMessage, Llm } from '../llm/llm';
+import { contextTokensFor } from '../config';
+import type { ChatMessage, Llm, ToolDefinition } from '../llm/llm';
 import type { Logger } from '../logger';
+import { systemPromptTokens, windowBudget } from './budget';
 import { buildPrompt, buildSummaryRequest, foldRange, type MemoryMessage } from './prompt';
-import { alignWindow } from './window';
+import { capSummary, summaryReserveTokens, summaryTokens } from './summary';
+import { messageTokens, toolDefinitionTokens } from './tokens';
+import { alignWindow, type Counted, completeToolGroups, fitNewest, tokensOf } from './window';
+
+export interface RunPromptOptions {
+  /** The tool definitions the call offers (their JSON counts against the context window). */
+  tools: ToolDefinition[];
+  /** The tokens of the run's own committed step messages, which the loop appends after the prompt. */
+  stepTokens: number;
+  /** The window's budget is multiplied by this (default 1); the overflow retry passes 0.5. */
+  shrink?: number;
+}
 
 /**
- * Builds a run's prompt from bounded memory: the last N messages up to and including the run's
- * own (starting at a slot's beginning, tool calls only with their results: `alignWindow`), plus
- * a summary that is brought up to date incrementally (old summary + the messages that
- * left the window). If summarising fails the run goes on with those messages verbatim; the
- * summary is tried again next run.
+ * Builds a run's prompt for one model call from bounded memory (docs/architecture.md, "Memory").
+ * The agent loop calls it before every step: the budget shrinks as the run's own steps grow.
+ *
+ * 1. budget = the model's context window − CHAT_MAX_OUTPUT_TOKENS − the system prompt − the
+ *    summary − the tool definitions − `stepTokens` − a 5 % margin, times `shrink`;
+ * 2. window = the newest whole slots up to and including the run's user message that fit it, at
+ *    most CHAT_MEMORY_RECENT_MESSAGES messages, never starting inside a slot nor splitting a
+ *    tool call from its results (`alignWindow`). The run's user message is always in it, even
+ *    alone over the budget; the run's own steps are not (the loop sends those);
+ * 3. what is older than the window and not yet summarised is folded into the summary (old
+ *    summary + those messages), capped at CHAT_SUMMARY_MAX_TOKENS. While a fold is due the cap is
+ *    set aside in step 1 in place of the old summary's tokens, so the new summary fits whatever
+ *    it says. If the fold fails, the newest of those messages that fit what the window left go
+ *    verbatim, the rest are left out, and the fold is tried again next time;
+ * 4. with `shrink` < 1 and a window of the user message alone, the summary is left out of the
+ *    prompt (it is still brought up to date and stored).
+ *
+ * The window never overlaps what the summary covers. Message tokens are `messages.tokens`, or
+ * counted here when null (a message written before counting existed).
  */
 export async function buildRunPrompt(
   deps: { db: Store; llm: Llm; config: Config; logger: Logger },
   run: Run,
   /** Aborts the summary call too when the run is cancelled. */
-  signal?: AbortSignal,
-): Promise<ChatMessage[]> {
+  signal: AbortSignal | undefined,
+  opts: RunPromptOptions,
+): Promise<{ messages: ChatMessage[]; report: MemoryReport }> {
   const { db, llm, config, logger } = deps;
-  const thread = await db.getThreadMemory(run.threadId, run.seq, config.chat.recentMessages);
-  const recent = alignWindow(thread?.recent ?? []);
-  let summary = thread?.summary ?? null;
-  let uncovered: MemoryMessage[] = [];
-  const range = recent[0] ? foldRange(recent[0].seq, thread?.summaryThroughSeq ?? null) : null;
+  const shrink = opts.shrink ?? 1;
+  const recentMax = config.chat.recentMessages;
+  // The slots before the run's own, and its user message: the run's step messages share its
+  // slot and are the loop's to send, so they are not read as window.
+  const [thread, own] = await Promise.all([
+    db.getThreadMemory(run.threadId, run.seq - 1, Math.max(recentMax - 1, 1)),
+    db.getMessage(run.userMessageId),
+  ]);
+  if (!thread || !own) throw new Error(`run ${run.id}: its thread or user message is gone`);
+  let summary = thread.summary;
+  let summaryThroughSeq = thread.summaryThroughSeq;
+  let summaryTokensNow = summary ? thread.summaryTokens || summaryTokens(summary) : 0;
+  const covered = summaryThroughSeq ?? -1;
+  const before = thread.recent.slice(Math.max(0, thread.recent.length - (recentMax - 1)));
+  const candidates = alignWindow([...before.filter((m) => m.seq > covered), own]).map(counted);
+
+  const contextTokens = contextTokensFor(config, run.model);
+  const systemTokens = systemPromptTokens(config);
+  const toolsTokens = toolDefinitionTokens(opts.tools);
+  const budgetWith = (summaryPart: number) =>
+    windowBudget({
+      contextTokens,
+      maxOutputTokens: config.chat.maxOutputTokens,
+      systemTokens,
+      summaryTokens: summaryPart,
+      toolsTokens,
+      stepTokens: opts.stepTokens,
+      shrink,
+    });
+
+  let budgetTokens = budgetWith(summaryTokensNow);
+  let window = fitNewest(candidates, budgetTokens, { keepLast: true });
+  let range = foldRange(firstSeq(window), summaryThroughSeq);
   if (range) {
-    const older = await db.listMessagesBetween(run.threadId, range.afterSeq, range.beforeSeq);
-    const last = older.at(-1);
-    if (last) {
-      try {
-        const result = await llm.chat({
-          model: config.chat.summaryModel ?? run.model,
-          messages: buildSummaryRequest(summary, older),
-          signal,
-        });
-        summary = result.content;
-        await db.saveSummary(run.threadId, {
-          text: summary,
-          throughMessageId: last.id,
-          throughSeq: last.seq,
-        });
-      } catch (error) {
-        if (signal?.aborted) throw error;
-        logger.warn(
-          { runId: run.id, threadId: run.threadId, err: error },
-          'summary failed; sending the older messages verbatim',
-        );
-        uncovered = older;
-      }
+    const reserve = Math.max(summaryTokensNow, summaryReserveTokens(config.chat.summaryMaxTokens));
+    budgetTokens = budgetWith(reserve);
+    window = fitNewest(candidates, budgetTokens, { keepLast: true });
+    range = foldRange(firstSeq(window), summaryThroughSeq);
+  }
+
+  let uncovered: Counted<MemoryMessage>[] = [];
+  const older = range
+    ? await db.listMessagesBetween(run.threadId, range.afterSeq, range.beforeSeq)
+    : [];
+  // Slots are not all taken (user messages use every other one): a range can hold nothing.
+  // Then the window is every candidate, and no cap need be set aside.
+  if (range && older.length === 0) budgetTokens = budgetWith(summaryTokensNow);
+  const last = older.at(-1);
+  if (last) {
+    try {
+      const result = await llm.chat({
+        model: config.chat.summaryModel ?? run.model,
+        messages: buildSummaryRequest(summary, older),
+        maxTokens: config.chat.summaryMaxTokens,
+        signal,
+      });
+      const text = capSummary(result.content, config.chat.summaryMaxTokens);
+      const tokens = summaryTokens(text);
+      await db.saveSummary(run.threadId, {
+        text,
+        throughMessageId: last.id,
+        throughSeq: last.seq,
+        tokens,
+      });
+      summary = text;
+      summaryTokensNow = tokens;
+      summaryThroughSeq = last.seq;
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      const room = budgetWith(summaryTokensNow) - tokensOf(window);
+      uncovered = fitNewest(completeToolGroups(older).map(counted), room);
+      logger.warn(
+        { runId: run.id, threadId: run.threadId, err: error, verbatim: uncovered.length },
+        'summary failed; sending the older messages that fit verbatim',
+      );
     }
   }
-  return buildPrompt({ systemPrompt: config.chat.systemPrompt, summary, uncovered, recent });
+
+  const sendSummary = summary !== null && !(shrink < 1 && window.length === 1);
+  const sent = [...uncovered, ...window];
+  const messages = buildPrompt({
+    systemPrompt: config.chat.systemPrompt,
+    summary: sendSummary ? summary : null,
+    uncovered: uncovered.map((m) => m.message),
+    recent: window.map((m) => m.message),
+  });
+  return {
+    messages,
+    report: {
+      contextTokens,
+      budgetTokens,
+      systemTokens,
+      summaryTokens: sendSummary ? summaryTokensNow : 0,
+      toolsTokens,
+      windowTokens: tokensOf(sent),
+      windowMessages: sent.length,
+      summarisedMessages: sendSummary ? coveredUserMessages(summaryThroughSeq) : 0,
+    },
+  };
+}
+
+function counted<M extends MemoryMessage>(message: M): Counted<M> {
+  return { message, tokens: message.tokens ?? messageTokens(message) };
+}
+
+/**
+ * What `summarisedMessages` counts: the user messages the summary covers (each with whatever its
+ * run said), not every message: the store keeps no count of the messages through a slot, and
+ * counting them would read the history. User messages take every other slot from 0 (ingress
+ * claims slots 2 apart: db/{sqlite,postgres}/queries/ingress.ts), so through slot S that is
+ * floor(S / 2) + 1.
+ */
+export function coveredUserMessages(summaryThroughSeq: number | null): number {
+  return summaryThroughSeq === null ? 0 : Math.floor(summaryThroughSeq / 2) + 1;
+}
+
+function firstSeq(window: Counted<MemoryMessage>[]): number {
+  return window[0]?.message.seq ?? 0;
 }

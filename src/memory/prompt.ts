@@ -1,5 +1,6 @@
 import type { Message } from '../../db/types';
 import type { ChatMessage } from '../llm/llm';
+import { summaryContent } from './summary';
 import { completeToolGroups } from './window';
 
 /**
@@ -9,7 +10,10 @@ import { completeToolGroups } from './window';
 export type MemoryMessage = Pick<
   Message,
   'id' | 'seq' | 'position' | 'role' | 'content' | 'toolCalls' | 'toolCallId' | 'name' | 'isError'
->;
+> & {
+  /** Its tokens as sent; null or absent: written before counting, counted when read. */
+  tokens?: number | null;
+};
 
 export const SUMMARY_INSTRUCTION =
   'You maintain the running summary of a conversation between a user and an assistant. ' +
@@ -72,10 +76,7 @@ export function buildPrompt(parts: {
   const prompt: ChatMessage[] = [];
   if (parts.systemPrompt) prompt.push({ role: 'system', content: parts.systemPrompt });
   if (parts.summary) {
-    prompt.push({
-      role: 'system',
-      content: `Summary of the earlier conversation:\n${parts.summary}`,
-    });
+    prompt.push({ role: 'system', content: summaryContent(parts.summary) });
   }
   for (const m of [...completeToolGroups(parts.uncovered), ...completeToolGroups(parts.recent)]) {
     prompt.push(toChatMessage(m));

@@ -44,3 +44,43 @@ export function completeToolGroups<M extends MemoryMessage>(messages: M[]): M[] 
   }
   return kept;
 }
+
+/** A message with its tokens as sent (`messages.tokens`, or counted when that is null). */
+export interface Counted<M> {
+  message: M;
+  tokens: number;
+}
+
+/**
+ * The newest whole slots of `messages` (conversation order, each slot a user message with its
+ * run's messages) whose tokens fit `budget` together, in order. A slot is never split: the
+ * window starts at a slot's beginning (see `alignWindow`), so what the summary covers ends
+ * where the window starts. With `keepLast` the newest slot is kept even if it alone is over
+ * (the run's own user message: the model then refuses and the overflow rule applies).
+ */
+export function fitNewest<M extends MemoryMessage>(
+  messages: Counted<M>[],
+  budget: number,
+  opts: { keepLast?: boolean } = {},
+): Counted<M>[] {
+  let start = messages.length;
+  let used = 0;
+  while (start > 0) {
+    const seq = messages[start - 1]?.message.seq;
+    let from = start;
+    let tokens = 0;
+    while (from > 0 && messages[from - 1]?.message.seq === seq) {
+      from--;
+      tokens += messages[from]?.tokens ?? 0;
+    }
+    const first = start === messages.length && opts.keepLast;
+    if (!first && used + tokens > budget) break;
+    used += tokens;
+    start = from;
+  }
+  return messages.slice(start);
+}
+
+export function tokensOf(messages: Counted<unknown>[]): number {
+  return messages.reduce((sum, m) => sum + m.tokens, 0);
+}

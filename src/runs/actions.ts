@@ -8,6 +8,7 @@ import type { Publisher } from '../events/outbox-relay';
 import { bodyChecker } from '../http/body-check';
 import { newMessageId } from '../ids';
 import type { Logger } from '../logger';
+import { messageTokens } from '../memory/tokens';
 import { isStorableText } from '../storable-text';
 import { capOutput } from '../tools/output';
 import {
@@ -177,6 +178,7 @@ function result(
     toolCallId: call.toolCallId,
     name: call.name,
     isError,
+    tokens: messageTokens({ content, name: call.name }),
   });
   into.events.push(
     buildEvent(

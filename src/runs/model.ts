@@ -86,6 +86,27 @@ export const runView = t.Object({
       'Tool calls whose results are committed (an error result counts: the model was given it).',
     examples: [1],
   }),
+  memory: t.Nullable(
+    t.Object({
+      contextTokens: t.Integer({ description: "The model's context window" }),
+      budgetTokens: t.Integer({
+        description: 'What was left for the window after the fixed parts and the 5 % margin',
+      }),
+      systemTokens: t.Integer({ description: 'The system prompt, as sent' }),
+      summaryTokens: t.Integer({ description: 'The summary message, as sent (0: none sent)' }),
+      toolsTokens: t.Integer({ description: 'The tool definitions offered' }),
+      windowTokens: t.Integer({ description: "The window's messages, as sent" }),
+      windowMessages: t.Integer({ description: 'Messages in the window' }),
+      summarisedMessages: t.Integer({
+        description: "The thread's user messages the summary covers (each with its run's answer)",
+      }),
+    }),
+    {
+      description:
+        "The budget report of the run's last model call (tokens counted with o200k); null " +
+        'before its first call.',
+    },
+  ),
   createdAt: t.String({ format: 'date-time' }),
   startedAt: nullableDate,
   finishedAt: nullableDate,
@@ -261,6 +282,16 @@ const RUN_VIEW_EXAMPLE: RunView = {
   pendingAction: null,
   steps: 2,
   toolCalls: 1,
+  memory: {
+    contextTokens: 128000,
+    budgetTokens: 115389,
+    systemTokens: 0,
+    summaryTokens: 0,
+    toolsTokens: 61,
+    windowTokens: 87,
+    windowMessages: 3,
+    summarisedMessages: 0,
+  },
   createdAt: '2026-01-05T10:00:00.120Z',
   startedAt: '2026-01-05T10:00:00.180Z',
   finishedAt: '2026-01-05T10:00:02.310Z',

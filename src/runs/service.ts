@@ -44,6 +44,7 @@ export function toRunView(run: Run, reply: Message | null): RunView {
         : null,
     steps: run.steps,
     toolCalls: run.toolCallCount,
+    memory: run.memory ?? null,
     createdAt: run.createdAt.toISOString(),
     startedAt: run.startedAt?.toISOString() ?? null,
     finishedAt: run.finishedAt?.toISOString() ?? null,

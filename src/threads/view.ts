@@ -7,6 +7,7 @@ export function toThreadView(thread: Thread): ThreadView {
     createdAt: thread.createdAt.toISOString(),
     updatedAt: thread.updatedAt.toISOString(),
     messageCount: thread.messageCount,
+    title: thread.title,
     summary: thread.summary,
     summaryThroughMessageId: thread.summaryThroughMessageId,
   };

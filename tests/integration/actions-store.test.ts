@@ -50,6 +50,7 @@ describe(`paused runs in the store (${TEST_DATABASE})`, () => {
       messageId,
       runId,
       content: 'hello',
+      tokens: 5,
       model: 'm',
       multitask: 'enqueue' as const,
       tools: [],
@@ -111,6 +112,7 @@ describe(`paused runs in the store (${TEST_DATABASE})`, () => {
       role: 'assistant',
       content: '',
       toolCalls: names.map((name) => ({ toolCallId: newToolCallId(), name, arguments: '{}' })),
+      tokens: 4 + 6 * names.length,
     }) satisfies NewStepMessage;
 
   const actionOf = (kind: RunActionKind, calls: ReturnType<typeof askFor>): RunAction => ({
@@ -152,6 +154,7 @@ describe(`paused runs in the store (${TEST_DATABASE})`, () => {
     toolCallId: at.toolCallId,
     name: at.name,
     isError: false,
+    tokens: 6,
   });
 
   const answerTo = (run: Run, action: RunAction, extra: Partial<RunAnswer> = {}): RunAnswer => ({

@@ -47,7 +47,9 @@ async function pausedRun(t: TestApp, kind: RunActionKind, names: string[]) {
   const step = await t.deps.db.commitStep({
     runId,
     now,
-    messages: [{ id: newMessageId(), position: 0, role: 'assistant', content: '', toolCalls }],
+    messages: [
+      { id: newMessageId(), position: 0, role: 'assistant', content: '', toolCalls, tokens: 20 },
+    ],
     events: [],
     steps: 1,
   });

@@ -37,6 +37,7 @@ describe.skipIf(!redisTestsEnabled())('read endpoints', () => {
       createdAt: expect.any(String),
       updatedAt: expect.any(String),
       messageCount: 7,
+      title: null,
       summary: null,
       summaryThroughMessageId: null,
     });
@@ -98,6 +99,7 @@ describe.skipIf(!redisTestsEnabled())('read endpoints', () => {
           role: 'assistant',
           content: '',
           toolCalls: [{ toolCallId: 'call_1', name: 'weather', arguments: '{"city":"Paris"}' }],
+          tokens: 14,
         },
         {
           id: 'msg_stepresult',
@@ -107,6 +109,7 @@ describe.skipIf(!redisTestsEnabled())('read endpoints', () => {
           toolCallId: 'call_1',
           name: 'weather',
           isError: true,
+          tokens: 10,
         },
       ],
       events: [],
@@ -171,6 +174,7 @@ describe.skipIf(!redisTestsEnabled())('read endpoints', () => {
       pendingAction: null,
       steps: 0,
       toolCalls: 0,
+      memory: null,
       createdAt: expect.any(String),
       startedAt: null,
       finishedAt: null,

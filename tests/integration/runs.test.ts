@@ -42,6 +42,14 @@ describe.skipIf(!redisTestsEnabled())('the run job against the fake model server
       // One model call, no tools.
       steps: 1,
       toolCalls: 0,
+      // The whole thread is the one message: nothing summarised, nothing else sent.
+      memory: expect.objectContaining({
+        contextTokens: 128_000,
+        windowMessages: 1,
+        summaryTokens: 0,
+        summarisedMessages: 0,
+        toolsTokens: 0,
+      }),
     });
     expect(events[1]?.payload).toEqual({ attempt: 1 });
 

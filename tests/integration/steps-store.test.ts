@@ -12,6 +12,18 @@ import { buildEvent } from '../../src/events/event';
 import { newEventId, newMessageId, newRunId, newThreadId, newToolCallId } from '../../src/ids';
 import { rowCounts } from '../support/rows';
 
+/** A budget report for events built by hand: the store keeps what it is given. */
+const NO_MEMORY = {
+  contextTokens: 0,
+  budgetTokens: 0,
+  systemTokens: 0,
+  summaryTokens: 0,
+  toolsTokens: 0,
+  windowTokens: 0,
+  windowMessages: 0,
+  summarisedMessages: 0,
+};
+
 /**
  * The store's half of durable steps: `commitStep`, `listRunSteps`, the reply placed after the
  * steps, conversation order by (seq, position), and rollback of a run's steps. Runs on the
@@ -50,6 +62,7 @@ describe(`durable steps in the store (${TEST_DATABASE})`, () => {
       messageId,
       runId,
       content: 'hello',
+      tokens: 5,
       model: 'm',
       multitask: 'enqueue' as const,
       tools: [],
@@ -98,6 +111,7 @@ describe(`durable steps in the store (${TEST_DATABASE})`, () => {
       name,
       arguments: JSON.stringify({ i }),
     })),
+    tokens: 10 + names.length,
   });
 
   const toolResult = (position: number, name: string, isError = false): NewStepMessage => ({
@@ -108,6 +122,7 @@ describe(`durable steps in the store (${TEST_DATABASE})`, () => {
     toolCallId: newToolCallId(),
     name,
     isError,
+    tokens: 7,
   });
 
   /** A step's event; the store keeps whatever type it is given. */
@@ -139,9 +154,10 @@ describe(`durable steps in the store (${TEST_DATABASE})`, () => {
           durationMs: 1,
           steps: 1,
           toolCalls: 0,
+          memory: NO_MEMORY,
         },
       ),
-      reply: { id, content, position: reply.position },
+      reply: { id, content, position: reply.position, tokens: 3 },
       cancelledEvent,
       ...extra,
     });
@@ -521,7 +537,7 @@ describe(`durable steps in the store (${TEST_DATABASE})`, () => {
     expect(places((await store.getThreadMemory(threadId, 3, 100))?.recent ?? [])).toEqual(all);
     expect(places((await store.getThreadMemory(threadId, 0, 100))?.recent ?? [])).toEqual(['0:0']);
     const empty = await store.getThreadMemory(threadId, -1, 10);
-    expect(empty).toEqual({ summary: null, summaryThroughSeq: null, recent: [] });
+    expect(empty).toEqual({ summary: null, summaryTokens: 0, summaryThroughSeq: null, recent: [] });
     expect(await store.getThreadMemory(newThreadId(), 3, 10)).toBeUndefined();
 
     // What a summary folds in: strictly between two slots, in order.

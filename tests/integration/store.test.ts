@@ -44,6 +44,7 @@ describe(`one store, two processes (${TEST_DATABASE})`, () => {
       messageId,
       runId,
       content: 'hello',
+      tokens: 5,
       model: 'm',
       multitask: 'enqueue' as const,
       tools: [],

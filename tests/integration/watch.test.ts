@@ -72,12 +72,14 @@ describe.skipIf(!redisTestsEnabled())('bun run watch', () => {
         (subscribers) => subscribers > 0,
       );
       const { body } = await t.post({ content: 'hello thread', threadId });
-      const output = await waitForValue(watcher.output, (text) => text.includes('  reply: '));
+      const output = await waitForValue(watcher.output, (text) => text.includes('  memory: '));
       expect(output.trimEnd().split('\n')).toEqual([
         `• agent.run.requested ${body.runId} "hello thread" (gpt-4o-mini)`,
         `• agent.run.started ${body.runId} attempt 1`,
         expect.stringMatching(new RegExp(`^• agent\\.run\\.completed ${body.runId} 1 attempt, `)),
         '  reply: echo: hello thread',
+        // The budget report: the thread's three messages, nothing summarised yet.
+        expect.stringMatching(/^ {2}memory: \d+ of 128000 tokens sent — 3 messages /),
       ]);
     } finally {
       watcher.proc.kill();

@@ -37,6 +37,11 @@ describe('loadConfig', () => {
       systemPrompt: null,
       maxMessageChars: 32_000,
       multitask: 'enqueue',
+      contextTokens: 128_000,
+      modelContextTokens: {},
+      maxOutputTokens: 4096,
+      summaryMaxTokens: 1024,
+      titleModel: null,
     });
     expect(config.run).toEqual({
       attempts: 3,

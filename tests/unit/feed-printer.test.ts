@@ -127,4 +127,26 @@ describe('the watch CLI’s printer', () => {
       '(feed ended)',
     ]);
   });
+
+  test('a completed run with a budget report prints it on one line', () => {
+    const memory = {
+      contextTokens: 8192,
+      budgetTokens: 6000,
+      systemTokens: 20,
+      summaryTokens: 300,
+      toolsTokens: 0,
+      windowTokens: 5800,
+      windowMessages: 7,
+      summarisedMessages: 190,
+    };
+    const lines = print('thread', [
+      [
+        'agent.run.completed',
+        event({ attempts: 1, usage: {}, durationMs: 5, content: 'ok', memory }),
+      ],
+    ]);
+    expect(lines.at(-2)).toBe(
+      '  memory: 6120 of 8192 tokens sent — 7 messages (5800 of a 6000-token window), summary 300 (covers 190 messages), system 20, tools 0',
+    );
+  });
 });

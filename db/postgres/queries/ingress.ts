@@ -85,9 +85,9 @@ async function write<R>(tx: Tx, input: RunRequest<R>): Promise<RunRequestResult<
   // 5. The message and its run, in that slot.
   await tx.execute(sql`
     with message as (
-      insert into messages (id, thread_id, run_id, role, content, seq, created_at)
+      insert into messages (id, thread_id, run_id, role, content, seq, tokens, created_at)
       values (${messageId}, ${threadId}, ${runId}, 'user', ${input.content}, ${seq},
-              ${now}::timestamptz)
+              ${input.tokens}, ${now}::timestamptz)
     )
     insert into runs (id, thread_id, user_message_id, seq, model, tools, client_tools, created_at)
     values (${runId}, ${threadId}, ${messageId}, ${seq}, ${input.model},

@@ -36,9 +36,10 @@ export function finishRun(db: Db, input: RunFinish): Promise<RunEnd | null> {
     const storeReply = reply
       ? sql`
         stored_reply as (
-          insert into messages (id, thread_id, run_id, role, content, seq, position, created_at)
+          insert into messages (id, thread_id, run_id, role, content, seq, position, tokens,
+                                created_at)
           values (${reply.id}, ${run.threadId}, ${runId}, 'assistant', ${reply.content},
-                  ${run.seq + 1}, ${reply.position}, ${now}::timestamptz)
+                  ${run.seq + 1}, ${reply.position}, ${reply.tokens}::integer, ${now}::timestamptz)
         ),
         counted as (
           update threads set message_count = message_count + 1, updated_at = ${now}::timestamptz
@@ -53,6 +54,7 @@ export function finishRun(db: Db, input: RunFinish): Promise<RunEnd | null> {
           error = ${json(input.error)}::jsonb, usage = ${json(input.usage)}::jsonb,
           steps = coalesce(${input.steps ?? null}::integer, steps),
           tool_call_count = coalesce(${input.toolCallCount ?? null}::integer, tool_call_count),
+          memory = coalesce(${json(input.memory)}::jsonb, memory),
           reply_message_id = ${reply?.id ?? null}, action = null,
           finished_at = ${now}::timestamptz
         where id = ${runId}
@@ -86,6 +88,7 @@ export function finishRun(db: Db, input: RunFinish): Promise<RunEnd | null> {
       usage: input.usage ?? null,
       steps: input.steps ?? run.steps,
       toolCallCount: input.toolCallCount ?? run.toolCallCount,
+      memory: input.memory ?? run.memory,
       replyMessageId: reply?.id ?? null,
       action: null,
       finishedAt: input.now,

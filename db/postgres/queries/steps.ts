@@ -78,12 +78,13 @@ export async function commitStep(db: Db, input: StepCommit): Promise<StepCommitR
       input.messages,
       now,
     );
-    // 4. The run's counts and usage so far; absent ones (null) stay as they are.
+    // 4. The run's counts, usage and budget report so far; absent ones (null) stay as they are.
     await tx.execute(sql`
       with ${stored} progressed as (
         update runs set steps = coalesce(${input.steps ?? null}::integer, steps),
           tool_call_count = coalesce(${input.toolCallCount ?? null}::integer, tool_call_count),
-          usage = coalesce(${json(input.usage)}::jsonb, usage)
+          usage = coalesce(${json(input.usage)}::jsonb, usage),
+          memory = coalesce(${json(input.memory)}::jsonb, memory)
         where id = ${runId}
       )
       select 1`);
@@ -109,14 +110,15 @@ export function storeStepMessages(
   return sql`
     stored as (
       insert into messages (id, thread_id, run_id, role, content, seq, position, tool_calls,
-                            tool_call_id, name, is_error, created_at)
+                            tool_call_id, name, is_error, tokens, created_at)
       values ${sql.join(
         stepMessages.map(
           (m) => sql`(${m.id}, ${run.threadId}, ${run.id}, ${m.role}, ${m.content}, ${seq},
                       ${m.position}, ${json(m.role === 'assistant' ? m.toolCalls : null)}::jsonb,
                       ${m.role === 'tool' ? m.toolCallId : null},
                       ${m.role === 'tool' ? m.name : null},
-                      ${m.role === 'tool' ? m.isError : null}::boolean, ${now}::timestamptz)`,
+                      ${m.role === 'tool' ? m.isError : null}::boolean, ${m.tokens}::integer,
+                      ${now}::timestamptz)`,
         ),
         sql`, `,
       )}

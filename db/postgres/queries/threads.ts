@@ -1,9 +1,11 @@
 import { and, desc, eq, lte, sql } from 'drizzle-orm';
 import { prepared } from '../../prepared';
-import type { ThreadMemory } from '../../store';
+import type { Event, ThreadMemory } from '../../store';
+import type { TitleSource } from '../../types';
 import type { Db } from '../database';
-import { messages, type Thread, threads } from '../schema';
+import { messages, type OutboxRow, type Thread, threads } from '../schema';
 import { storable } from '../storable';
+import { insertOutbox } from './outbox';
 
 const p = sql.placeholder;
 /** A run's reads and writes of its thread, run for every run (see db/prepared.ts). */
@@ -20,12 +22,14 @@ const statements = (db: Db) =>
         summary: sql`${p('text')}`,
         summaryThroughMessageId: sql`${p('throughMessageId')}`,
         summaryThroughSeq: sql`${p('throughSeq')}::integer`,
+        summaryTokens: sql`${p('tokens')}::integer`,
       })
       .where(eq(threads.id, p('threadId')))
       .prepare('save_summary'),
     memory: db
       .select({
         summary: threads.summary,
+        summaryTokens: threads.summaryTokens,
         summaryThroughSeq: threads.summaryThroughSeq,
         message: messages,
       })
@@ -53,10 +57,34 @@ export async function getThread(db: Db, threadId: string): Promise<Thread | unde
 export async function saveSummary(
   db: Db,
   threadId: string,
-  summary: { text: string; throughMessageId: string; throughSeq: number },
+  summary: { text: string; throughMessageId: string; throughSeq: number; tokens: number },
 ): Promise<void> {
   const q = statements(db);
   await q.saveSummary.execute({ threadId, ...summary });
+}
+
+/**
+ * See `Store.saveTitle`: the title and its event's row in one transaction. The condition (a
+ * model title only where there is none) is the update's own: a concurrent title's update holds
+ * the thread's row lock, and this one, once it gets the lock, checks the condition again against
+ * that title.
+ */
+export async function saveTitle(
+  db: Db,
+  input: { threadId: string; title: string; source: TitleSource; now: Date; event: Event },
+): Promise<{ row: OutboxRow } | null> {
+  if (!storable(input.threadId)) return null;
+  const { threadId, title, source } = input;
+  const now = input.now.toISOString();
+  return db.transaction(async (tx) => {
+    const saved = await tx.execute(sql`
+      update threads set title = ${title}, title_source = ${source},
+        updated_at = ${now}::timestamptz
+      where id = ${threadId} and (${source} = 'user' or title is null)
+      returning id`);
+    if (saved.length === 0) return null;
+    return { row: await insertOutbox(tx, input.event, null, input.now) };
+  });
 }
 
 /**
@@ -78,5 +106,10 @@ export async function getThreadMemory(
   for (const row of rows.reverse()) {
     if (row.message) recent.push(row.message);
   }
-  return { summary: first.summary, summaryThroughSeq: first.summaryThroughSeq, recent };
+  return {
+    summary: first.summary,
+    summaryTokens: first.summaryTokens,
+    summaryThroughSeq: first.summaryThroughSeq,
+    recent,
+  };
 }

@@ -64,6 +64,7 @@ const statements = (db: Db) =>
         role: 'user',
         content: p('content'),
         seq: p('seq'),
+        tokens: p('tokens'),
         createdAt: p('now'),
       })
       .prepare(),
@@ -143,7 +144,15 @@ function write<R>(db: Db, s: Statements, input: RunRequest<R>): RunRequestResult
   // request.
   const busy = s.busy.get({ threadId });
   // 5. The message and its run, in that slot.
-  s.insertMessage.run({ id: messageId, threadId, runId, content: input.content, seq, now });
+  s.insertMessage.run({
+    id: messageId,
+    threadId,
+    runId,
+    content: input.content,
+    seq,
+    tokens: input.tokens,
+    now,
+  });
   s.insertRun.run({
     id: runId,
     threadId,

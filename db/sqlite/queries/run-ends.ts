@@ -84,6 +84,7 @@ const statements = (db: Db) =>
         content: p('content'),
         seq: p('seq'),
         position: p('position'),
+        tokens: p('tokens'),
         createdAt: p('now'),
       })
       .prepare(),
@@ -101,6 +102,7 @@ const statements = (db: Db) =>
         usage: sql`${p('usage')}`,
         steps: sql`coalesce(${p('steps')}, ${runs.steps})`,
         toolCallCount: sql`coalesce(${p('toolCallCount')}, ${runs.toolCallCount})`,
+        memory: sql`coalesce(${p('memory')}, ${runs.memory})`,
         replyMessageId: sql`${p('replyId')}`,
         // A paused run fails past its deadline: it waits for nothing any more.
         action: null,
@@ -153,6 +155,7 @@ export async function finishRun(db: Db, input: RunFinish): Promise<RunEnd | null
         content: reply.content,
         seq: run.seq + 1,
         position: reply.position,
+        tokens: reply.tokens,
         now: input.now,
       });
       q.countReply.run({ threadId: run.threadId, now });
@@ -167,6 +170,7 @@ export async function finishRun(db: Db, input: RunFinish): Promise<RunEnd | null
       usage: json(input.usage),
       steps: input.steps ?? null,
       toolCallCount: input.toolCallCount ?? null,
+      memory: json(input.memory),
       replyId: reply?.id ?? null,
       now,
     });

@@ -49,6 +49,7 @@ const statements = (db: Db) =>
         toolCallId: p('toolCallId'),
         name: p('name'),
         isError: sql`${p('isError')}`,
+        tokens: p('tokens'),
         createdAt: p('now'),
       })
       .prepare(),
@@ -60,13 +61,14 @@ const statements = (db: Db) =>
       })
       .where(eq(threads.id, p('threadId')))
       .prepare(),
-    // Absent counts and usage (null) leave the run's as they are.
+    // Absent counts, usage and memory (null) leave the run's as they are.
     progress: db
       .update(runs)
       .set({
         steps: sql`coalesce(${p('steps')}, ${runs.steps})`,
         toolCallCount: sql`coalesce(${p('toolCallCount')}, ${runs.toolCallCount})`,
         usage: sql`coalesce(${p('usage')}, ${runs.usage})`,
+        memory: sql`coalesce(${p('memory')}, ${runs.memory})`,
       })
       .where(eq(runs.id, p('id')))
       .prepare(),
@@ -119,12 +121,13 @@ export async function commitStep(db: Db, input: StepCommit): Promise<StepCommitR
       input.messages,
       now,
     );
-    // 4. The run's counts and usage so far.
+    // 4. The run's counts, usage and budget report so far.
     q.progress.run({
       id: runId,
       steps: input.steps ?? null,
       toolCallCount: input.toolCallCount ?? null,
       usage: json(input.usage),
+      memory: json(input.memory),
     });
     // 5. The events' rows, in order; no job rides on them.
     const rows = input.events.map(
@@ -159,6 +162,7 @@ export function insertStepMessages(
       toolCallId: m.role === 'tool' ? m.toolCallId : null,
       name: m.role === 'tool' ? m.name : null,
       isError: m.role === 'tool' ? Number(m.isError) : null,
+      tokens: m.tokens,
       now,
     });
   }

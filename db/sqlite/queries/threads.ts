@@ -1,9 +1,11 @@
 import { and, desc, eq, lte, sql } from 'drizzle-orm';
 import { prepared } from '../../prepared';
-import type { ThreadMemory } from '../../store';
+import type { Event, ThreadMemory } from '../../store';
+import type { TitleSource } from '../../types';
 import type { Db } from '../database';
 import { commitWrite } from '../group-commit';
-import { messages, type Thread, threads } from '../schema';
+import { messages, type OutboxRow, type Thread, threads } from '../schema';
+import { insertOutboxStatement } from './outbox';
 
 const p = sql.placeholder;
 /** A run's reads and writes of its thread, run for every run (see db/prepared.ts). */
@@ -20,12 +22,30 @@ const statements = (db: Db) =>
         summary: sql`${p('text')}`,
         summaryThroughMessageId: sql`${p('throughMessageId')}`,
         summaryThroughSeq: sql`${p('throughSeq')}`,
+        summaryTokens: sql`${p('tokens')}`,
       })
       .where(eq(threads.id, p('threadId')))
+      .prepare(),
+    // A model's title only where there is none; a user's always.
+    saveTitle: db
+      .update(threads)
+      .set({
+        title: sql`${p('title')}`,
+        titleSource: sql`${p('source')}`,
+        updatedAt: sql`${p('now')}`,
+      })
+      .where(
+        and(
+          eq(threads.id, p('threadId')),
+          sql`(${p('source')} = 'user' or ${threads.title} is null)`,
+        ),
+      )
+      .returning({ id: threads.id })
       .prepare(),
     memory: db
       .select({
         summary: threads.summary,
+        summaryTokens: threads.summaryTokens,
         summaryThroughSeq: threads.summaryThroughSeq,
         message: messages,
       })
@@ -38,6 +58,7 @@ const statements = (db: Db) =>
       .orderBy(desc(messages.seq), desc(messages.position))
       .limit(p('count'))
       .prepare(),
+    insertOutbox: insertOutboxStatement(db),
   }));
 
 export async function getThread(db: Db, threadId: string): Promise<Thread | undefined> {
@@ -52,10 +73,29 @@ export async function getThread(db: Db, threadId: string): Promise<Thread | unde
 export async function saveSummary(
   db: Db,
   threadId: string,
-  summary: { text: string; throughMessageId: string; throughSeq: number },
+  summary: { text: string; throughMessageId: string; throughSeq: number; tokens: number },
 ): Promise<void> {
   const q = statements(db);
   await commitWrite(db, () => q.saveSummary.run({ threadId, ...summary }));
+}
+
+/**
+ * See `Store.saveTitle`: the title and its event's row, one unit of the turn's group commit.
+ * The condition (a model title only where there is none) is the update's own, so no other
+ * writer comes between the check and the write.
+ */
+export async function saveTitle(
+  db: Db,
+  input: { threadId: string; title: string; source: TitleSource; now: Date; event: Event },
+): Promise<{ row: OutboxRow } | null> {
+  const q = statements(db);
+  const { threadId, title, source, now } = input;
+  return commitWrite(db, () => {
+    const saved = q.saveTitle.get({ threadId, title, source, now: now.getTime() });
+    if (!saved) return null;
+    const row = q.insertOutbox.get({ ...input.event, enqueueRunId: null, now }) as OutboxRow;
+    return { row };
+  });
 }
 
 /**
@@ -79,5 +119,10 @@ export async function getThreadMemory(
     const message = rows[i]?.message;
     if (message) recent.push(message);
   }
-  return { summary: first.summary, summaryThroughSeq: first.summaryThroughSeq, recent };
+  return {
+    summary: first.summary,
+    summaryTokens: first.summaryTokens,
+    summaryThroughSeq: first.summaryThroughSeq,
+    recent,
+  };
 }
