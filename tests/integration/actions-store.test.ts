@@ -1,16 +1,12 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { describe, expect, test } from 'bun:test';
 import { sql } from 'drizzle-orm';
-import { openStore } from '../../db/client';
-import type { Event, NewStepMessage, RunAnswer, RunRequest, Store } from '../../db/store';
+import type { Event, NewStepMessage, RunAnswer } from '../../db/store';
 import type { Run, RunAction, RunActionKind } from '../../db/types';
-import { openSql, type SqlReader } from '../../harness/sql';
-import { createTestDatabase, TEST_DATABASE } from '../../harness/test-database';
+import { TEST_DATABASE } from '../../harness/test-database';
 import { buildEvent } from '../../src/events/event';
 import { newEventId, newMessageId, newRunId, newThreadId, newToolCallId } from '../../src/ids';
 import { rowCounts } from '../support/rows';
+import { acceptRun, cancelledEventOf, runRequest, useTestStore } from '../support/store';
 
 /**
  * The store's half of client tools and approvals: `pauseRun`, `answerRun`, the claim of a
@@ -18,60 +14,7 @@ import { rowCounts } from '../support/rows';
  * engine TEST_DATABASE names; `.ci/run` runs it on both.
  */
 describe(`paused runs in the store (${TEST_DATABASE})`, () => {
-  let dir: string;
-  let database: Awaited<ReturnType<typeof createTestDatabase>>;
-  let store: Store;
-  let reader: SqlReader;
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'agent-run-actions-'));
-    database = await createTestDatabase(dir);
-    store = await openStore(database.url, { poolSize: 4 });
-    reader = await openSql(database.url);
-  });
-  afterAll(async () => {
-    await store.close();
-    await reader.close();
-    await database.drop();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  const cancelledEvent = (run: Run) =>
-    buildEvent(
-      'agent.run.cancelled',
-      { runId: run.id, threadId: run.threadId },
-      { reason: null, by: run.cancel?.by ?? 'client', attempts: run.attempts },
-    );
-
-  const request = (threadId: string, extra: Partial<RunRequest<unknown>> = {}) => {
-    const runId = newRunId();
-    const messageId = newMessageId();
-    return {
-      threadId,
-      messageId,
-      runId,
-      content: 'hello',
-      tokens: 5,
-      model: 'm',
-      multitask: 'enqueue' as const,
-      tools: [],
-      clientTools: [],
-      now: new Date(),
-      cancelledEvent,
-      event: buildEvent(
-        'agent.run.requested',
-        { runId, threadId },
-        { messageId, model: 'm', content: 'hello' },
-      ),
-      ...extra,
-    } satisfies RunRequest<unknown>;
-  };
-
-  const accept = async (threadId: string, extra: Partial<RunRequest<unknown>> = {}) => {
-    const input = request(threadId, extra);
-    const made = await store.insertRunRequest(input);
-    if (made.kind !== 'created') throw new Error(`expected a created run, got ${made.kind}`);
-    return (await store.getRun(input.runId)) as Run;
-  };
+  const { store, reader } = useTestStore('agent-run-actions-');
 
   /** Claims a run's attempt; `told` records what `startedEvent` was told of each claim. */
   const told: boolean[] = [];
@@ -90,7 +33,7 @@ describe(`paused runs in the store (${TEST_DATABASE})`, () => {
     });
 
   const running = async (threadId = newThreadId()) => {
-    const attempt = await start(await accept(threadId));
+    const attempt = await start(await acceptRun(store, threadId));
     if (attempt?.run.status !== 'running') throw new Error('expected a running run');
     return attempt.run;
   };
@@ -180,10 +123,10 @@ describe(`paused runs in the store (${TEST_DATABASE})`, () => {
     const clientTools = [
       { name: 'pick_color', description: 'asks the user', parameters: { type: 'object' } },
     ];
-    const run = await accept(newThreadId(), { clientTools });
+    const run = await acceptRun(store, newThreadId(), { clientTools });
     expect(run.clientTools).toEqual(clientTools);
     expect([run.action, run.approved, run.resumed]).toEqual([null, [], false]);
-    expect((await accept(newThreadId())).clientTools).toEqual([]);
+    expect((await acceptRun(store, newThreadId())).clientTools).toEqual([]);
   });
 
   test('pauseRun: a running run pauses with its action and the outbox row of its announcement', async () => {
@@ -212,13 +155,13 @@ describe(`paused runs in the store (${TEST_DATABASE})`, () => {
   });
 
   test('pauseRun: a run that is not running does not pause, and nothing is written', async () => {
-    const queued = await accept(newThreadId());
+    const queued = await acceptRun(store, newThreadId());
     const cancelling = await running();
     await store.cancelRun({
       runId: cancelling.id,
       cancel: { reason: null, by: 'client', requestedAt: new Date().toISOString() },
       now: new Date(),
-      cancelledEvent,
+      cancelledEvent: cancelledEventOf,
     });
     const { run: pausedRun } = await paused();
     const unknown = { ...queued, id: newRunId() };
@@ -319,7 +262,7 @@ describe(`paused runs in the store (${TEST_DATABASE})`, () => {
   test('answerRun: another kind, another pause or a run not paused is not waiting, and nothing is written; an unknown run is unknown', async () => {
     const { run, action } = await paused('tool_outputs');
     const active = await running();
-    const queued = await accept(newThreadId());
+    const queued = await acceptRun(store, newThreadId());
     const wrong = [
       { run, input: answerTo(run, action, { kind: 'approval' }) },
       { run, input: answerTo(run, action, { since: new Date(0).toISOString() }) },
@@ -371,19 +314,19 @@ describe(`paused runs in the store (${TEST_DATABASE})`, () => {
     const again = await start(run);
     expect(told).toEqual([true, false]);
     expect(again?.run.attempts).toBe(2);
-    const fresh = await start(await accept(newThreadId()));
+    const fresh = await start(await acceptRun(store, newThreadId()));
     expect(told).toEqual([true, false, false]);
     expect([fresh?.run.attempts, fresh?.run.resumed, fresh?.earlier]).toEqual([1, false, []]);
   });
 
   test('cancelRun: a paused run ends cancelled at once, its action cleared, and its thread moves on', async () => {
     const { run } = await paused();
-    const next = await accept(run.threadId);
+    const next = await acceptRun(store, run.threadId);
     const cancelled = await store.cancelRun({
       runId: run.id,
       cancel: { reason: 'changed my mind', by: 'client', requestedAt: new Date().toISOString() },
       now: new Date(),
-      cancelledEvent,
+      cancelledEvent: cancelledEventOf,
     });
     if (cancelled?.kind !== 'cancelled')
       throw new Error(`expected cancelled, got ${cancelled?.kind}`);
@@ -405,7 +348,7 @@ describe(`paused runs in the store (${TEST_DATABASE})`, () => {
 
   test('interrupt ends a paused run cancelled at once; rollback deletes its messages too', async () => {
     const interrupted = await paused();
-    const newer = request(interrupted.run.threadId, { multitask: 'interrupt' });
+    const newer = runRequest(interrupted.run.threadId, { multitask: 'interrupt' });
     const made = await store.insertRunRequest(newer);
     if (made.kind !== 'created') throw new Error('expected a created run');
     expect(made.cancelling).toEqual([]);
@@ -422,7 +365,7 @@ describe(`paused runs in the store (${TEST_DATABASE})`, () => {
     expect(await store.listRunSteps(interrupted.run.id)).toHaveLength(1);
 
     const rolled = await paused();
-    const rollback = request(rolled.run.threadId, { multitask: 'rollback' });
+    const rollback = runRequest(rolled.run.threadId, { multitask: 'rollback' });
     const back = await store.insertRunRequest(rollback);
     if (back.kind !== 'created') throw new Error('expected a created run');
     expect(back.ended.map((e) => e.run.id)).toEqual([rolled.run.id]);
@@ -441,7 +384,7 @@ describe(`paused runs in the store (${TEST_DATABASE})`, () => {
       attempts: run.attempts,
       event: event(run, 'agent.run.failed', { error }),
       error,
-      cancelledEvent,
+      cancelledEvent: cancelledEventOf,
     });
     expect(end?.status).toBe('failed');
     const stored = (await store.getRun(run.id)) as Run;
@@ -451,7 +394,7 @@ describe(`paused runs in the store (${TEST_DATABASE})`, () => {
 
   test('a paused run keeps its thread busy: it is the head, and a newer run waits behind it', async () => {
     const { run } = await paused();
-    const behind = await accept(run.threadId);
+    const behind = await acceptRun(store, run.threadId);
     const heads = (await store.listThreadHeads(1000)).map((r) => r.id);
     expect(heads).toContain(run.id);
     expect(heads).not.toContain(behind.id);
@@ -459,7 +402,9 @@ describe(`paused runs in the store (${TEST_DATABASE})`, () => {
       sql`select enqueue_run_id from outbox where run_id = ${behind.id}`,
     );
     expect(requested?.enqueue_run_id).toBeNull();
-    const rejected = await store.insertRunRequest(request(run.threadId, { multitask: 'reject' }));
+    const rejected = await store.insertRunRequest(
+      runRequest(run.threadId, { multitask: 'reject' }),
+    );
     expect(rejected.kind).toBe('busy');
   });
 });

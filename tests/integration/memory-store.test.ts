@@ -1,16 +1,12 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { describe, expect, test } from 'bun:test';
 import { sql } from 'drizzle-orm';
-import { openStore } from '../../db/client';
-import type { Event, NewStepMessage, RunRequest, Store } from '../../db/store';
+import type { Event, NewStepMessage } from '../../db/store';
 import type { MemoryReport, Message, Run, TitleSource } from '../../db/types';
-import { openSql, type SqlReader } from '../../harness/sql';
-import { createTestDatabase, TEST_DATABASE } from '../../harness/test-database';
+import { TEST_DATABASE } from '../../harness/test-database';
 import { buildEvent } from '../../src/events/event';
-import { newEventId, newMessageId, newRunId, newThreadId, newToolCallId } from '../../src/ids';
+import { newEventId, newMessageId, newThreadId, newToolCallId } from '../../src/ids';
 import { rowCounts } from '../support/rows';
+import { acceptRun, cancelledEventOf, claimRun, useTestStore } from '../support/store';
 
 /**
  * The store's half of token budgets and titles: each message's `tokens` stored where it is
@@ -19,61 +15,17 @@ import { rowCounts } from '../support/rows';
  * `.ci/run` runs it on both.
  */
 describe(`token budgets and titles in the store (${TEST_DATABASE})`, () => {
-  let dir: string;
-  let database: Awaited<ReturnType<typeof createTestDatabase>>;
-  let store: Store;
-  let reader: SqlReader;
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'agent-run-memory-'));
-    database = await createTestDatabase(dir);
-    store = await openStore(database.url, { poolSize: 4 });
-    reader = await openSql(database.url);
-  });
-  afterAll(async () => {
-    await store.close();
-    await reader.close();
-    await database.drop();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  const cancelledEvent = (run: Run) =>
-    buildEvent(
-      'agent.run.cancelled',
-      { runId: run.id, threadId: run.threadId },
-      { reason: null, by: run.cancel?.by ?? 'client', attempts: run.attempts },
-    );
+  const { store, reader } = useTestStore('agent-run-memory-');
 
   /** Accepts a message of `tokens` tokens and claims its run's attempt: a running run. */
   const running = async (threadId: string, tokens = 9) => {
-    const runId = newRunId();
     const messageId = newMessageId();
-    const made = await store.insertRunRequest({
-      threadId,
+    const accepted = await acceptRun(store, threadId, {
       messageId,
-      runId,
       content: 'hello there',
       tokens,
-      model: 'm',
-      multitask: 'enqueue',
-      tools: [],
-      clientTools: [],
-      now: new Date(),
-      cancelledEvent,
-      event: buildEvent(
-        'agent.run.requested',
-        { runId, threadId },
-        { messageId, model: 'm', content: 'hello there' },
-      ),
-    } satisfies RunRequest<unknown>);
-    if (made.kind !== 'created') throw new Error(`expected a created run, got ${made.kind}`);
-    const attempt = await store.startRunAttempt({
-      runId,
-      now: new Date(),
-      startedEvent: (r) =>
-        buildEvent('agent.run.started', { runId: r.id, threadId }, { attempt: r.attempts }),
     });
-    if (attempt?.run.status !== 'running') throw new Error('expected a running run');
-    return { run: attempt.run, messageId };
+    return { run: await claimRun(store, accepted.id), messageId };
   };
 
   const report = (windowTokens: number): MemoryReport => ({
@@ -135,7 +87,7 @@ describe(`token budgets and titles in the store (${TEST_DATABASE})`, () => {
       ),
       reply: { id, content: 'the answer', position: reply.position, tokens: reply.tokens },
       ...(memory ? { memory } : {}),
-      cancelledEvent,
+      cancelledEvent: cancelledEventOf,
     });
   };
 

@@ -1,28 +1,20 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { describe, expect, test } from 'bun:test';
 import { sql } from 'drizzle-orm';
-import { openStore } from '../../db/client';
-import type { Event, NewStepMessage, RunRequest, Store } from '../../db/store';
+import type { Event, NewStepMessage, RunRequest } from '../../db/store';
 import type { Message, Run } from '../../db/types';
-import { openSql, type SqlReader } from '../../harness/sql';
-import { createTestDatabase, TEST_DATABASE } from '../../harness/test-database';
+import { TEST_DATABASE } from '../../harness/test-database';
 import { buildEvent } from '../../src/events/event';
 import { newEventId, newMessageId, newRunId, newThreadId, newToolCallId } from '../../src/ids';
 import { rowCounts } from '../support/rows';
-
-/** A budget report for events built by hand: the store keeps what it is given. */
-const NO_MEMORY = {
-  contextTokens: 0,
-  budgetTokens: 0,
-  systemTokens: 0,
-  summaryTokens: 0,
-  toolsTokens: 0,
-  windowTokens: 0,
-  windowMessages: 0,
-  summarisedMessages: 0,
-};
+import {
+  acceptRun,
+  cancelledEventOf,
+  claimRun,
+  emptyReport,
+  noCancel,
+  runRequest,
+  useTestStore,
+} from '../support/store';
 
 /**
  * The store's half of durable steps: `commitStep`, `listRunSteps`, the reply placed after the
@@ -30,76 +22,14 @@ const NO_MEMORY = {
  * engine TEST_DATABASE names; `.ci/run` runs it on both.
  */
 describe(`durable steps in the store (${TEST_DATABASE})`, () => {
-  let dir: string;
-  let database: Awaited<ReturnType<typeof createTestDatabase>>;
-  let store: Store;
-  let reader: SqlReader;
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'agent-run-steps-'));
-    database = await createTestDatabase(dir);
-    store = await openStore(database.url, { poolSize: 4 });
-    reader = await openSql(database.url);
-  });
-  afterAll(async () => {
-    await store.close();
-    await reader.close();
-    await database.drop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const { store, reader } = useTestStore('agent-run-steps-');
 
-  const cancelledEvent = (run: Run) =>
-    buildEvent(
-      'agent.run.cancelled',
-      { runId: run.id, threadId: run.threadId },
-      { reason: null, by: run.cancel?.by ?? 'client', attempts: run.attempts },
-    );
-
-  const request = <R>(threadId: string, extra: Partial<RunRequest<R>> = {}) => {
-    const runId = newRunId();
-    const messageId = newMessageId();
-    return {
-      threadId,
-      messageId,
-      runId,
-      content: 'hello',
-      tokens: 5,
-      model: 'm',
-      multitask: 'enqueue' as const,
-      tools: [],
-      clientTools: [],
-      now: new Date(),
-      cancelledEvent: () => {
-        throw new Error('no run is cancelled here');
-      },
-      event: buildEvent(
-        'agent.run.requested',
-        { runId, threadId },
-        { messageId, model: 'm', content: 'hello' },
-      ),
-      ...extra,
-    } satisfies RunRequest<R>;
-  };
-
-  /** Accepts a message and returns its run as stored. */
-  const accept = async (threadId: string, extra: Partial<RunRequest<unknown>> = {}) => {
-    const input = request(threadId, extra);
-    const made = await store.insertRunRequest(input);
-    if (made.kind !== 'created') throw new Error(`expected a created run, got ${made.kind}`);
-    return (await store.getRun(input.runId)) as Run;
-  };
+  /** Accepts a message and returns its run as stored; no run is cancelled by its request. */
+  const accept = (threadId: string, extra: Partial<RunRequest<unknown>> = {}) =>
+    acceptRun(store, threadId, { cancelledEvent: noCancel, ...extra });
 
   /** Accepts a message and claims its run's attempt: a running run. */
-  const running = async (threadId: string) => {
-    const run = await accept(threadId);
-    const attempt = await store.startRunAttempt({
-      runId: run.id,
-      now: new Date(),
-      startedEvent: (r) =>
-        buildEvent('agent.run.started', { runId: r.id, threadId }, { attempt: r.attempts }),
-    });
-    if (attempt?.run.status !== 'running') throw new Error('expected a running run');
-    return attempt.run;
-  };
+  const running = async (threadId: string) => claimRun(store, (await accept(threadId)).id);
 
   const toolCall = (position: number, names: string[]): NewStepMessage => ({
     id: newMessageId(),
@@ -154,11 +84,11 @@ describe(`durable steps in the store (${TEST_DATABASE})`, () => {
           durationMs: 1,
           steps: 1,
           toolCalls: 0,
-          memory: NO_MEMORY,
+          memory: emptyReport,
         },
       ),
       reply: { id, content, position: reply.position, tokens: 3 },
-      cancelledEvent,
+      cancelledEvent: cancelledEventOf,
       ...extra,
     });
   };
@@ -331,7 +261,7 @@ describe(`durable steps in the store (${TEST_DATABASE})`, () => {
       runId: cancelling.id,
       cancel: { reason: null, by: 'client', requestedAt: new Date().toISOString() },
       now: new Date(),
-      cancelledEvent,
+      cancelledEvent: cancelledEventOf,
     });
     expect(marked?.kind).toBe('cancelling');
 
@@ -567,7 +497,7 @@ describe(`durable steps in the store (${TEST_DATABASE})`, () => {
     const waiting = await accept(threadId);
     expect((await store.getThread(threadId))?.messageCount).toBe(3 + 3 + 1);
 
-    const newer = request(threadId, { multitask: 'rollback', cancelledEvent });
+    const newer = runRequest(threadId, { multitask: 'rollback', cancelledEvent: cancelledEventOf });
     const rollback = await store.insertRunRequest(newer);
     if (rollback.kind !== 'created') throw new Error('expected a created run');
     expect(rollback.cancelling.map((r) => r.id)).toEqual([busy.id]);

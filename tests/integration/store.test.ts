@@ -1,14 +1,9 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { describe, expect, test } from 'bun:test';
 import { sql } from 'drizzle-orm';
-import { openStore } from '../../db/client';
 import type { RunRequest, Store } from '../../db/store';
-import { openSql, type SqlReader } from '../../harness/sql';
-import { createTestDatabase, TEST_DATABASE } from '../../harness/test-database';
+import { TEST_DATABASE } from '../../harness/test-database';
 import { buildEvent } from '../../src/events/event';
-import { newMessageId, newRunId } from '../../src/ids';
+import { noCancel, runRequest, useTestStore } from '../support/store';
 
 /**
  * What several processes on one store rely on, with two stores opened on one database as two
@@ -16,55 +11,12 @@ import { newMessageId, newRunId } from '../../src/ids';
  * engine TEST_DATABASE names; `.ci/run` runs it on both.
  */
 describe(`one store, two processes (${TEST_DATABASE})`, () => {
-  let dir: string;
-  let database: Awaited<ReturnType<typeof createTestDatabase>>;
-  let a: Store;
-  let b: Store;
-  let reader: SqlReader;
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'agent-run-store-'));
-    database = await createTestDatabase(dir);
-    a = await openStore(database.url, { poolSize: 4 });
-    b = await openStore(database.url, { poolSize: 4 });
-    reader = await openSql(database.url);
-  });
-  afterAll(async () => {
-    await a.close();
-    await b.close();
-    await reader.close();
-    await database.drop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const { stores, reader } = useTestStore('agent-run-store-', 2);
+  const [a, b] = stores as [Store, Store];
 
-  const request = <R>(threadId: string, now: Date, extra: Partial<RunRequest<R>> = {}) => {
-    const runId = newRunId();
-    const messageId = newMessageId();
-    return {
-      threadId,
-      messageId,
-      runId,
-      content: 'hello',
-      tokens: 5,
-      model: 'm',
-      multitask: 'enqueue' as const,
-      tools: [],
-      clientTools: [],
-      now,
-      cancelledEvent: () => {
-        throw new Error('no run is cancelled here');
-      },
-      event: buildEvent(
-        'agent.run.requested',
-        { runId, threadId },
-        {
-          messageId,
-          model: 'm',
-          content: 'hello',
-        },
-      ),
-      ...extra,
-    } satisfies RunRequest<R>;
-  };
+  /** A request made at `now` that cancels no run. */
+  const request = <R>(threadId: string, now: Date, extra: Partial<RunRequest<R>> = {}) =>
+    runRequest<R>(threadId, { now, cancelledEvent: noCancel, ...extra });
 
   test('the relays of two processes claim disjoint outbox rows, and a lease keeps them', async () => {
     const old = new Date(Date.now() - 60_000);
