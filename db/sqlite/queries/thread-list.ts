@@ -3,7 +3,7 @@
  * paged by cursor, filtered by metadata) and the retention sweep's pick. Mirrors
  * db/postgres/queries/thread-list.ts.
  */
-import { and, asc, desc, eq, lt, or, type SQL, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, lt, type SQL, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/sqlite-core';
 import { prepared } from '../../prepared';
 import type { ThreadCursor, ThreadDetails } from '../../store';
@@ -71,13 +71,12 @@ export async function listThreads(
 ): Promise<{ threads: ThreadDetails[]; hasMore: boolean }> {
   const filters = Object.entries(opts.metadata);
   const conditions: SQL[] = [];
+  // A row value, so that the index range starts at the cursor (an OR of the two columns was
+  // a filter over every newer thread on PostgreSQL: a page deep in read all the pages before it).
   if (opts.after) {
-    const at = opts.after.updatedAt;
-    const after = or(
-      lt(threads.updatedAt, at),
-      and(eq(threads.updatedAt, at), lt(threads.id, opts.after.id)),
+    conditions.push(
+      sql`("threads"."updated_at", "threads"."id") < (${opts.after.updatedAt.getTime()}, ${opts.after.id})`,
     );
-    if (after) conditions.push(after);
   }
   const [first, ...rest] = filters;
   for (const [key, value] of rest) {
