@@ -102,17 +102,20 @@ export type PatchThreadBody = typeof patchThreadBody.static;
  * `limit` and `cursor`; the `metadata.<key>` filters are read from the URL by the service (a
  * schema cannot name keys it does not know), which also refuses any other parameter.
  */
-export const threadsQuery = t.Object({
-  limit: t.Optional(
-    t.Numeric({
-      minimum: 1,
-      maximum: THREADS_PAGE.max,
-      multipleOf: 1,
-      default: THREADS_PAGE.default,
-    }),
-  ),
-  cursor: t.Optional(t.String({ description: 'The `nextCursor` of the previous page.' })),
-});
+export const threadsQuery = t.Object(
+  {
+    limit: t.Optional(
+      t.Numeric({
+        minimum: 1,
+        maximum: THREADS_PAGE.max,
+        multipleOf: 1,
+        default: THREADS_PAGE.default,
+      }),
+    ),
+    cursor: t.Optional(t.String({ description: 'The `nextCursor` of the previous page.' })),
+  },
+  { additionalProperties: true },
+);
 
 export const threadsPage = t.Object({
   threads: t.Array(threadView),

@@ -47,7 +47,7 @@ export function threadRoutes(deps: ThreadDeps & { config: { http: { maxBodyBytes
     normalize: false,
   })
     .post(
-      '/',
+      '',
       async ({ body, set }) => {
         const view = await createThread(deps.db, body);
         set.status = 201;
@@ -76,7 +76,7 @@ export function threadRoutes(deps: ThreadDeps & { config: { http: { maxBodyBytes
       },
     )
     .get(
-      '/',
+      '',
       ({ query, request }) => listThreads(deps.db, query, new URL(request.url).searchParams),
       {
         query: threadsQuery,
