@@ -249,6 +249,33 @@ export interface ThreadMemory {
   recent: Message[];
 }
 
+/** A thread and what its view shows beyond its row. */
+export interface ThreadDetails {
+  thread: Thread;
+  /** It has an unfinished run (queued, running, cancelling or requires_action). */
+  busy: boolean;
+  /** Its newest run's id; null for a thread without runs. */
+  lastRunId: string | null;
+}
+
+/** Where a page of threads ends: the last thread's `updated_at` and id. */
+export interface ThreadCursor {
+  updatedAt: Date;
+  id: string;
+}
+
+/** What `deleteThread` leaves the caller to do after its commit. */
+export interface ThreadDeletion {
+  /** The cancelled runs' terminal rows, then the `agent.thread.deleted` row: to deliver. */
+  rows: OutboxRow[];
+  /** The runs that were running: their workers must be told to stop (a cancel signal). */
+  cancelling: string[];
+  /** Every run the thread had: their run streams go. */
+  runIds: string[];
+  /** The runs it cancelled. */
+  cancelledRunIds: string[];
+}
+
 /** What `markOutboxDelivered` tells of each row it marked. */
 export type DeliveredOutboxRow = Pick<OutboxRow, 'id' | 'threadId' | 'enqueueRunId'>;
 
@@ -353,6 +380,62 @@ export interface Store {
   markOutboxDelivered(ids: number[]): Promise<DeliveredOutboxRow[]>;
 
   getThread(threadId: string): Promise<Thread | undefined>;
+  /**
+   * A thread with what its view shows beyond its row: `busy` (it has an unfinished run) and its
+   * newest run's id. Undefined for an unknown thread.
+   */
+  getThreadDetails(threadId: string): Promise<ThreadDetails | undefined>;
+  /**
+   * Creates an empty thread with its metadata (rows of `thread_metadata` too), in one
+   * transaction. `exists` when a thread has that id already: nothing written.
+   */
+  createThread(input: {
+    threadId: string;
+    metadata: Record<string, string>;
+    now: Date;
+  }): Promise<{ kind: 'created'; thread: ThreadDetails } | { kind: 'exists' }>;
+  /**
+   * One page of threads, most recently updated first (ties by id, descending): the `limit`
+   * after `after` (the last of the previous page), those whose metadata has every given
+   * key/value, found by the `thread_metadata` index. `hasMore` when more follow.
+   */
+  listThreads(opts: {
+    limit: number;
+    after?: ThreadCursor;
+    metadata: Record<string, string>;
+  }): Promise<{ threads: ThreadDetails[]; hasMore: boolean }>;
+  /**
+   * Changes a thread's metadata (replaced whole, its index rows too) and/or its title (a user's:
+   * `title_source` 'user', never overwritten by the title model) and moves `updated_at`, in one
+   * transaction. Undefined for an unknown thread.
+   */
+  updateThread(input: {
+    threadId: string;
+    metadata?: Record<string, string>;
+    title?: string;
+    now: Date;
+  }): Promise<ThreadDetails | undefined>;
+  /**
+   * Deletes a thread whole, in one transaction: its unfinished runs end cancelled first (by
+   * `thread_deleted`: their `agent.run.cancelled` rows are written, and stay), then its
+   * messages, runs, metadata, idempotency keys that answered for it, the outbox rows of its
+   * other events, and the thread itself; then the outbox row of `agent.thread.deleted`
+   * (`deletedEvent`, given the cancelled run ids). Returns what the caller must do after the
+   * commit: deliver `rows` (the cancelled events, then the deletion), tell `cancelling` runs'
+   * workers to stop, and remove `runIds`' run streams. Undefined for an unknown thread.
+   */
+  deleteThread(input: {
+    threadId: string;
+    now: Date;
+    cancelledEvent: (run: Run) => Event;
+    deletedEvent: (cancelledRunIds: string[]) => Event;
+  }): Promise<ThreadDeletion | undefined>;
+  /**
+   * The retention sweep's pick: up to `limit` ids of threads not updated since `before`, oldest
+   * first. Deleting them is `deleteThread`'s (a thread deleted meanwhile is just undefined
+   * there), so two processes sweeping at once delete each thread once.
+   */
+  listExpiredThreads(before: Date, limit: number): Promise<string[]>;
   /** Stores a summary with the last message it covers (id and conversation slot). */
   saveSummary(
     threadId: string,

@@ -12,6 +12,7 @@ import { healthRoutes } from './health/routes';
 import { createRequestLog } from './http/request-log';
 import { metricsRoutes } from './metrics/routes';
 import { runRoutes, threadRunRoutes } from './runs/routes';
+import { threadRoutes } from './threads/routes';
 import { toolRoutes } from './tools/routes';
 
 /**
@@ -68,6 +69,7 @@ export async function createApp(deps: Deps) {
     .use(docsRoutes({ bearerAuth: deps.config.apiKeys.length > 0 }))
     .use(healthRoutes(deps))
     .use(chatRoutes(deps))
+    .use(threadRoutes(deps))
     .use(toolRoutes(deps))
     .use(runRoutes(deps))
     .use(threadRunRoutes(deps))

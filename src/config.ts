@@ -102,6 +102,13 @@ export interface Config {
     /** A tool result is cut to this many characters. Default 20000. */
     maxOutputChars: number;
   };
+  threads: {
+    /**
+     * THREAD_RETENTION_DAYS: threads not updated for this many days are deleted by the
+     * retention sweeper (src/threads/retention.ts). Null (the default, empty): kept forever.
+     */
+    retentionDays: number | null;
+  };
   http: { maxBodyBytes: number; corsOrigins: string[] };
   apiKeys: string[];
   admin: { user: string; password: string; passwordGenerated: boolean };
@@ -313,6 +320,11 @@ export function loadConfig(env: Env = process.env, overrides: ConfigOverrides = 
       defaultTools: list('CHAT_DEFAULT_TOOLS'),
       concurrency: int('TOOL_CONCURRENCY', 4, 1, 1000),
       maxOutputChars: int('TOOL_MAX_OUTPUT_CHARS', 20_000, 100),
+    },
+    threads: {
+      retentionDays: env.THREAD_RETENTION_DAYS?.trim()
+        ? int('THREAD_RETENTION_DAYS', 0, 1, 36_500)
+        : null,
     },
     http: {
       maxBodyBytes: int('HTTP_MAX_BODY_BYTES', 1_048_576, 1),

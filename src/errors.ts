@@ -13,6 +13,7 @@ export const ERROR_STATUS = {
   idempotency_key_reused: 409,
   run_finished: 409,
   thread_busy: 409,
+  thread_exists: 409,
   run_not_waiting: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,

@@ -6,6 +6,7 @@ import { createDeps, type Deps } from './deps';
 import { createStreamConsumer } from './events/stream-consumer';
 import { createReconciler } from './recovery/reconciler';
 import { runStreamCommands } from './runs/stream-commands';
+import { createRetentionSweeper } from './threads/retention';
 import { settleWithin } from './timeouts';
 
 /** `api` serves HTTP; `worker` runs the BullMQ worker and reads the stream as the consumer group. */
@@ -24,6 +25,8 @@ export interface RunningRoles {
   worker: ReturnType<typeof createWorker> | undefined;
   consumer: ReturnType<typeof createStreamConsumer> | undefined;
   reconciler: ReturnType<typeof createReconciler>;
+  /** Deletes threads past THREAD_RETENTION_DAYS (idle without it). */
+  retention: ReturnType<typeof createRetentionSweeper>;
   /**
    * Stops everything, in order: no new requests, no new sweeps or stream reads, then the worker
    * finishes its in-flight runs (or, with Redis down, hands them back at once: BullMQ's stalled
@@ -34,8 +37,9 @@ export interface RunningRoles {
 
 /**
  * The one start-up path: `bun src/main.ts` and the test app both come through here, so the tests
- * start what production runs. Every process runs the outbox relay and the reconciler besides its
- * roles. `listen` serves the app over HTTP (tests without it call `app.handle`).
+ * start what production runs. Every process runs the outbox relay, the reconciler and the thread
+ * retention sweeper besides its roles. `listen` serves the app over HTTP (tests without it call
+ * `app.handle`).
  */
 export async function startRoles(
   config: Config,
@@ -52,6 +56,8 @@ export async function startRoles(
   deps.publisher.startRelay();
   const reconciler = createReconciler(deps);
   reconciler.start();
+  const retention = createRetentionSweeper(deps);
+  retention.start();
   const worker = opts.roles.includes('worker') ? createWorker(deps) : undefined;
   const consumer = worker ? createConsumer(deps) : undefined;
   await consumer?.start();
@@ -72,9 +78,11 @@ export async function startRoles(
     worker,
     consumer,
     reconciler,
+    retention,
     async stop() {
       if (server) await app?.stop();
       await reconciler.stop();
+      await retention.stop();
       await consumer?.stop();
       if (worker) {
         if (deps.redis.status === 'ready') await worker.close();

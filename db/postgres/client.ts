@@ -20,7 +20,16 @@ import {
   startRunAttempt,
 } from './queries/runs';
 import { commitStep, listRunSteps } from './queries/steps';
-import { getThread, getThreadMemory, saveSummary, saveTitle } from './queries/threads';
+import { deleteThread } from './queries/thread-deletion';
+import { getThreadDetails, listExpiredThreads, listThreads } from './queries/thread-list';
+import {
+  createThread,
+  getThread,
+  getThreadMemory,
+  saveSummary,
+  saveTitle,
+  updateThread,
+} from './queries/threads';
 
 const MIGRATIONS = join(import.meta.dir, '..', 'migrations', 'postgres');
 /** Any fixed number: processes starting together take turns applying migrations. */
@@ -55,6 +64,12 @@ export async function openPostgresStore(databaseUrl: string, poolSize: number): 
         claimPendingOutbox(db, before, limit, leaseMs),
       markOutboxDelivered: (ids) => markOutboxDelivered(db, ids),
       getThread: (threadId) => getThread(db, threadId),
+      getThreadDetails: (threadId) => getThreadDetails(db, threadId),
+      createThread: (input) => createThread(db, input),
+      listThreads: (opts) => listThreads(db, opts),
+      updateThread: (input) => updateThread(db, input),
+      deleteThread: (input) => deleteThread(db, input),
+      listExpiredThreads: (before, limit) => listExpiredThreads(db, before, limit),
       saveSummary: (threadId, summary) => saveSummary(db, threadId, summary),
       saveTitle: (input) => saveTitle(db, input),
       getThreadMemory: (threadId, throughSeq, count) =>

@@ -30,19 +30,41 @@ import {
 const at = (name: string) => timestamp(name, { withTimezone: true, precision: 3, mode: 'date' });
 const createdAt = () => at('created_at').notNull().defaultNow();
 
-export const threads = pgTable('threads', {
-  id: text('id').primaryKey(),
-  createdAt: createdAt(),
-  updatedAt: at('updated_at').notNull(),
-  messageCount: integer('message_count').notNull().default(0),
-  nextSeq: integer('next_seq').notNull().default(0),
-  summary: text('summary'),
-  summaryThroughMessageId: text('summary_through_message_id'),
-  summaryThroughSeq: integer('summary_through_seq'),
-  summaryTokens: integer('summary_tokens').notNull().default(0),
-  title: text('title'),
-  titleSource: text('title_source', { enum: TITLE_SOURCES }),
-});
+export const threads = pgTable(
+  'threads',
+  {
+    id: text('id').primaryKey(),
+    createdAt: createdAt(),
+    updatedAt: at('updated_at').notNull(),
+    messageCount: integer('message_count').notNull().default(0),
+    nextSeq: integer('next_seq').notNull().default(0),
+    summary: text('summary'),
+    summaryThroughMessageId: text('summary_through_message_id'),
+    summaryThroughSeq: integer('summary_through_seq'),
+    summaryTokens: integer('summary_tokens').notNull().default(0),
+    title: text('title'),
+    titleSource: text('title_source', { enum: TITLE_SOURCES }),
+    metadata: jsonb('metadata').$type<Record<string, string>>().notNull().default(sql`'{}'::jsonb`),
+  },
+  // The thread list (most recently updated first, paged by (updated_at, id)) and the retention
+  // sweep read it.
+  (t) => [index('threads_updated').on(t.updatedAt, t.id)],
+);
+
+export const threadMetadata = pgTable(
+  'thread_metadata',
+  {
+    threadId: text('thread_id')
+      .notNull()
+      .references(() => threads.id),
+    key: text('key').notNull(),
+    value: text('value').notNull(),
+  },
+  (t) => [
+    uniqueIndex('thread_metadata_thread_key').on(t.threadId, t.key),
+    index('thread_metadata_key_value').on(t.key, t.value, t.threadId),
+  ],
+);
 
 export const messages = pgTable(
   'messages',
@@ -135,6 +157,7 @@ export const idempotencyKeys = pgTable(
 );
 
 export type Thread = typeof threads.$inferSelect;
+export type ThreadMetadataRow = typeof threadMetadata.$inferSelect;
 export type Message = typeof messages.$inferSelect;
 export type Run = typeof runs.$inferSelect;
 export type OutboxRow = typeof outbox.$inferSelect;

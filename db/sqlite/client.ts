@@ -21,7 +21,16 @@ import {
   startRunAttempt,
 } from './queries/runs';
 import { commitStep, listRunSteps } from './queries/steps';
-import { getThread, getThreadMemory, saveSummary, saveTitle } from './queries/threads';
+import { deleteThread } from './queries/thread-deletion';
+import { getThreadDetails, listExpiredThreads, listThreads } from './queries/thread-list';
+import {
+  createThread,
+  getThread,
+  getThreadMemory,
+  saveSummary,
+  saveTitle,
+  updateThread,
+} from './queries/threads';
 import * as schema from './schema';
 
 const MIGRATIONS = join(import.meta.dir, '..', 'migrations', 'sqlite');
@@ -62,6 +71,12 @@ export function openSqliteStore(databaseUrl: string): Store {
         claimPendingOutbox(db, before, limit, leaseMs),
       markOutboxDelivered: (ids) => markOutboxDelivered(db, ids),
       getThread: (threadId) => getThread(db, threadId),
+      getThreadDetails: (threadId) => getThreadDetails(db, threadId),
+      createThread: (input) => createThread(db, input),
+      listThreads: (opts) => listThreads(db, opts),
+      updateThread: (input) => updateThread(db, input),
+      deleteThread: (input) => deleteThread(db, input),
+      listExpiredThreads: (before, limit) => listExpiredThreads(db, before, limit),
       saveSummary: (threadId, summary) => saveSummary(db, threadId, summary),
       saveTitle: (input) => saveTitle(db, input),
       getThreadMemory: (threadId, throughSeq, count) =>

@@ -18,22 +18,52 @@ const createdAt = () =>
     .notNull()
     .default(sql`(unixepoch('subsec') * 1000)`);
 
-export const threads = sqliteTable('threads', {
-  id: text('id').primaryKey(),
-  createdAt: createdAt(),
-  updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull(),
-  messageCount: integer('message_count').notNull().default(0),
-  /** Next conversation-order slot for a user message; its reply takes the slot after it. */
-  nextSeq: integer('next_seq').notNull().default(0),
-  summary: text('summary'),
-  /** The last message the summary covers, and its `seq`, so the window query needs no join. */
-  summaryThroughMessageId: text('summary_through_message_id'),
-  summaryThroughSeq: integer('summary_through_seq'),
-  /** The summary's tokens (o200k), counted when it is saved. */
-  summaryTokens: integer('summary_tokens').notNull().default(0),
-  title: text('title'),
-  titleSource: text('title_source', { enum: TITLE_SOURCES }),
-});
+export const threads = sqliteTable(
+  'threads',
+  {
+    id: text('id').primaryKey(),
+    createdAt: createdAt(),
+    updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull(),
+    messageCount: integer('message_count').notNull().default(0),
+    /** Next conversation-order slot for a user message; its reply takes the slot after it. */
+    nextSeq: integer('next_seq').notNull().default(0),
+    summary: text('summary'),
+    /** The last message the summary covers, and its `seq`, so the window query needs no join. */
+    summaryThroughMessageId: text('summary_through_message_id'),
+    summaryThroughSeq: integer('summary_through_seq'),
+    /** The summary's tokens (o200k), counted when it is saved. */
+    summaryTokens: integer('summary_tokens').notNull().default(0),
+    title: text('title'),
+    titleSource: text('title_source', { enum: TITLE_SOURCES }),
+    /** The integrator's own keys and values (≤ 16, strings); their index is `thread_metadata`. */
+    metadata: text('metadata', { mode: 'json' })
+      .$type<Record<string, string>>()
+      .notNull()
+      .default(sql`'{}'`),
+  },
+  // The thread list (most recently updated first, paged by (updated_at, id)) and the retention
+  // sweep read it.
+  (t) => [index('threads_updated').on(t.updatedAt, t.id)],
+);
+
+/**
+ * One row per metadata key of a thread, so that a list filtered by metadata finds its threads
+ * by index at a million threads; written with the thread's `metadata`, in its transaction.
+ */
+export const threadMetadata = sqliteTable(
+  'thread_metadata',
+  {
+    threadId: text('thread_id')
+      .notNull()
+      .references(() => threads.id),
+    key: text('key').notNull(),
+    value: text('value').notNull(),
+  },
+  (t) => [
+    uniqueIndex('thread_metadata_thread_key').on(t.threadId, t.key),
+    index('thread_metadata_key_value').on(t.key, t.value, t.threadId),
+  ],
+);
 
 export const messages = sqliteTable(
   'messages',
@@ -150,6 +180,7 @@ export const outbox = sqliteTable(
 );
 
 export type Thread = typeof threads.$inferSelect;
+export type ThreadMetadataRow = typeof threadMetadata.$inferSelect;
 export type Message = typeof messages.$inferSelect;
 export type Run = typeof runs.$inferSelect;
 export type OutboxRow = typeof outbox.$inferSelect;

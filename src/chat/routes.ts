@@ -1,7 +1,6 @@
 import { Elysia, t } from 'elysia';
 import { errors } from '../http/error-schemas';
 import { readJsonBody } from '../http/json-body';
-import { threadView } from '../threads/model';
 import {
   acceptedMessage,
   messagesPage,
@@ -10,7 +9,7 @@ import {
   postMessageBody,
   threadParams,
 } from './model';
-import { acceptMessage, type ChatDeps, getThreadView, listMessages, listModels } from './service';
+import { acceptMessage, type ChatDeps, listMessages, listModels } from './service';
 
 export function chatRoutes(deps: ChatDeps) {
   return new Elysia({ name: 'chat', prefix: '/api/chat', tags: ['chat'], normalize: false })
@@ -63,16 +62,6 @@ export function chatRoutes(deps: ChatDeps) {
     .get('/models', () => listModels(deps.config), {
       response: { 200: modelsView, 401: errors.unauthorized },
       detail: { summary: 'The default model and the allow list' },
-    })
-    .get('/threads/:threadId', ({ params }) => getThreadView(deps.db, params.threadId), {
-      params: threadParams,
-      response: {
-        200: threadView,
-        401: errors.unauthorized,
-        404: errors.notFound,
-        503: errors.unavailable,
-      },
-      detail: { summary: 'A thread: timestamps, message count and its current summary' },
     })
     .get(
       '/threads/:threadId/messages',

@@ -11,8 +11,6 @@ import { toMessageView } from '../messages/view';
 import { type CancelDeps, settleCancels } from '../runs/cancel';
 import { cancelledEvent } from '../runs/service';
 import { isStorableText, isStorableValue } from '../storable-text';
-import type { ThreadView } from '../threads/model';
-import { toThreadView } from '../threads/view';
 import { createSchemaCompiler } from '../tools/json-schema';
 import type { ToolRegistry } from '../tools/service';
 import { type AcceptedMessage, type PostMessageBody, postMessageBody } from './model';
@@ -232,12 +230,6 @@ function requestHash(content: string, body: PostMessageBody, multitask: Multitas
 
 export function listModels(config: Config) {
   return { default: config.chat.defaultModel, allowed: config.chat.allowedModels };
-}
-
-export async function getThreadView(db: Store, threadId: string): Promise<ThreadView> {
-  const thread = await db.getThread(threadId);
-  if (!thread) throw notFound('thread', threadId);
-  return toThreadView(thread);
 }
 
 export async function listMessages(

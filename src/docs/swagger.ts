@@ -35,7 +35,11 @@ export function docsRoutes(opts: { bearerAuth: boolean }) {
               'operators watch runs in Bull Board at /admin/queues.',
           },
           tags: [
-            { name: 'chat', description: 'Post messages, read threads and their messages' },
+            { name: 'chat', description: 'Post messages, read a thread’s messages' },
+            {
+              name: 'threads',
+              description: 'Threads as resources: create, list by metadata, patch, delete',
+            },
             { name: 'runs', description: 'Follow a run: status, attempts, reply, usage' },
             { name: 'feeds', description: 'Watch runs and threads live (Server-Sent Events)' },
             { name: 'health', description: 'Liveness and readiness probes' },

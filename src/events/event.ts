@@ -14,6 +14,7 @@ export const EVENT_TYPES = [
   'agent.run.failed',
   'agent.run.cancelled',
   'agent.thread.titled',
+  'agent.thread.deleted',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -100,6 +101,8 @@ export interface EventPayloads {
   'agent.run.cancelled': { reason: string | null; by: CancelledBy; attempts: number };
   /** The title model named the thread; `runId`: the completed run after which it was made. */
   'agent.thread.titled': { title: string };
+  /** The thread and everything in it is gone; `runId` is empty. The runs it cancelled first. */
+  'agent.thread.deleted': { cancelledRunIds: string[] };
 }
 
 /** One stream entry. `payload` is JSON text on the stream (docs/events.md). */

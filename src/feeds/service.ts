@@ -146,18 +146,18 @@ export async function openThreadFeed(
 }
 
 async function threadReset(db: Store, threadId: string, id: string): Promise<FeedReset> {
-  const [thread, page] = await Promise.all([
-    db.getThread(threadId),
+  const [details, page] = await Promise.all([
+    db.getThreadDetails(threadId),
     db.listThreadRuns(threadId, { limit: RESET_THREAD_RUNS }),
   ]);
-  if (!thread) throw notFound('thread', threadId);
+  if (!details) throw notFound('thread', threadId);
   return {
     id,
     runId: '',
     threadId,
     occurredAt: new Date().toISOString(),
     payload: {
-      thread: toThreadView(thread),
+      thread: toThreadView(details),
       runs: page.runs.map(({ run, reply }) => toRunView(run, reply)),
     },
   };

@@ -59,6 +59,10 @@ export const errors = {
       message: 'the answer must name every pending tool call exactly once: missing "call_9d3m4"',
     },
   ),
+  threadExists: errorBody('A thread with this id exists already: nothing was changed', {
+    code: 'thread_exists',
+    message: 'thread "support-4711" exists already',
+  }),
   notFound: errorBody('Unknown id', { code: 'not_found', message: 'run "run_…" not found' }),
   tooLarge: errorBody('Body over HTTP_MAX_BODY_BYTES', {
     code: 'payload_too_large',

@@ -40,6 +40,10 @@ describe.skipIf(!redisTestsEnabled())('read endpoints', () => {
       title: null,
       summary: null,
       summaryThroughMessageId: null,
+      metadata: {},
+      // No worker here: its runs wait, so the thread is busy; the newest is the last posted.
+      status: 'busy',
+      lastRunId: expect.stringMatching(/^run_/),
     });
   });
 

@@ -39,6 +39,7 @@ describe.skipIf(!redisTestsEnabled())('Swagger', () => {
     expect(doc.info).toMatchObject({ title: 'Agent run server', version: pkg.version });
     expect(doc.tags.map((tag: { name: string }) => tag.name)).toEqual([
       'chat',
+      'threads',
       'runs',
       'feeds',
       'health',
@@ -51,6 +52,7 @@ describe.skipIf(!redisTestsEnabled())('Swagger', () => {
       '/api/chat/runs/{runId}/cancel',
       '/api/chat/runs/{runId}/events',
       '/api/chat/runs/{runId}/tool-outputs',
+      '/api/chat/threads',
       '/api/chat/threads/{threadId}',
       '/api/chat/threads/{threadId}/events',
       '/api/chat/threads/{threadId}/messages',
@@ -105,6 +107,25 @@ describe.skipIf(!redisTestsEnabled())('Swagger', () => {
       'pendingAction',
     );
     expect(doc.paths['/ready'].get.responses['503']).toBeDefined();
+    // The thread as a resource: every route, every error.
+    const threads = doc.paths['/api/chat/threads'];
+    const thread = doc.paths['/api/chat/threads/{threadId}'];
+    const codes = (operation: { responses: object }) => Object.keys(operation.responses).sort();
+    expect(codes(threads.post)).toEqual(['201', '400', '401', '409', '413', '415', '503']);
+    expect(JSON.stringify(threads.post.responses['409'])).toContain('thread_exists');
+    expect(JSON.stringify(threads.post.requestBody)).toContain('support-4711');
+    expect(codes(threads.get)).toEqual(['200', '400', '401', '503']);
+    expect(JSON.stringify(threads.get.responses['400'])).toContain('invalid_cursor');
+    expect(threads.get.parameters).toContainEqual(
+      expect.objectContaining({ name: 'metadata.<key>', in: 'query' }),
+    );
+    expect(codes(thread.get)).toEqual(['200', '401', '404', '503']);
+    expect(codes(thread.patch)).toEqual(['200', '400', '401', '404', '413', '415', '503']);
+    expect(codes(thread.delete)).toEqual(['204', '401', '404', '503']);
+    for (const operation of [threads.post, threads.get, thread.get, thread.patch, thread.delete]) {
+      expect(operation.tags).toEqual(['threads']);
+    }
+    expect(JSON.stringify(thread.get.responses['200'])).toContain('lastRunId');
   });
 });
 

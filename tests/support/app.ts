@@ -53,7 +53,7 @@ export async function startTestApp(
     listen: opts.listen ? { port: 0, hostname: '127.0.0.1' } : undefined,
     overrides: { logger: opts.logger ?? createLogger('silent'), toolRetry: opts.toolRetry },
   });
-  const { deps, worker, reconciler } = running;
+  const { deps, worker, reconciler, retention } = running;
   const app = running.app as App;
   const sql = await openSql(config.databaseUrl);
   if (opts.waitForRedis !== false && deps.redis.status !== 'ready') {
@@ -68,6 +68,7 @@ export async function startTestApp(
     app,
     worker,
     reconciler,
+    retention,
     events,
     baseUrl: running.url,
     request(path: string, init?: RequestInit) {

@@ -51,3 +51,35 @@ export async function backdateOutboxOfRun(
             where run_id = ${runId}`,
   );
 }
+
+/**
+ * What the database holds of one thread: its row, metadata rows, messages, runs, and its outbox
+ * rows by type. A deleted thread leaves only the outbox rows announcing its deletion.
+ */
+export async function rowsOfThread(reader: SqlReader, threadId: string) {
+  const [row] = await reader.select(sql`select
+    (select count(*) from threads where id = ${threadId}) as threads,
+    (select count(*) from thread_metadata where thread_id = ${threadId}) as metadata,
+    (select count(*) from messages where thread_id = ${threadId}) as messages,
+    (select count(*) from runs where thread_id = ${threadId}) as runs`);
+  const outbox = await reader.select(
+    sql`select type from outbox where thread_id = ${threadId} order by id`,
+  );
+  return {
+    threads: Number(row?.threads),
+    metadata: Number(row?.metadata),
+    messages: Number(row?.messages),
+    runs: Number(row?.runs),
+    outbox: outbox.map((r) => r.type as string),
+  };
+}
+
+/** Makes a thread look `ms` older: its `updated_at` moved back (the retention sweep's test). */
+export async function backdateThread(reader: SqlReader, threadId: string, ms: number) {
+  await reader.select(
+    reader.dialect === 'sqlite'
+      ? sql`update threads set updated_at = updated_at - ${ms} where id = ${threadId}`
+      : sql`update threads set updated_at = updated_at - make_interval(secs => ${ms / 1000})
+            where id = ${threadId}`,
+  );
+}

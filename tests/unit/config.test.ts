@@ -61,6 +61,7 @@ describe('loadConfig', () => {
       concurrency: 4,
       maxOutputChars: 20_000,
     });
+    expect(config.threads).toEqual({ retentionDays: null });
     expect(config.http).toEqual({ maxBodyBytes: 1_048_576, corsOrigins: [] });
     expect(config.apiKeys).toEqual([]);
     expect(config.admin.user).toBe('admin');
@@ -139,6 +140,9 @@ describe('loadConfig', () => {
     ['TOOL_MAX_OUTPUT_CHARS', 'lots'],
     ['RUN_MAX_STEPS', '0'],
     ['RUN_ACTION_TIMEOUT_MS', '-5'],
+    ['THREAD_RETENTION_DAYS', '0'],
+    ['THREAD_RETENTION_DAYS', '1.5'],
+    ['THREAD_RETENTION_DAYS', 'forever'],
     ['TOOLS_FILE', '/nonexistent/tools.json'],
   ])('a bad %s (%s) is named', (name, value) => {
     const found = problems({ [name]: value });
@@ -223,6 +227,11 @@ describe('loadConfig', () => {
       maxOutputChars: 500,
     });
     expect(config.run).toMatchObject({ maxSteps: 3, actionTimeoutMs: 60_000 });
+  });
+
+  test('THREAD_RETENTION_DAYS: a positive number of days; empty keeps threads forever', () => {
+    expect(loadConfig({ THREAD_RETENTION_DAYS: '30' }).threads.retentionDays).toBe(30);
+    expect(loadConfig({ THREAD_RETENTION_DAYS: ' ' }).threads.retentionDays).toBeNull();
   });
 
   test('every bad variable is reported at once', () => {

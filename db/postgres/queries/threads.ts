@@ -1,11 +1,12 @@
 import { and, desc, eq, lte, sql } from 'drizzle-orm';
 import { prepared } from '../../prepared';
-import type { Event, ThreadMemory } from '../../store';
+import type { Event, ThreadDetails, ThreadMemory } from '../../store';
 import type { TitleSource } from '../../types';
-import type { Db } from '../database';
-import { messages, type OutboxRow, type Thread, threads } from '../schema';
+import type { Db, Tx } from '../database';
+import { messages, type OutboxRow, type Thread, threadMetadata, threads } from '../schema';
 import { storable } from '../storable';
 import { insertOutbox } from './outbox';
+import { readThreadDetails } from './thread-list';
 
 const p = sql.placeholder;
 /** A run's reads and writes of its thread, run for every run (see db/prepared.ts). */
@@ -48,6 +49,67 @@ export async function getThread(db: Db, threadId: string): Promise<Thread | unde
   if (!storable(threadId)) return undefined;
   const [thread] = await statements(db).getThread.execute({ id: threadId });
   return thread;
+}
+
+/**
+ * See `Store.createThread`, in one transaction. The insert's own conflict tells a taken id (a
+ * message that created the thread first, committed or not: the insert waits for it).
+ */
+export async function createThread(
+  db: Db,
+  input: { threadId: string; metadata: Record<string, string>; now: Date },
+): Promise<{ kind: 'created'; thread: ThreadDetails } | { kind: 'exists' }> {
+  const { threadId, metadata } = input;
+  const now = input.now.toISOString();
+  return db.transaction(async (tx) => {
+    const created = await tx.execute(sql`
+      insert into threads (id, created_at, updated_at, message_count, next_seq, metadata)
+      values (${threadId}, ${now}::timestamptz, ${now}::timestamptz, 0, 0,
+              ${JSON.stringify(metadata)}::jsonb)
+      on conflict do nothing
+      returning id`);
+    if (created.length === 0) return { kind: 'exists' as const };
+    await insertMetadataRows(tx, threadId, metadata);
+    return {
+      kind: 'created' as const,
+      thread: (await readThreadDetails(tx, threadId)) as ThreadDetails,
+    };
+  });
+}
+
+/**
+ * See `Store.updateThread`: the row (locked by its update) and, with new metadata, its index
+ * rows replaced whole, in one transaction.
+ */
+export async function updateThread(
+  db: Db,
+  input: { threadId: string; metadata?: Record<string, string>; title?: string; now: Date },
+): Promise<ThreadDetails | undefined> {
+  const { threadId, metadata } = input;
+  if (!storable(threadId)) return undefined;
+  const json = metadata ? JSON.stringify(metadata) : null;
+  const title = input.title ?? null;
+  return db.transaction(async (tx) => {
+    const updated = await tx.execute(sql`
+      update threads set metadata = coalesce(${json}::jsonb, metadata),
+        title = coalesce(${title}::text, title),
+        title_source = case when ${title}::text is null then title_source else 'user' end,
+        updated_at = ${input.now.toISOString()}::timestamptz
+      where id = ${threadId}
+      returning id`);
+    if (updated.length === 0) return undefined;
+    if (metadata) {
+      await tx.delete(threadMetadata).where(eq(threadMetadata.threadId, threadId));
+      await insertMetadataRows(tx, threadId, metadata);
+    }
+    return readThreadDetails(tx, threadId);
+  });
+}
+
+/** The index rows of a thread's metadata: one multi-row insert. */
+async function insertMetadataRows(tx: Tx, threadId: string, metadata: Record<string, string>) {
+  const rows = Object.entries(metadata).map(([key, value]) => ({ threadId, key, value }));
+  if (rows.length > 0) await tx.insert(threadMetadata).values(rows);
 }
 
 /**

@@ -1,11 +1,12 @@
 import { and, desc, eq, lte, sql } from 'drizzle-orm';
 import { prepared } from '../../prepared';
-import type { Event, ThreadMemory } from '../../store';
+import type { Event, ThreadDetails, ThreadMemory } from '../../store';
 import type { TitleSource } from '../../types';
 import type { Db } from '../database';
 import { commitWrite } from '../group-commit';
-import { messages, type OutboxRow, type Thread, threads } from '../schema';
+import { messages, type OutboxRow, type Thread, threadMetadata, threads } from '../schema';
 import { insertOutboxStatement } from './outbox';
+import { readThreadDetails } from './thread-list';
 
 const p = sql.placeholder;
 /** A run's reads and writes of its thread, run for every run (see db/prepared.ts). */
@@ -58,11 +59,96 @@ const statements = (db: Db) =>
       .orderBy(desc(messages.seq), desc(messages.position))
       .limit(p('count'))
       .prepare(),
+    // The json column takes JSON text through sql``, as the driver stores it (see steps.ts).
+    createThread: db
+      .insert(threads)
+      .values({
+        id: p('threadId'),
+        createdAt: p('now'),
+        updatedAt: p('now'),
+        messageCount: 0,
+        nextSeq: 0,
+        metadata: sql`${p('metadata')}`,
+      })
+      .prepare(),
+    // Absent metadata and title (null) leave the thread's as they are; a title given is a user's.
+    updateThread: db
+      .update(threads)
+      .set({
+        metadata: sql`coalesce(${p('metadata')}, ${threads.metadata})`,
+        title: sql`coalesce(${p('title')}, ${threads.title})`,
+        titleSource: sql`case when ${p('title')} is null then ${threads.titleSource} else 'user' end`,
+        updatedAt: sql`${p('now')}`,
+      })
+      .where(eq(threads.id, p('threadId')))
+      .returning({ id: threads.id })
+      .prepare(),
+    insertMetadata: db
+      .insert(threadMetadata)
+      .values({ threadId: p('threadId'), key: p('key'), value: p('value') })
+      .prepare(),
+    deleteMetadata: db
+      .delete(threadMetadata)
+      .where(eq(threadMetadata.threadId, p('threadId')))
+      .prepare(),
     insertOutbox: insertOutboxStatement(db),
   }));
 
 export async function getThread(db: Db, threadId: string): Promise<Thread | undefined> {
   return statements(db).getThread.get({ id: threadId });
+}
+
+/**
+ * See `Store.createThread`: one unit of the turn's group commit, so between the check for the id
+ * and the insert no other writer (a message creating the same thread) can come in.
+ */
+export async function createThread(
+  db: Db,
+  input: { threadId: string; metadata: Record<string, string>; now: Date },
+): Promise<{ kind: 'created'; thread: ThreadDetails } | { kind: 'exists' }> {
+  const q = statements(db);
+  const { threadId, metadata, now } = input;
+  return commitWrite(db, () => {
+    if (q.getThread.get({ id: threadId })) return { kind: 'exists' as const };
+    q.createThread.run({ threadId, now, metadata: JSON.stringify(metadata) });
+    insertMetadataRows(q, threadId, metadata);
+    return { kind: 'created' as const, thread: readThreadDetails(db, threadId) as ThreadDetails };
+  });
+}
+
+/**
+ * See `Store.updateThread`: the row and, with new metadata, its index rows replaced whole, in
+ * one unit of the turn's group commit.
+ */
+export async function updateThread(
+  db: Db,
+  input: { threadId: string; metadata?: Record<string, string>; title?: string; now: Date },
+): Promise<ThreadDetails | undefined> {
+  const q = statements(db);
+  const { threadId, metadata } = input;
+  return commitWrite(db, () => {
+    const updated = q.updateThread.get({
+      threadId,
+      metadata: metadata ? JSON.stringify(metadata) : null,
+      title: input.title ?? null,
+      now: input.now.getTime(),
+    });
+    if (!updated) return undefined;
+    if (metadata) {
+      q.deleteMetadata.run({ threadId });
+      insertMetadataRows(q, threadId, metadata);
+    }
+    return readThreadDetails(db, threadId);
+  });
+}
+
+function insertMetadataRows(
+  q: ReturnType<typeof statements>,
+  threadId: string,
+  metadata: Record<string, string>,
+) {
+  for (const [key, value] of Object.entries(metadata))
+    q.insertMetadata.run({ threadId, key, value });
 }
 
 /**
