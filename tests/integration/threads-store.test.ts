@@ -164,6 +164,40 @@ describe(`threads as resources in the store (${TEST_DATABASE})`, () => {
     expect(second).toMatchObject({ busy: false, lastRunId: null });
   });
 
+  test('a value thousands of threads share filters the same, page after page (walked, not joined, on SQLite)', async () => {
+    const common = newThreadId();
+    const rare = newThreadId();
+    const base = Date.now() - 60_000;
+    const made: string[] = [];
+    for (let i = 0; i < 2600; i += 100) {
+      const batch = await Promise.all(
+        Array.from({ length: 100 }, (_, k) =>
+          create(
+            (i + k) % 10 === 0 ? { shared: common, tag: rare } : { shared: common },
+            new Date(base + i + k),
+          ),
+        ),
+      );
+      made.push(...batch.map((d) => d.thread.id));
+    }
+    const newestFirst = [...made].reverse();
+    const pageAll = async (metadata: Record<string, string>) => {
+      const seen: string[] = [];
+      let after: { updatedAt: Date; id: string } | undefined;
+      for (;;) {
+        const page = await store.listThreads({ limit: 100, after, metadata });
+        seen.push(...page.threads.map((d) => d.thread.id));
+        const last = page.threads.at(-1)?.thread;
+        if (!page.hasMore || !last) return seen;
+        after = { updatedAt: last.updatedAt, id: last.id };
+      }
+    };
+    expect(await pageAll({ shared: common })).toEqual(newestFirst);
+    expect(await pageAll({ shared: common, tag: rare })).toEqual(
+      newestFirst.filter((_, i) => (made.length - 1 - i) % 10 === 0),
+    );
+  });
+
   test('updateThread replaces metadata whole and sets a user title', async () => {
     const tag = newThreadId();
     const { thread } = await create({ suite: tag, stage: 'draft' }, new Date(Date.now() - 1000));

@@ -36,6 +36,17 @@ const statements = (db: Db) =>
       .from(threads)
       .where(eq(threads.id, p('id')))
       .prepare(),
+    commonness: db
+      .select({ n: sql<number>`count(*)` })
+      .from(
+        db
+          .select({ one: sql`1` })
+          .from(threadMetadata)
+          .where(and(eq(threadMetadata.key, p('key')), eq(threadMetadata.value, p('value'))))
+          .limit(p('cap'))
+          .as('matches'),
+      )
+      .prepare(),
     expired: db
       .select({ id: threads.id })
       .from(threads)
@@ -59,11 +70,20 @@ export function readThreadDetails(db: Db, threadId: string): ThreadDetails | und
 }
 
 /**
- * See `Store.listThreads`. Built per call: the statement's shape depends on how many metadata
- * keys filter it. Without a filter the `threads_updated` index gives the order, and the scan stops
- * after `limit + 1` rows. With one, the first key/value is a join from `thread_metadata`, so the
- * (key, value, thread_id) index finds the matching threads and only those are sorted; each
- * further key is an EXISTS on the unique (thread_id, key) index.
+ * A filter value this common (or more) is walked to, not joined from: see `listThreads`. The
+ * count that decides it reads at most this many entries of the covering index.
+ */
+const COMMON_MATCHES = 2000;
+
+/**
+ * See `Store.listThreads`. Built per call: the statement's shape depends on the filter. Without
+ * one the `threads_updated` index gives the order, and the scan stops after `limit + 1` rows.
+ * With one, SQLite (which keeps no statistics here) would always start from the join, and sort
+ * every match: fine for a rare value, half a second for a value a quarter of a million threads
+ * share. So the rarest key/value decides: a rare one is a join from `thread_metadata`, whose
+ * (key, value, thread_id) index finds the matching threads, and only those are sorted; when even
+ * the rarest is common, every key is an EXISTS on the unique (thread_id, key) index and the walk
+ * down `threads_updated` stops after `limit + 1` matches.
  */
 export async function listThreads(
   db: Db,
@@ -78,23 +98,33 @@ export async function listThreads(
       sql`("threads"."updated_at", "threads"."id") < (${opts.after.updatedAt.getTime()}, ${opts.after.id})`,
     );
   }
-  const [first, ...rest] = filters;
-  for (const [key, value] of rest) {
+  const counted = filters
+    .map(([key, value]) => ({ key, value, count: commonness(db, key, value) }))
+    .sort((a, b) => a.count - b.count);
+  const first = counted[0] && counted[0].count < COMMON_MATCHES ? counted[0] : undefined;
+  for (const { key, value } of first ? counted.slice(1) : counted) {
     conditions.push(sql`exists (select 1 from thread_metadata k
       where k.thread_id = "threads"."id" and k.key = ${key} and k.value = ${value})`);
   }
   const base = db.select(detailsColumns()).from(threads);
   let query = base.$dynamic();
   if (first) {
-    const [key, value] = first;
     const m = alias(threadMetadata, 'm');
-    query = query.innerJoin(m, and(eq(m.threadId, threads.id), eq(m.key, key), eq(m.value, value)));
+    query = query.innerJoin(
+      m,
+      and(eq(m.threadId, threads.id), eq(m.key, first.key), eq(m.value, first.value)),
+    );
   }
   const rows = await query
     .where(and(...conditions))
     .orderBy(desc(threads.updatedAt), desc(threads.id))
     .limit(opts.limit + 1);
   return { threads: rows.slice(0, opts.limit), hasMore: rows.length > opts.limit };
+}
+
+/** How many threads have this key/value, counted up to `COMMON_MATCHES` on the covering index. */
+function commonness(db: Db, key: string, value: string): number {
+  return statements(db).commonness.get({ key, value, cap: COMMON_MATCHES })?.n ?? 0;
 }
 
 /** See `Store.listExpiredThreads`: oldest first, on `threads_updated`. */
