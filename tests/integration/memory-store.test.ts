@@ -3,10 +3,9 @@ import { sql } from 'drizzle-orm';
 import type { Event, NewStepMessage } from '../../db/store';
 import type { MemoryReport, Message, Run, TitleSource } from '../../db/types';
 import { TEST_DATABASE } from '../../harness/test-database';
-import { buildEvent } from '../../src/events/event';
 import { newEventId, newMessageId, newThreadId, newToolCallId } from '../../src/ids';
 import { rowCounts } from '../support/rows';
-import { acceptRun, cancelledEventOf, claimRun, useTestStore } from '../support/store';
+import { acceptRun, claimRun, completeRun, useTestStore } from '../support/store';
 
 /**
  * The store's half of token budgets and titles: each message's `tokens` stored where it is
@@ -64,32 +63,8 @@ describe(`token budgets and titles in the store (${TEST_DATABASE})`, () => {
     ];
   };
 
-  const finish = (run: Run, reply: { tokens: number; position: number }, memory?: MemoryReport) => {
-    const id = newMessageId();
-    return store.finishRun({
-      runId: run.id,
-      now: new Date(),
-      attempts: run.attempts,
-      event: buildEvent(
-        'agent.run.completed',
-        { runId: run.id, threadId: run.threadId },
-        {
-          messageId: id,
-          model: 'm',
-          content: 'the answer',
-          usage: { promptTokens: 1, completionTokens: 1, totalTokens: 2 },
-          attempts: run.attempts,
-          durationMs: 1,
-          steps: 1,
-          toolCalls: 1,
-          memory: report(0),
-        },
-      ),
-      reply: { id, content: 'the answer', position: reply.position, tokens: reply.tokens },
-      ...(memory ? { memory } : {}),
-      cancelledEvent: cancelledEventOf,
-    });
-  };
+  const finish = (run: Run, reply: { tokens: number; position: number }, memory?: MemoryReport) =>
+    completeRun(store, run, { ...reply, toolCalls: 1 }, memory ? { memory } : {});
 
   const tokensOf = (messages: Message[]) =>
     messages.map((m): [string, number | null] => [m.role, m.tokens]);

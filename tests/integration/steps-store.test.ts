@@ -10,7 +10,7 @@ import {
   acceptRun,
   cancelledEventOf,
   claimRun,
-  emptyReport,
+  completeRun,
   noCancel,
   runRequest,
   useTestStore,
@@ -65,33 +65,8 @@ describe(`durable steps in the store (${TEST_DATABASE})`, () => {
     payload: JSON.stringify(payload),
   });
 
-  const finish = (run: Run, reply: { position: number; content?: string }, extra = {}) => {
-    const id = newMessageId();
-    const content = reply.content ?? 'the answer';
-    return store.finishRun({
-      runId: run.id,
-      now: new Date(),
-      attempts: run.attempts,
-      event: buildEvent(
-        'agent.run.completed',
-        { runId: run.id, threadId: run.threadId },
-        {
-          messageId: id,
-          model: 'm',
-          content,
-          usage: { promptTokens: 1, completionTokens: 1, totalTokens: 2 },
-          attempts: run.attempts,
-          durationMs: 1,
-          steps: 1,
-          toolCalls: 0,
-          memory: emptyReport,
-        },
-      ),
-      reply: { id, content, position: reply.position, tokens: 3 },
-      cancelledEvent: cancelledEventOf,
-      ...extra,
-    });
-  };
+  const finish = (run: Run, reply: { position: number; content?: string }, extra = {}) =>
+    completeRun(store, run, reply, extra);
 
   /** What a refused commit must leave as it was. */
   const snapshot = async (run: Run) => {

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore } from '../../db/client';
-import type { RunRequest, Store } from '../../db/store';
+import type { RunFinish, RunRequest, Store } from '../../db/store';
 import type { MemoryReport, Run } from '../../db/types';
 import { openSql, type SqlReader } from '../../harness/sql';
 import { createTestDatabase } from '../../harness/test-database';
@@ -138,3 +138,40 @@ export const emptyReport: MemoryReport = {
   windowMessages: 0,
   summarisedMessages: 0,
 };
+
+/**
+ * Completes a run as its worker would: the reply at `reply.position` (its text 'the answer'
+ * unless given) and its `agent.run.completed` row. `extra` adds to the finish (a report, counts).
+ */
+export function completeRun(
+  store: Store,
+  run: Run,
+  reply: { position: number; content?: string; tokens?: number; toolCalls?: number },
+  extra: Partial<RunFinish> = {},
+) {
+  const id = newMessageId();
+  const content = reply.content ?? 'the answer';
+  return store.finishRun({
+    runId: run.id,
+    now: new Date(),
+    attempts: run.attempts,
+    event: buildEvent(
+      'agent.run.completed',
+      { runId: run.id, threadId: run.threadId },
+      {
+        messageId: id,
+        model: 'm',
+        content,
+        usage: { promptTokens: 1, completionTokens: 1, totalTokens: 2 },
+        attempts: run.attempts,
+        durationMs: 1,
+        steps: 1,
+        toolCalls: reply.toolCalls ?? 0,
+        memory: emptyReport,
+      },
+    ),
+    reply: { id, content, position: reply.position, tokens: reply.tokens ?? 3 },
+    cancelledEvent: cancelledEventOf,
+    ...extra,
+  });
+}
