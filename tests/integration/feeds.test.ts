@@ -2,6 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:tes
 import { Redis } from 'ioredis';
 import { type FakeLlm, startFakeLlm } from '../../harness/fake-llm';
 import { waitForJobState, waitForValue } from '../../harness/wait';
+import { runStreamKey } from '../../src/events/stream-writer';
 import { startTestApp, type TestApp } from '../support/app';
 import { redisTestsEnabled } from '../support/redis';
 import { type FeedEvent, readFeed } from '../support/sse';
@@ -258,6 +259,13 @@ describe.skipIf(!redisTestsEnabled())('live feeds (SSE)', () => {
         'the run started',
       )
       .then(() => t.events.forRun(body.runId));
+    // The run's own stream gets its copy in the same pipeline, not the same instant: a feed
+    // resumed from an id it does not hold yet would start with a reset.
+    const runStream = runStreamKey(t.deps.stream, body.runId);
+    await waitForValue(
+      () => t.deps.redis.xrange(runStream, started?.id as string, started?.id as string),
+      (entries) => entries.length === 1,
+    );
     expect(await firstChunk(runFeed(body.runId), started?.id)).toBe(': connected\n\n');
     await t.events.waitForTerminal(body.runId);
   });
