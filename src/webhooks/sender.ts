@@ -14,7 +14,7 @@ export const WEBHOOK_TIMEOUT_MS = 10_000;
  * A sender's lease on the deliveries it takes: no other process sends them meanwhile. Well over
  * an attempt (the timeout) and the write of its outcome.
  */
-const LEASE_MS = 30_000;
+const LEASE_MS = 15_000;
 /** Deliveries taken at a time; they are sent at once, side by side. */
 const BATCH = 32;
 /**

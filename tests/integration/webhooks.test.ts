@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import { type FakeLlm, startFakeLlm } from '../../harness/fake-llm';
+import { freePort } from '../../harness/ports';
 import { waitForValue } from '../../harness/wait';
 import {
   newWebhookSecret,
@@ -391,6 +392,60 @@ describe.skipIf(!redisTestsEnabled())('webhooks: configuration', () => {
       expect(await rowCounts(t.sql)).toEqual(before);
     } finally {
       await t.close();
+    }
+  });
+});
+
+describe.skipIf(!redisTestsEnabled())('webhooks: the receiver example in docs/webhooks.md', () => {
+  test('it verifies what the server sends, and rejects a forged delivery', async () => {
+    const port = await freePort();
+    const example = Bun.spawn(['bun', 'examples/webhook-receiver.ts'], {
+      env: { ...process.env, WEBHOOK_SECRET: SECRET, PORT: String(port) },
+      stdout: 'pipe',
+      stderr: 'inherit',
+    });
+    let printed = '';
+    const lines = (async () => {
+      const decoder = new TextDecoder();
+      for await (const chunk of example.stdout) printed += decoder.decode(chunk);
+    })();
+    const llm = await startFakeLlm({ quiet: true });
+    const t = await startTestApp({
+      env: {
+        OPENAI_BASE_URL: llm.url,
+        WEBHOOK_URL: `http://127.0.0.1:${port}/hooks`,
+        WEBHOOK_SECRET: SECRET,
+      },
+    });
+    try {
+      await waitForValue(
+        () => printed,
+        (text) => text.includes('webhook receiver on'),
+      );
+      const { body } = await t.post({ content: 'to the example' });
+      const id = (await t.events.waitForTerminal(body.runId)).at(-1)?.eventId as string;
+      await deliveryOnce(t, body.runId, 'delivered');
+      expect(printed).toContain(`verified ${id} agent.run.completed run ${body.runId} completed`);
+      const forged = await fetch(`http://127.0.0.1:${port}/hooks`, {
+        method: 'POST',
+        headers: {
+          'webhook-id': 'evt_forged',
+          'webhook-timestamp': String(Math.floor(Date.now() / 1000)),
+          'webhook-signature': 'v1,bm90IGEgc2lnbmF0dXJl',
+        },
+        body: '{"type":"agent.run.completed"}',
+      });
+      expect(forged.status).toBe(400);
+      await waitForValue(
+        () => printed,
+        (text) => text.includes('rejected'),
+      );
+      expect(printed).toContain('rejected: No matching signature found');
+    } finally {
+      await t.close();
+      await llm.stop();
+      example.kill();
+      await lines;
     }
   });
 });
