@@ -53,6 +53,7 @@ export async function storeCost(kind: 'cuid2' | 'ordered', messages: number) {
           multitask: 'enqueue',
           tools: [],
           clientTools: [],
+          webhookUrl: null,
           now,
           cancelledEvent: () => {
             throw new Error('enqueue cancels nothing');

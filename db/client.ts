@@ -1,7 +1,7 @@
 import { isPostgresUrl } from './path';
 import { openPostgresStore } from './postgres/client';
 import { openSqliteStore } from './sqlite/client';
-import type { Store } from './store';
+import type { Store, WebhookTargets } from './store';
 
 /**
  * Opens the store `DATABASE_URL` names and applies pending migrations. Only `db/` knows the
@@ -9,9 +9,9 @@ import type { Store } from './store';
  */
 export async function openStore(
   databaseUrl: string,
-  opts: { poolSize?: number } = {},
+  opts: { poolSize?: number; webhooks?: WebhookTargets } = {},
 ): Promise<Store> {
   return isPostgresUrl(databaseUrl)
-    ? openPostgresStore(databaseUrl, opts.poolSize ?? 10)
-    : openSqliteStore(databaseUrl);
+    ? openPostgresStore(databaseUrl, opts.poolSize ?? 10, opts.webhooks)
+    : openSqliteStore(databaseUrl, opts.webhooks);
 }

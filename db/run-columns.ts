@@ -116,3 +116,7 @@ export interface MemoryReport {
 /** Who gave a thread its title: the title model after its first run, or a user (PATCH). */
 export const TITLE_SOURCES = ['model', 'user'] as const;
 export type TitleSource = (typeof TITLE_SOURCES)[number];
+
+/** A webhook delivery: waiting for its next attempt, answered 2xx, or out of attempts. */
+export const WEBHOOK_STATUSES = ['pending', 'delivered', 'failed'] as const;
+export type WebhookStatus = (typeof WEBHOOK_STATUSES)[number];

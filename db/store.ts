@@ -18,6 +18,8 @@ import type {
   RunUsage,
   Thread,
   TitleSource,
+  WebhookDelivery,
+  WebhookStatus,
 } from './types';
 
 export type { RunError };
@@ -49,6 +51,8 @@ export interface RunRequest<R> {
   tools: string[];
   /** The tools its client declared and answers itself (`runs.client_tools`). */
   clientTools: ClientTool[];
+  /** The message's own webhook URL, allow-listed (`runs.webhook_url`); null: none. */
+  webhookUrl: string | null;
   now: Date;
   event: Event;
   /** Makes `agent.run.cancelled` for a run that `interrupt` or `rollback` cancels. */
@@ -276,6 +280,58 @@ export interface ThreadDeletion {
   cancelledRunIds: string[];
 }
 
+/**
+ * Who is sent webhooks: every outbox row of one of `events` (WEBHOOK_EVENTS) gets a delivery in
+ * its own transaction, to `url` (WEBHOOK_URL) and, for a run's events, to the run's own
+ * `webhook_url`. Given when the store opens.
+ */
+export interface WebhookTargets {
+  /** WEBHOOK_URL; null: none. */
+  url: string | null;
+  events: readonly string[];
+  /** Runs may carry their own URL (WEBHOOK_ALLOWED_URLS is set): look for it. */
+  perRun: boolean;
+}
+
+/** No webhooks: what a store opened without targets writes. */
+export const NO_WEBHOOKS: WebhookTargets = { url: null, events: [], perRun: false };
+
+/** The outcome of one attempt at a delivery (see `Store.recordWebhookAttempt`). */
+export interface WebhookAttempt {
+  id: string;
+  /** The lease it was sent under: a sender whose lease ran out (another took it) records nothing. */
+  claimedUntil: Date;
+  /** What was sent: kept, so that every later attempt sends the same bytes. */
+  body: string;
+  now: Date;
+  /** `delivered` (a 2xx), `pending` (to try again at `nextAttemptAt`) or `failed` (no more). */
+  status: WebhookStatus;
+  nextAttemptAt: Date;
+  /** The receiver's status code; null when none came (a timeout, a refused connection). */
+  statusCode: number | null;
+  /** What went wrong; null for a 2xx. */
+  error: string | null;
+}
+
+/** Where a page of the delivery log ends: the last delivery's `created_at` and id. */
+export interface WebhookCursor {
+  createdAt: Date;
+  id: string;
+}
+
+export interface WebhookDeliveryQuery {
+  runId?: string;
+  status?: WebhookStatus;
+  limit: number;
+  after?: WebhookCursor;
+}
+
+export type WebhookRedelivery =
+  | { kind: 'queued'; delivery: WebhookDelivery }
+  /** A sender holds it right now: its attempt is under way. */
+  | { kind: 'in_flight'; delivery: WebhookDelivery }
+  | { kind: 'unknown' };
+
 /** What `markOutboxDelivered` tells of each row it marked. */
 export type DeliveredOutboxRow = Pick<OutboxRow, 'id' | 'threadId' | 'enqueueRunId'>;
 
@@ -378,6 +434,27 @@ export interface Store {
    * after it was read (handed over by `finishRun`) still has that job to enqueue.
    */
   markOutboxDelivered(ids: number[]): Promise<DeliveredOutboxRow[]>;
+
+  /**
+   * Leases up to `limit` pending deliveries due at `now` (oldest due first) that no sender holds:
+   * `claimed_until` = now + `leaseMs`, atomically, so two senders never take one delivery. The
+   * first attempt's `body` is null (the sender builds it).
+   */
+  claimDueWebhooks(now: Date, limit: number, leaseMs: number): Promise<WebhookDelivery[]>;
+  /**
+   * Stores one attempt's outcome and releases the lease: attempts + 1, status, next attempt,
+   * last status code and error, the body sent. Only under the lease it was claimed with: false
+   * (nothing written) when that lease is gone.
+   */
+  recordWebhookAttempt(attempt: WebhookAttempt): Promise<boolean>;
+  /** The delivery log, newest first. */
+  listWebhookDeliveries(query: WebhookDeliveryQuery): Promise<WebhookDelivery[]>;
+  getWebhookDelivery(id: string): Promise<WebhookDelivery | undefined>;
+  /**
+   * Makes a delivery due now, whatever its status (a delivered or failed one is sent once more,
+   * with the same body and `webhook-id`); a delivery a sender holds is left alone (`in_flight`).
+   */
+  redeliverWebhook(id: string, now: Date): Promise<WebhookRedelivery>;
 
   getThread(threadId: string): Promise<Thread | undefined>;
   /**

@@ -9,6 +9,7 @@ export type Thread = sqlite.Thread;
 export type Message = sqlite.Message;
 export type Run = sqlite.Run;
 export type OutboxRow = sqlite.OutboxRow;
+export type WebhookDelivery = sqlite.WebhookDelivery;
 
 export * from './run-columns';
 
@@ -18,5 +19,6 @@ const sameRows: [
   Same<Message, pg.Message>,
   Same<Run, pg.Run>,
   Same<OutboxRow, pg.OutboxRow>,
-] = [true, true, true, true];
+  Same<WebhookDelivery, pg.WebhookDelivery>,
+] = [true, true, true, true, true];
 void sameRows;

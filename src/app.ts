@@ -13,6 +13,7 @@ import { createRequestLog } from './http/request-log';
 import { metricsRoutes } from './metrics/routes';
 import { runRoutes, threadRunRoutes } from './runs/routes';
 import { threadRoutes } from './threads/routes';
+import { webhookRoutes } from './webhooks/routes';
 import { toolRoutes } from './tools/routes';
 
 /**
@@ -74,6 +75,7 @@ export async function createApp(deps: Deps) {
     .use(runRoutes(deps))
     .use(threadRunRoutes(deps))
     .use(feedRoutes(deps))
+    .use(webhookRoutes(deps))
     .use(metricsRoutes(deps))
     .use(await boardRoutes(deps.queue));
 }

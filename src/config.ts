@@ -6,6 +6,7 @@
  * variable and its rule in one place is what makes it the only reader.
  */
 import { MULTITASK, type Multitask } from '../db/store';
+import { EVENT_TYPES, type EventType } from './events/event';
 import { redactUrl } from './redact';
 import { clusterKeys, hashTagOf } from './redis/cluster-keys';
 import type { ToolsFile } from './tools/model';
@@ -108,6 +109,21 @@ export interface Config {
      * retention sweeper (src/threads/retention.ts). Null (the default, empty): kept forever.
      */
     retentionDays: number | null;
+  };
+  /** Webhooks (src/webhooks): who is sent which events, signed how, retried how often. */
+  webhooks: {
+    /** WEBHOOK_URL: every event of `events` goes there. Null: none. */
+    url: string | null;
+    /** WEBHOOK_SECRET (`whsec_…`): signs every delivery; set whenever webhooks can be sent. */
+    secret: string | null;
+    /** WEBHOOK_EVENTS: the event types sent. */
+    events: EventType[];
+    /** WEBHOOK_ALLOWED_URLS: prefixes a message's own `webhook.url` must match; empty: refused. */
+    allowedUrls: string[];
+    /** WEBHOOK_MAX_ATTEMPTS: a delivery fails after this many. Default 12. */
+    maxAttempts: number;
+    /** WEBHOOK_RETRY_SCHEDULE_MS: the delay after each failed attempt; the last repeats. */
+    retryScheduleMs: number[];
   };
   http: { maxBodyBytes: number; corsOrigins: string[] };
   apiKeys: string[];
@@ -260,6 +276,8 @@ export function loadConfig(env: Env = process.env, overrides: ConfigOverrides = 
     ({ streamKey, queuePrefix } = clusterKeys(streamKey, queuePrefix));
   }
 
+  const webhooks = parseWebhooks(env, problems, { list, int, url });
+
   const toolsFile = optional('TOOLS_FILE') ?? null;
   let servers: ToolsFile = { http: [], mcp: [] };
   if (toolsFile) {
@@ -326,6 +344,7 @@ export function loadConfig(env: Env = process.env, overrides: ConfigOverrides = 
         ? int('THREAD_RETENTION_DAYS', 0, 1, 36_500)
         : null,
     },
+    webhooks,
     http: {
       maxBodyBytes: int('HTTP_MAX_BODY_BYTES', 1_048_576, 1),
       corsOrigins: list('CORS_ORIGINS'),
@@ -340,6 +359,81 @@ export function loadConfig(env: Env = process.env, overrides: ConfigOverrides = 
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/** Sent unless WEBHOOK_EVENTS says otherwise: a run's ends, and its pauses for its client. */
+export const DEFAULT_WEBHOOK_EVENTS: EventType[] = [
+  'agent.run.completed',
+  'agent.run.failed',
+  'agent.run.cancelled',
+  'agent.run.requires_action',
+];
+/** Deltas are not stored events (they go to the stream straight away): follow a run's feed. */
+const WEBHOOK_EVENT_TYPES = EVENT_TYPES.filter((type) => type !== 'agent.run.delta');
+const DEFAULT_RETRY_SCHEDULE_MS = [5000, 30_000, 120_000, 600_000, 1_800_000, 3_600_000];
+
+/** The WEBHOOK_* variables; a secret is required as soon as a delivery could be made. */
+function parseWebhooks(
+  env: Env,
+  problems: string[],
+  read: {
+    list: (name: string) => string[];
+    int: (name: string, fallback: number, min: number, max?: number) => number;
+    url: (name: string, fallback: string | undefined, protocols: string[]) => string | undefined;
+  },
+): Config['webhooks'] {
+  const url = read.url('WEBHOOK_URL', undefined, ['http:', 'https:']) ?? null;
+  const allowedUrls = read.list('WEBHOOK_ALLOWED_URLS');
+  for (const prefix of allowedUrls) {
+    const parsed = URL.parse(prefix);
+    if (!parsed || !['http:', 'https:'].includes(parsed.protocol) || parsed.username) {
+      problems.push(
+        `WEBHOOK_ALLOWED_URLS: expected http or https URL prefixes without credentials, got "${prefix}"`,
+      );
+    }
+  }
+  const secret = env.WEBHOOK_SECRET?.trim() || null;
+  if (secret !== null && !isWebhookSecret(secret)) {
+    // Never the value itself: it is a secret.
+    problems.push(
+      'WEBHOOK_SECRET: expected whsec_ followed by 24 to 64 bytes in base64 (for example `whsec_$(openssl rand -base64 32)`)',
+    );
+  } else if (secret === null && (url !== null || allowedUrls.length > 0)) {
+    problems.push(
+      'WEBHOOK_SECRET: required with WEBHOOK_URL or WEBHOOK_ALLOWED_URLS (every delivery is signed)',
+    );
+  }
+  const named = read.list('WEBHOOK_EVENTS');
+  for (const type of named) {
+    if (!(WEBHOOK_EVENT_TYPES as readonly string[]).includes(type)) {
+      problems.push(
+        `WEBHOOK_EVENTS: expected event types among ${WEBHOOK_EVENT_TYPES.join(', ')}, got "${type}"`,
+      );
+    }
+  }
+  const schedule = read.list('WEBHOOK_RETRY_SCHEDULE_MS');
+  const retryScheduleMs = schedule.map(Number);
+  if (retryScheduleMs.some((ms, i) => !/^\d+$/.test(schedule[i] as string) || ms > 86_400_000)) {
+    problems.push(
+      `WEBHOOK_RETRY_SCHEDULE_MS: expected delays in ms (0 to 86400000), comma-separated, got "${schedule.join(',')}"`,
+    );
+  }
+  return {
+    url,
+    secret,
+    events: named.length > 0 ? (named as EventType[]) : DEFAULT_WEBHOOK_EVENTS,
+    allowedUrls,
+    maxAttempts: read.int('WEBHOOK_MAX_ATTEMPTS', 12, 1, 100),
+    retryScheduleMs: retryScheduleMs.length > 0 ? retryScheduleMs : DEFAULT_RETRY_SCHEDULE_MS,
+  };
+}
+
+/** `whsec_` and the base64 of a 24- to 64-byte key, as the Standard Webhooks scheme has it. */
+function isWebhookSecret(secret: string): boolean {
+  const key = secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : '';
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(key) || key.length % 4 !== 0) return false;
+  const bytes = Buffer.from(key, 'base64').length;
+  return bytes >= 24 && bytes <= 64;
 }
 
 /** A model's context window: its CHAT_MODEL_CONTEXT_TOKENS entry, else CHAT_CONTEXT_TOKENS. */

@@ -18,6 +18,7 @@ import {
 import { type CancelSignals, createCancelSignals } from './runs/cancel-signals';
 import { settleWithin } from './timeouts';
 import { createToolRegistry, type ToolRegistry } from './tools/service';
+import { createWebhookSender, type WebhookSender } from './webhooks/sender';
 
 export interface Deps {
   config: Config;
@@ -38,6 +39,8 @@ export interface Deps {
   cancels: CancelSignals;
   /** The server tools of TOOLS_FILE; its MCP servers connect at `startRoles`. */
   tools: ToolRegistry;
+  /** Sends the webhook deliveries of every process's events; started by `startRoles`. */
+  webhooks: WebhookSender;
   close(): Promise<void>;
 }
 
@@ -51,7 +54,15 @@ export async function createDeps(
 ): Promise<Deps> {
   const logger = overrides.logger ?? createLogger(config.logLevel);
   const metrics = createMetrics();
-  const db = await openStore(config.databaseUrl, { poolSize: config.databasePoolSize });
+  const db = await openStore(config.databaseUrl, {
+    poolSize: config.databasePoolSize,
+    webhooks: {
+      url: config.webhooks.url,
+      events: config.webhooks.events,
+      perRun: config.webhooks.allowedUrls.length > 0,
+    },
+  });
+  const webhooks = createWebhookSender({ db, config, logger, metrics });
   const redis = createRedis(config, logger);
   // A producer should fail fast while Redis is down: the outbox keeps the job until it is back.
   // BullMQ leaves a connection it is given open: close() below closes it.
@@ -67,7 +78,19 @@ export async function createDeps(
     maxLen: config.redis.streamMaxLen,
     runFeedTtlS: config.stream.runFeedTtlS,
   };
-  const publisher = createPublisher({ db, redis, queueRedis, queue, stream, logger });
+  const webhookEvents = new Set<string>(config.webhooks.events);
+  const publisher = createPublisher({
+    db,
+    redis,
+    queueRedis,
+    queue,
+    stream,
+    logger,
+    // A committed event with deliveries: this process sends them now, not at its next poll.
+    committed: (row) => {
+      if (webhookEvents.has(row.type)) webhooks.kick();
+    },
+  });
   // Whichever of the two connections comes back last, its pass finds both ready.
   for (const connection of [redis, queueRedis]) {
     connection.on('ready', () => void publisher.relayPending().catch(() => {}));
@@ -103,7 +126,9 @@ export async function createDeps(
     feeds,
     cancels,
     tools,
+    webhooks,
     async close() {
+      await webhooks.stop();
       await tools.close();
       await publisher.stopRelay();
       await feeds.close();

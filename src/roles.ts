@@ -37,8 +37,8 @@ export interface RunningRoles {
 
 /**
  * The one start-up path: `bun src/main.ts` and the test app both come through here, so the tests
- * start what production runs. Every process runs the outbox relay, the reconciler and the thread
- * retention sweeper besides its roles. `listen` serves the app over HTTP (tests without it call
+ * start what production runs. Every process runs the outbox relay, the reconciler, the thread
+ * retention sweeper and the webhook sender besides its roles. `listen` serves the app over HTTP (tests without it call
  * `app.handle`).
  */
 export async function startRoles(
@@ -58,6 +58,7 @@ export async function startRoles(
   reconciler.start();
   const retention = createRetentionSweeper(deps);
   retention.start();
+  deps.webhooks.start();
   const worker = opts.roles.includes('worker') ? createWorker(deps) : undefined;
   const consumer = worker ? createConsumer(deps) : undefined;
   await consumer?.start();

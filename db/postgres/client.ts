@@ -3,7 +3,7 @@ import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import { migrate } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
-import { type Store, withUnavailable } from '../store';
+import { NO_WEBHOOKS, type Store, withUnavailable } from '../store';
 import type { Db } from './database';
 import { answerRun, pauseRun } from './queries/actions';
 import { purgeIdempotencyKeys } from './queries/idempotency';
@@ -30,15 +30,28 @@ import {
   saveTitle,
   updateThread,
 } from './queries/threads';
+import {
+  claimDueWebhooks,
+  getWebhookDelivery,
+  listWebhookDeliveries,
+  recordWebhookAttempt,
+  redeliverWebhook,
+  setWebhookTargets,
+} from './queries/webhooks';
 
 const MIGRATIONS = join(import.meta.dir, '..', 'migrations', 'postgres');
 /** Any fixed number: processes starting together take turns applying migrations. */
 const MIGRATION_LOCK = 0x61676e74;
 
 /** Opens the PostgreSQL store (a pool of `poolSize` connections) and applies pending migrations. */
-export async function openPostgresStore(databaseUrl: string, poolSize: number): Promise<Store> {
+export async function openPostgresStore(
+  databaseUrl: string,
+  poolSize: number,
+  webhooks = NO_WEBHOOKS,
+): Promise<Store> {
   const client = postgres(databaseUrl, { max: poolSize, onnotice: () => {} });
   const db = drizzle(client);
+  setWebhookTargets(db, webhooks);
   try {
     await migrateOnce(client, db);
   } catch (error) {
@@ -63,6 +76,11 @@ export async function openPostgresStore(databaseUrl: string, poolSize: number): 
       claimPendingOutbox: (before, limit, leaseMs) =>
         claimPendingOutbox(db, before, limit, leaseMs),
       markOutboxDelivered: (ids) => markOutboxDelivered(db, ids),
+      claimDueWebhooks: (now, limit, leaseMs) => claimDueWebhooks(db, now, limit, leaseMs),
+      recordWebhookAttempt: (attempt) => recordWebhookAttempt(db, attempt),
+      listWebhookDeliveries: (query) => listWebhookDeliveries(db, query),
+      getWebhookDelivery: (id) => getWebhookDelivery(db, id),
+      redeliverWebhook: (id, now) => redeliverWebhook(db, id, now),
       getThread: (threadId) => getThread(db, threadId),
       getThreadDetails: (threadId) => getThreadDetails(db, threadId),
       createThread: (input) => createThread(db, input),

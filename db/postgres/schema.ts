@@ -21,6 +21,7 @@ import {
   type RunError,
   type RunUsage,
   TITLE_SOURCES,
+  WEBHOOK_STATUSES,
 } from '../run-columns';
 
 /**
@@ -117,6 +118,7 @@ export const runs = pgTable(
     approved: jsonb('approved').$type<string[]>().notNull().default(sql`'[]'::jsonb`),
     resumed: boolean('resumed').notNull().default(false),
     memory: jsonb('memory').$type<MemoryReport>(),
+    webhookUrl: text('webhook_url'),
     createdAt: createdAt(),
     startedAt: at('started_at'),
     finishedAt: at('finished_at'),
@@ -156,8 +158,39 @@ export const idempotencyKeys = pgTable(
   (t) => [index('idempotency_keys_created').on(t.createdAt)],
 );
 
+export const webhookDeliveries = pgTable(
+  'webhook_deliveries',
+  {
+    id: text('id').primaryKey(),
+    eventId: text('event_id').notNull(),
+    eventType: text('event_type').notNull(),
+    runId: text('run_id').notNull(),
+    threadId: text('thread_id').notNull(),
+    url: text('url').notNull(),
+    event: text('event').notNull(),
+    body: text('body'),
+    status: text('status', { enum: WEBHOOK_STATUSES }).notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: at('next_attempt_at').notNull(),
+    claimedUntil: at('claimed_until'),
+    lastStatusCode: integer('last_status_code'),
+    lastError: text('last_error'),
+    createdAt: createdAt(),
+    updatedAt: at('updated_at').notNull(),
+    deliveredAt: at('delivered_at'),
+  },
+  (t) => [
+    uniqueIndex('webhook_deliveries_event_url').on(t.eventId, t.url),
+    index('webhook_deliveries_due').on(t.nextAttemptAt).where(sql`status = 'pending'`),
+    index('webhook_deliveries_created').on(t.createdAt, t.id),
+    index('webhook_deliveries_run').on(t.runId, t.createdAt),
+    index('webhook_deliveries_thread').on(t.threadId),
+  ],
+);
+
 export type Thread = typeof threads.$inferSelect;
 export type ThreadMetadataRow = typeof threadMetadata.$inferSelect;
 export type Message = typeof messages.$inferSelect;
 export type Run = typeof runs.$inferSelect;
 export type OutboxRow = typeof outbox.$inferSelect;
+export type WebhookDelivery = typeof webhookDeliveries.$inferSelect;

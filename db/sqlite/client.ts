@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { drizzle } from 'drizzle-orm/bun-sqlite';
 import { migrate } from 'drizzle-orm/bun-sqlite/migrator';
 import { sqlitePath } from '../path';
-import { type Store, withUnavailable } from '../store';
+import { NO_WEBHOOKS, type Store, withUnavailable } from '../store';
 import type { Db } from './database';
 import { answerRun, pauseRun } from './queries/actions';
 import { purgeIdempotencyKeys } from './queries/idempotency';
@@ -31,12 +31,20 @@ import {
   saveTitle,
   updateThread,
 } from './queries/threads';
+import {
+  claimDueWebhooks,
+  getWebhookDelivery,
+  listWebhookDeliveries,
+  recordWebhookAttempt,
+  redeliverWebhook,
+  setWebhookTargets,
+} from './queries/webhooks';
 import * as schema from './schema';
 
 const MIGRATIONS = join(import.meta.dir, '..', 'migrations', 'sqlite');
 
 /** Opens the SQLite store (a `file:` URL or a path) and applies pending migrations. */
-export function openSqliteStore(databaseUrl: string): Store {
+export function openSqliteStore(databaseUrl: string, webhooks = NO_WEBHOOKS): Store {
   const path = sqlitePath(databaseUrl);
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const sqlite = new Database(path, { create: true, strict: true });
@@ -50,6 +58,7 @@ export function openSqliteStore(databaseUrl: string): Store {
   sqlite.exec(`PRAGMA cache_size = -${CACHE_KIB}`);
   const db = drizzle(sqlite, { schema });
   migrateOnce(db);
+  setWebhookTargets(db, webhooks);
   const checkpointer = path === ':memory:' ? undefined : startCheckpointer(sqlite, path);
   const probe = sqlite.prepare('SELECT 1');
   return withUnavailable(
@@ -70,6 +79,11 @@ export function openSqliteStore(databaseUrl: string): Store {
       claimPendingOutbox: (before, limit, leaseMs) =>
         claimPendingOutbox(db, before, limit, leaseMs),
       markOutboxDelivered: (ids) => markOutboxDelivered(db, ids),
+      claimDueWebhooks: (now, limit, leaseMs) => claimDueWebhooks(db, now, limit, leaseMs),
+      recordWebhookAttempt: (attempt) => recordWebhookAttempt(db, attempt),
+      listWebhookDeliveries: (query) => listWebhookDeliveries(db, query),
+      getWebhookDelivery: (id) => getWebhookDelivery(db, id),
+      redeliverWebhook: (id, now) => redeliverWebhook(db, id, now),
       getThread: (threadId) => getThread(db, threadId),
       getThreadDetails: (threadId) => getThreadDetails(db, threadId),
       createThread: (input) => createThread(db, input),

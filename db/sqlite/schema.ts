@@ -11,6 +11,7 @@ import {
   type RunError,
   type RunUsage,
   TITLE_SOURCES,
+  WEBHOOK_STATUSES,
 } from '../run-columns';
 
 const createdAt = () =>
@@ -144,6 +145,8 @@ export const runs = sqliteTable(
     resumed: integer('resumed', { mode: 'boolean' }).notNull().default(false),
     /** The budget report of its last model call. */
     memory: text('memory', { mode: 'json' }).$type<MemoryReport>(),
+    /** The message's own `webhook.url` (allow-listed at ingress); null: none. */
+    webhookUrl: text('webhook_url'),
     createdAt: createdAt(),
     startedAt: integer('started_at', { mode: 'timestamp_ms' }),
     finishedAt: integer('finished_at', { mode: 'timestamp_ms' }),
@@ -179,11 +182,57 @@ export const outbox = sqliteTable(
   (t) => [index('outbox_pending').on(t.deliveredAt, t.id)],
 );
 
+/**
+ * One webhook delivery: an event to POST to one URL (WEBHOOK_URL, or the run's own
+ * `webhook_url`). Written in the transaction of its event's outbox row, so it cannot be lost;
+ * sent, signed and retried by the webhook sender (src/webhooks/sender.ts) of any process, under a
+ * lease like the outbox relay's. No foreign keys: a thread's deletion keeps the deliveries of the
+ * events it writes itself.
+ */
+export const webhookDeliveries = sqliteTable(
+  'webhook_deliveries',
+  {
+    id: text('id').primaryKey(),
+    /** The event's `eventId`: the `webhook-id` header of every attempt. */
+    eventId: text('event_id').notNull(),
+    eventType: text('event_type').notNull(),
+    runId: text('run_id').notNull(),
+    threadId: text('thread_id').notNull(),
+    url: text('url').notNull(),
+    /** The event as the feeds send it (JSON text). */
+    event: text('event').notNull(),
+    /** What every attempt POSTs (JSON text): the event, and `run` for a terminal one; fixed by
+     * the first attempt, so that retries send the same bytes. */
+    body: text('body'),
+    status: text('status', { enum: WEBHOOK_STATUSES }).notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: integer('next_attempt_at', { mode: 'timestamp_ms' }).notNull(),
+    /** A sender's lease: no other process sends it before this time. */
+    claimedUntil: integer('claimed_until', { mode: 'timestamp_ms' }),
+    lastStatusCode: integer('last_status_code'),
+    lastError: text('last_error'),
+    createdAt: createdAt(),
+    updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull(),
+    deliveredAt: integer('delivered_at', { mode: 'timestamp_ms' }),
+  },
+  (t) => [
+    // One delivery of an event per URL: WEBHOOK_URL and a message's own URL may be the same.
+    uniqueIndex('webhook_deliveries_event_url').on(t.eventId, t.url),
+    // The sender's query: pending deliveries by when they are due.
+    index('webhook_deliveries_due').on(t.nextAttemptAt).where(sql`status = 'pending'`),
+    // The delivery log, newest first, and its filters; a thread's deletion.
+    index('webhook_deliveries_created').on(t.createdAt, t.id),
+    index('webhook_deliveries_run').on(t.runId, t.createdAt),
+    index('webhook_deliveries_thread').on(t.threadId),
+  ],
+);
+
 export type Thread = typeof threads.$inferSelect;
 export type ThreadMetadataRow = typeof threadMetadata.$inferSelect;
 export type Message = typeof messages.$inferSelect;
 export type Run = typeof runs.$inferSelect;
 export type OutboxRow = typeof outbox.$inferSelect;
+export type WebhookDelivery = typeof webhookDeliveries.$inferSelect;
 
 /**
  * Idempotency keys of POST /api/chat/messages: the first response, replayed for the same key and

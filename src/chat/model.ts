@@ -90,6 +90,26 @@ export const postMessageBody = t.Object(
         }),
       ),
     ),
+    webhook: t.Optional(
+      t.Nullable(
+        t.Object(
+          {
+            url: t.String({
+              maxLength: 2048,
+              description: 'Where to POST; must match a prefix of WEBHOOK_ALLOWED_URLS.',
+            }),
+          },
+          {
+            additionalProperties: false,
+            description:
+              "This run's events of WEBHOOK_EVENTS are POSTed to `url` too, signed like every " +
+              'webhook (docs/webhooks.md). A URL outside WEBHOOK_ALLOWED_URLS (or any URL when ' +
+              'it is empty) is a 400 webhook_not_allowed and nothing is stored. Omit (or null) ' +
+              'for none.',
+          },
+        ),
+      ),
+    ),
   },
   {
     additionalProperties: false,

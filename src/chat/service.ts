@@ -12,6 +12,7 @@ import { type CancelDeps, settleCancels } from '../runs/cancel';
 import { cancelledEvent } from '../runs/service';
 import { isStorableText, isStorableValue } from '../storable-text';
 import { createSchemaCompiler } from '../tools/json-schema';
+import { isAllowedMessageWebhook } from '../webhooks/urls';
 import type { ToolRegistry } from '../tools/service';
 import { type AcceptedMessage, type PostMessageBody, postMessageBody } from './model';
 
@@ -87,6 +88,16 @@ export async function acceptMessage(
       },
     );
   }
+  const webhookUrl = body.webhook?.url ?? null;
+  if (webhookUrl !== null && !isAllowedMessageWebhook(deps.config, webhookUrl)) {
+    throw new AppError(
+      'webhook_not_allowed',
+      deps.config.webhooks.allowedUrls.length === 0
+        ? 'per-message webhooks are off: WEBHOOK_ALLOWED_URLS is empty'
+        : 'webhook.url matches no prefix of WEBHOOK_ALLOWED_URLS',
+      { field: 'webhook/url' },
+    );
+  }
   const tools = resolveTools(deps, body.tools);
   const clientTools = checkClientTools(deps, body.clientTools);
   const threadId = body.threadId ?? newThreadId();
@@ -104,6 +115,7 @@ export async function acceptMessage(
     multitask,
     tools,
     clientTools,
+    webhookUrl,
     now,
     cancelledEvent: cancelledEvent(now),
     event: buildEvent(
@@ -214,8 +226,8 @@ const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 /**
  * What makes two requests "the same" for one idempotency key: the normalised fields. The
- * multitask mode counts only when it is not `enqueue`, and `tools` and `clientTools` only when
- * the client gave them, so that keys stored before those fields existed still match their
+ * multitask mode counts only when it is not `enqueue`, and `tools`, `clientTools` and `webhook`
+ * only when the client gave them, so that keys stored before those fields existed still match their
  * requests. `tools` is
  * hashed as sent (not resolved): the same body is the same request even if a `<server>__*`
  * would resolve differently now.
@@ -225,6 +237,7 @@ function requestHash(content: string, body: PostMessageBody, multitask: Multitas
   if (multitask !== 'enqueue') fields.push(multitask);
   if (body.tools != null) fields.push({ tools: body.tools });
   if (body.clientTools != null) fields.push({ clientTools: body.clientTools });
+  if (body.webhook != null) fields.push({ webhook: body.webhook.url });
   return new Bun.CryptoHasher('sha256').update(JSON.stringify(fields)).digest('hex');
 }
 

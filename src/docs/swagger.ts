@@ -42,6 +42,10 @@ export function docsRoutes(opts: { bearerAuth: boolean }) {
             },
             { name: 'runs', description: 'Follow a run: status, attempts, reply, usage' },
             { name: 'feeds', description: 'Watch runs and threads live (Server-Sent Events)' },
+            {
+              name: 'webhooks',
+              description: 'The signed webhook deliveries: their log, and sending one again',
+            },
             { name: 'health', description: 'Liveness and readiness probes' },
           ],
           components: opts.bearerAuth

@@ -46,8 +46,10 @@ export function createPublisher(deps: {
   queue: RunQueue;
   stream: StreamTarget;
   logger: Logger;
+  /** Told of every committed row handed to `deliver`, before it goes out. */
+  committed?: (row: OutboxRow) => void;
 }): Publisher {
-  const { db, redis, queueRedis, queue, stream, logger } = deps;
+  const { db, redis, queueRedis, queue, stream, logger, committed } = deps;
   // A delivery whose jobs cannot be added after its XADDs went out is sent again after the lease:
   // start one only when both connections are up (they come back from an outage one by one).
   const connected = () => redis.status === 'ready' && queueRedis.status === 'ready';
@@ -155,6 +157,7 @@ export function createPublisher(deps: {
 
   return {
     deliver(row) {
+      committed?.(row);
       return new Promise((done) => {
         if (waiting.length === 0) setImmediate(flush);
         waiting.push({ row, done });

@@ -46,6 +46,12 @@ export function createMetrics() {
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 60],
       registers,
     }),
+    webhookDeliveries: new Counter({
+      name: 'webhook_deliveries_total',
+      help: 'Webhook delivery attempts by outcome: delivered (a 2xx), retry (to be tried again), failed (out of attempts), refused (its URL is no longer allowed)',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
     toolCalls: new Counter({
       name: 'tool_calls_total',
       help: 'Server tool calls by tool, source (http, mcp) and outcome (ok, error, invalid_arguments, timeout, cancelled, unavailable)',

@@ -1,6 +1,7 @@
-import type { Store, ThreadCursor } from '../../db/store';
+import type { Store } from '../../db/store';
 import type { Run } from '../../db/types';
 import type { Deps } from '../deps';
+import { decodeCursor, encodeCursor } from '../http/cursor';
 import { AppError, notFound } from '../errors';
 import { buildEvent } from '../events/event';
 import { runStreamKey } from '../events/stream-writer';
@@ -75,7 +76,8 @@ export async function listThreads(
   if (Object.keys(metadata).length > MAX_METADATA_KEYS) {
     throw new AppError('invalid_request', `at most ${MAX_METADATA_KEYS} metadata filters`);
   }
-  const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+  const at = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+  const after = at && { updatedAt: at.at, id: at.id };
   const page = await db.listThreads({
     limit: query.limit ?? THREADS_PAGE.default,
     after,
@@ -84,8 +86,7 @@ export async function listThreads(
   const last = page.threads.at(-1)?.thread;
   return {
     threads: page.threads.map(toThreadView),
-    nextCursor:
-      page.hasMore && last ? encodeCursor({ updatedAt: last.updatedAt, id: last.id }) : null,
+    nextCursor: page.hasMore && last ? encodeCursor({ at: last.updatedAt, id: last.id }) : null,
   };
 }
 
@@ -157,32 +158,6 @@ export async function deleteThread(deps: ThreadDeps, threadId: string): Promise<
     'thread deleted',
   );
   return true;
-}
-
-/** The opaque cursor of the thread list: base64url of `{updatedAt, id}`. */
-export function encodeCursor(cursor: ThreadCursor): string {
-  return Buffer.from(
-    JSON.stringify({ updatedAt: cursor.updatedAt.toISOString(), id: cursor.id }),
-  ).toString('base64url');
-}
-
-export function decodeCursor(text: string): ThreadCursor {
-  const invalid = () => new AppError('invalid_cursor', 'cursor is not a nextCursor of this list');
-  if (!/^[A-Za-z0-9_-]+$/.test(text)) throw invalid();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(text, 'base64url').toString('utf8'));
-  } catch {
-    throw invalid();
-  }
-  if (typeof parsed !== 'object' || parsed === null) throw invalid();
-  const { updatedAt, id } = parsed as Record<string, unknown>;
-  if (typeof updatedAt !== 'string' || typeof id !== 'string' || !isStorableText(id)) {
-    throw invalid();
-  }
-  const date = new Date(updatedAt);
-  if (Number.isNaN(date.getTime()) || date.toISOString() !== updatedAt) throw invalid();
-  return { updatedAt: date, id };
 }
 
 function checkMetadata(metadata: Record<string, string>): Record<string, string> {

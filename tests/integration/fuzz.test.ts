@@ -269,6 +269,7 @@ describe.skipIf(!redisTestsEnabled())(`fuzz: ${REQUESTS} generated requests (see
         messages: accepted.size,
         runs: accepted.size,
         outbox: accepted.size,
+        deliveries: 0,
       });
     } finally {
       await reader.close();

@@ -101,7 +101,13 @@ describe.skipIf(!redisTestsEnabled())('bad input: a clear 4xx, nothing stored, n
   // Checked after each rejected request, so a case that stored or announced something fails
   // on its own, also when it is the only test run.
   const expectNothingStored = async () => {
-    expect(await rowCounts(t.sql)).toEqual({ threads: 0, messages: 0, runs: 0, outbox: 0 });
+    expect(await rowCounts(t.sql)).toEqual({
+      threads: 0,
+      messages: 0,
+      runs: 0,
+      outbox: 0,
+      deliveries: 0,
+    });
     expect(await t.deps.redis.xlen(t.config.redis.streamKey)).toBe(0);
     expect(await t.deps.queue.count()).toBe(0);
   };

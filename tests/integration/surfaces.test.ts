@@ -42,6 +42,7 @@ describe.skipIf(!redisTestsEnabled())('Swagger', () => {
       'threads',
       'runs',
       'feeds',
+      'webhooks',
       'health',
     ]);
     expect(Object.keys(doc.paths).sort()).toEqual([
@@ -58,6 +59,8 @@ describe.skipIf(!redisTestsEnabled())('Swagger', () => {
       '/api/chat/threads/{threadId}/messages',
       '/api/chat/threads/{threadId}/runs',
       '/api/chat/tools',
+      '/api/webhooks/deliveries',
+      '/api/webhooks/deliveries/{deliveryId}/redeliver',
       '/health',
       '/ready',
     ]);

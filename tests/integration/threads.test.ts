@@ -156,7 +156,7 @@ describe.skipIf(!redisTestsEnabled())('threads as resources', () => {
   test.each([
     ['a cursor that is not base64url JSON', 'cursor=%%%', 'invalid_cursor'],
     ['a cursor of JSON without the fields', `cursor=${b64({ id: 1 })}`, 'invalid_cursor'],
-    ['a cursor with a bad date', `cursor=${b64({ updatedAt: 'soon', id: 'x' })}`, 'invalid_cursor'],
+    ['a cursor with a bad date', `cursor=${b64({ at: 'soon', id: 'x' })}`, 'invalid_cursor'],
     ['garbage', 'cursor=abc', 'invalid_cursor'],
     ['a limit of 0', 'limit=0', 'invalid_request'],
     ['a limit of 101', 'limit=101', 'invalid_request'],

@@ -7,12 +7,14 @@ export async function rowCounts(reader: SqlReader) {
     (select count(*) from threads) as threads,
     (select count(*) from messages) as messages,
     (select count(*) from runs) as runs,
-    (select count(*) from outbox) as outbox`);
+    (select count(*) from outbox) as outbox,
+    (select count(*) from webhook_deliveries) as deliveries`);
   return {
     threads: Number(row?.threads),
     messages: Number(row?.messages),
     runs: Number(row?.runs),
     outbox: Number(row?.outbox),
+    deliveries: Number(row?.deliveries),
   };
 }
 

@@ -88,6 +88,7 @@ export const runRequest = <R = unknown>(threadId: string, extra: Partial<RunRequ
     multitask: 'enqueue' as const,
     tools: [],
     clientTools: [],
+    webhookUrl: null,
     now: new Date(),
     cancelledEvent: cancelledEventOf,
     event: buildEvent(

@@ -9,6 +9,7 @@ import type { Db } from '../database';
 import type { OutboxRow, Run } from '../schema';
 import { storable } from '../storable';
 import { insertOutbox } from './outbox';
+import { webhooksOf } from './webhooks';
 import { lockRun } from './run-ends';
 import { storeStepMessages } from './steps';
 
@@ -25,7 +26,7 @@ export async function pauseRun(db: Db, input: RunPause): Promise<{ row: OutboxRo
     await tx.execute(sql`
       update runs set status = 'requires_action', action = ${JSON.stringify(input.action)}::jsonb
       where id = ${run.id}`);
-    return { row: await insertOutbox(tx, input.event, null, input.now) };
+    return { row: await insertOutbox(tx, input.event, null, input.now, webhooksOf(db)) };
   });
 }
 
@@ -63,7 +64,8 @@ export async function answerRun(db: Db, input: RunAnswer): Promise<RunAnswerResu
       select 1`);
     // 4. The results' rows, in order; the caller wakes the run's job.
     const rows = [];
-    for (const event of input.events) rows.push(await insertOutbox(tx, event, null, input.now));
+    for (const event of input.events)
+      rows.push(await insertOutbox(tx, event, null, input.now, webhooksOf(db)));
     const answered: Run = {
       ...run,
       status: 'queued',

@@ -1,8 +1,15 @@
 import { sql } from 'drizzle-orm';
-import { type RunEnd, type RunRequest, type RunRequestResult, ThreadBusyError } from '../../store';
+import {
+  type RunEnd,
+  type RunRequest,
+  type RunRequestResult,
+  ThreadBusyError,
+  type WebhookTargets,
+} from '../../store';
 import type { Run } from '../../types';
 import type { Db, Tx } from '../database';
 import { insertOutbox } from './outbox';
+import { webhooksOf } from './webhooks';
 import { cancelThreadRuns } from './run-ends';
 import { UNFINISHED } from './runs';
 
@@ -19,7 +26,7 @@ export async function insertRunRequest<R>(
   input: RunRequest<R>,
 ): Promise<RunRequestResult<R>> {
   try {
-    return await db.transaction((tx) => write(tx, input));
+    return await db.transaction((tx) => write(tx, input, webhooksOf(db)));
   } catch (error) {
     // `reject` on a busy thread: the transaction was undone, nothing is written.
     if (error instanceof ThreadBusyError) return { kind: 'busy', runId: error.runId };
@@ -28,7 +35,11 @@ export async function insertRunRequest<R>(
 }
 
 /** One accepted message's writes, inside the transaction the caller holds. */
-async function write<R>(tx: Tx, input: RunRequest<R>): Promise<RunRequestResult<R>> {
+async function write<R>(
+  tx: Tx,
+  input: RunRequest<R>,
+  webhooks: WebhookTargets,
+): Promise<RunRequestResult<R>> {
   const { threadId, messageId, runId, idempotency: idem } = input;
   // Plain SQL, not the columns' mapping: timestamps go as ISO text, cast to timestamptz.
   const now = input.now.toISOString();
@@ -74,6 +85,7 @@ async function write<R>(tx: Tx, input: RunRequest<R>): Promise<RunRequestResult<
         now: input.now,
         cancelledEvent: input.cancelledEvent,
         deleteMessages: input.multitask === 'rollback',
+        webhooks,
       }));
     }
   }
@@ -89,11 +101,18 @@ async function write<R>(tx: Tx, input: RunRequest<R>): Promise<RunRequestResult<
       values (${messageId}, ${threadId}, ${runId}, 'user', ${input.content}, ${seq},
               ${input.tokens}, ${now}::timestamptz)
     )
-    insert into runs (id, thread_id, user_message_id, seq, model, tools, client_tools, created_at)
+    insert into runs (id, thread_id, user_message_id, seq, model, tools, client_tools,
+                      webhook_url, created_at)
     values (${runId}, ${threadId}, ${messageId}, ${seq}, ${input.model},
             ${JSON.stringify(input.tools)}::jsonb, ${JSON.stringify(input.clientTools)}::jsonb,
-            ${now}::timestamptz)`);
+            ${input.webhookUrl}, ${now}::timestamptz)`);
   // 6. The announcement's outbox row, with the run's job only if no run of the thread was busy.
-  const row = await insertOutbox(tx, input.event, busy.length > 0 ? null : runId, input.now);
+  const row = await insertOutbox(
+    tx,
+    input.event,
+    busy.length > 0 ? null : runId,
+    input.now,
+    webhooks,
+  );
   return { kind: 'created', row, ended, cancelling };
 }

@@ -1,8 +1,9 @@
 import { and, asc, eq, inArray, isNull, lt, or, type SQL, sql } from 'drizzle-orm';
 import { prepared } from '../../prepared';
-import type { DeliveredOutboxRow, Event } from '../../store';
+import type { DeliveredOutboxRow, Event, WebhookTargets } from '../../store';
 import type { Db, Tx } from '../database';
 import { type OutboxRow, outbox } from '../schema';
+import { writeDeliveries } from './webhooks';
 
 const p = sql.placeholder;
 /** The relay's statements, run for every batch it delivers (see db/prepared.ts). */
@@ -72,20 +73,23 @@ export function handEnqueueStatement(runId: SQL) {
 }
 
 /**
- * Inserts one outbox row and returns it; shared by ingress and the run job. In the caller's
- * transaction, so not prepared (see db/prepared.ts).
+ * Inserts one outbox row and returns it, with the event's webhook deliveries (`webhooks`: see
+ * `writeDeliveries`); shared by ingress and the run job. In the caller's transaction, so not
+ * prepared (see db/prepared.ts).
  */
 export async function insertOutbox(
   tx: Tx,
   event: Event,
   enqueueRunId: string | null,
   now: Date,
+  webhooks: WebhookTargets,
 ): Promise<OutboxRow> {
   const [row] = await tx
     .insert(outbox)
     .values({ ...event, enqueueRunId, createdAt: now })
     .returning();
   if (!row) throw new Error('outbox insert returned no row');
+  await writeDeliveries(tx, webhooks, event, now);
   return row;
 }
 

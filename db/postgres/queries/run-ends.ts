@@ -4,13 +4,21 @@
  * The other half of the chain is ingress (ingress.ts). Mirrors db/sqlite/queries/run-ends.ts.
  */
 import { and, asc, eq, inArray, sql } from 'drizzle-orm';
-import type { Event, RunCancelRequest, RunCancelResult, RunEnd, RunFinish } from '../../store';
+import type {
+  Event,
+  RunCancelRequest,
+  RunCancelResult,
+  RunEnd,
+  RunFinish,
+  WebhookTargets,
+} from '../../store';
 import { isFinishedStatus, type RunCancel, UNFINISHED_RUN_STATUSES } from '../../types';
 import type { Db, Tx } from '../database';
 import { messages, type Run, runs, threads } from '../schema';
 import { storable } from '../storable';
 import { handEnqueueStatement, insertOutbox } from './outbox';
 import { UNFINISHED } from './runs';
+import { webhooksOf } from './webhooks';
 
 const json = (value: unknown) => (value == null ? null : JSON.stringify(value));
 
@@ -28,7 +36,12 @@ export function finishRun(db: Db, input: RunFinish): Promise<RunEnd | null> {
     if (!run || isFinishedStatus(run.status)) return null;
     // A cancel that came first wins: the run ends cancelled, with no reply.
     if (run.status === 'cancelling' || !event) {
-      return endCancelled(tx, run, { attempts: input.attempts, now: input.now }, input);
+      return endCancelled(
+        tx,
+        run,
+        { attempts: input.attempts, now: input.now },
+        { ...input, webhooks: webhooksOf(db) },
+      );
     }
     // Steps 2 to 5 are the parts of one statement: one round trip.
     // 2. The reply, in the slot after its user message (after the run's steps there), counted
@@ -79,6 +92,7 @@ export function finishRun(db: Db, input: RunFinish): Promise<RunEnd | null> {
       event,
       found?.handed ? null : (found?.id ?? null),
       input.now,
+      webhooksOf(db),
     );
     const ended: Run = {
       ...run,
@@ -115,7 +129,12 @@ export async function cancelRun(
         where id = ${run.id}`);
       return { kind: 'cancelling', run: { ...run, status: 'cancelling', cancel: input.cancel } };
     }
-    const ended = await endCancelled(tx, run, { attempts: run.attempts, now: input.now }, input);
+    const ended = await endCancelled(
+      tx,
+      run,
+      { attempts: run.attempts, now: input.now },
+      { ...input, webhooks: webhooksOf(db) },
+    );
     return { kind: 'cancelled', run: ended.run, row: ended.row };
   });
 }
@@ -146,6 +165,7 @@ export async function cancelThreadRuns(
     now: Date;
     cancelledEvent: (run: Run) => Event;
     deleteMessages: boolean;
+    webhooks: WebhookTargets;
   },
 ): Promise<{ ended: RunEnd[]; cancelling: Run[] }> {
   const ended: RunEnd[] = [];
@@ -199,7 +219,7 @@ async function endCancelled(
   tx: Tx,
   run: Run,
   end: { attempts: number; now: Date },
-  input: { cancel?: RunCancel; cancelledEvent: (run: Run) => Event },
+  input: { cancel?: RunCancel; cancelledEvent: (run: Run) => Event; webhooks: WebhookTargets },
   moveOn = true,
 ): Promise<RunEnd> {
   const cancel = run.cancel ?? input.cancel ?? null;
@@ -237,6 +257,7 @@ async function endCancelled(
     input.cancelledEvent(cancelled),
     found?.handed ? null : (found?.id ?? null),
     end.now,
+    input.webhooks,
   );
   return { status: 'cancelled', run: cancelled, row };
 }

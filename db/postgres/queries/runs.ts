@@ -19,6 +19,7 @@ import { type Message, messages, type Run, runs } from '../schema';
 import { storable } from '../storable';
 import { getMessage } from './messages';
 import { insertOutbox, pendingRows } from './outbox';
+import { webhooksOf } from './webhooks';
 
 /**
  * `UNFINISHED_RUN_STATUSES` as a list of SQL literals, for the statements written as plain SQL:
@@ -111,7 +112,13 @@ export async function startRunAttempt(db: Db, input: RunStart): Promise<RunAttem
     // Only a run tried before can have rows an earlier attempt left behind.
     const triedBefore = wasResumed ? run.attempts > 0 : run.attempts > 1;
     const earlier = triedBefore ? await pendingRows(tx, run.id) : [];
-    const row = await insertOutbox(tx, input.startedEvent(run, wasResumed), null, input.now);
+    const row = await insertOutbox(
+      tx,
+      input.startedEvent(run, wasResumed),
+      null,
+      input.now,
+      webhooksOf(db),
+    );
     return { run, row, earlier };
   });
 }

@@ -10,6 +10,7 @@ import type { Db } from '../database';
 import { type Message, messages, type Run, runs } from '../schema';
 import { storable } from '../storable';
 import { insertOutbox } from './outbox';
+import { webhooksOf } from './webhooks';
 import { lockRun } from './run-ends';
 
 const p = sql.placeholder;
@@ -90,7 +91,8 @@ export async function commitStep(db: Db, input: StepCommit): Promise<StepCommitR
       select 1`);
     // 5. The events' rows, in order; no job rides on them.
     const rows = [];
-    for (const event of input.events) rows.push(await insertOutbox(tx, event, null, input.now));
+    for (const event of input.events)
+      rows.push(await insertOutbox(tx, event, null, input.now, webhooksOf(db)));
     return { kind: 'committed', rows };
   });
 }

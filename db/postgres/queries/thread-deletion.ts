@@ -9,6 +9,7 @@ import type { Db } from '../database';
 import { type OutboxRow, outbox, type Run, runs, threads } from '../schema';
 import { storable } from '../storable';
 import { insertOutbox } from './outbox';
+import { deleteThreadDeliveries, webhooksOf } from './webhooks';
 
 /**
  * See `Store.deleteThread`, in one transaction. The thread's row is locked first, then its runs,
@@ -36,6 +37,10 @@ export async function deleteThread(
       .where(eq(threads.id, threadId))
       .for('update');
     if (!thread) return undefined;
+    const webhooks = webhooksOf(db);
+    // 0. The deliveries of its events so far: they carry its content. Those of the events
+    // written below stay, to be sent.
+    await deleteThreadDeliveries(tx, threadId);
     const all = await tx
       .select()
       .from(runs)
@@ -68,7 +73,7 @@ export async function deleteThread(
         finishedAt: now,
       };
       // No job rides on it: the thread has no next run any more.
-      rows.push(await insertOutbox(tx, input.cancelledEvent(cancelled), null, now));
+      rows.push(await insertOutbox(tx, input.cancelledEvent(cancelled), null, now, webhooks));
     }
     const cancelling = unfinished
       .filter((run) => run.status === 'running' || run.status === 'cancelling')
@@ -88,7 +93,7 @@ export async function deleteThread(
         )
       delete from threads where id = ${threadId}`);
     // 3. The deletion's own event.
-    rows.push(await insertOutbox(tx, input.deletedEvent(cancelledRunIds), null, now));
+    rows.push(await insertOutbox(tx, input.deletedEvent(cancelledRunIds), null, now, webhooks));
     return { rows, cancelling, runIds: all.map((run) => run.id), cancelledRunIds };
   });
 }

@@ -6,6 +6,7 @@ import type { Db, Tx } from '../database';
 import { messages, type OutboxRow, type Thread, threadMetadata, threads } from '../schema';
 import { storable } from '../storable';
 import { insertOutbox } from './outbox';
+import { webhooksOf } from './webhooks';
 import { readThreadDetails } from './thread-list';
 
 const p = sql.placeholder;
@@ -145,7 +146,7 @@ export async function saveTitle(
       where id = ${threadId} and (${source} = 'user' or title is null)
       returning id`);
     if (saved.length === 0) return null;
-    return { row: await insertOutbox(tx, input.event, null, input.now) };
+    return { row: await insertOutbox(tx, input.event, null, input.now, webhooksOf(db)) };
   });
 }
 

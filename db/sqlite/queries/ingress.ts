@@ -78,6 +78,7 @@ const statements = (db: Db) =>
         model: p('model'),
         tools: p('tools'),
         clientTools: p('clientTools'),
+        webhookUrl: p('webhookUrl'),
         createdAt: p('now'),
       })
       .prepare(),
@@ -161,6 +162,7 @@ function write<R>(db: Db, s: Statements, input: RunRequest<R>): RunRequestResult
     model: input.model,
     tools: input.tools,
     clientTools: input.clientTools,
+    webhookUrl: input.webhookUrl,
     now,
   });
   // 6. The announcement's outbox row, with the run's job only if no run of the thread was busy.

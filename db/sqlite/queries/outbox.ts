@@ -1,9 +1,10 @@
 import { and, asc, eq, inArray, isNull, lt, or, sql } from 'drizzle-orm';
 import { prepared } from '../../prepared';
-import type { DeliveredOutboxRow } from '../../store';
+import type { DeliveredOutboxRow, Event } from '../../store';
 import type { Db } from '../database';
 import { commitWrite } from '../group-commit';
 import { type OutboxRow, outbox } from '../schema';
+import { writeDeliveries } from './webhooks';
 
 const p = sql.placeholder;
 /** The relay's statements, run for every batch it delivers (see db/prepared.ts). */
@@ -95,8 +96,22 @@ export function pendingRowsStatement(db: Db) {
     .prepare();
 }
 
-/** Inserts one outbox row and returns it; prepared, shared by ingress and the run job. */
+/**
+ * Inserts one outbox row and returns it, with the event's webhook deliveries (`writeDeliveries`)
+ * in the same transaction; prepared, shared by ingress and the run job.
+ */
 export function insertOutboxStatement(db: Db) {
+  const insert = insertStatement(db);
+  return {
+    get(params: Event & { enqueueRunId: string | null; now: Date }): OutboxRow {
+      const row = insert.get(params) as OutboxRow;
+      writeDeliveries(db, params, params.now);
+      return row;
+    },
+  };
+}
+
+function insertStatement(db: Db) {
   return db
     .insert(outbox)
     .values({

@@ -19,6 +19,7 @@ import {
   threads,
 } from '../schema';
 import { insertOutboxStatement } from './outbox';
+import { deleteThreadDeliveries } from './webhooks';
 
 const p = sql.placeholder;
 /** The deletion's statements (see db/prepared.ts). */
@@ -102,6 +103,9 @@ export async function deleteThread(
   const { threadId, now } = input;
   return commitWrite(db, (): ThreadDeletion | undefined => {
     if (!q.getThread.get({ threadId })) return undefined;
+    // 0. The deliveries of its events so far: they carry its content. Those of the events
+    // written below stay, to be sent.
+    deleteThreadDeliveries(db, threadId);
     // 1. Its unfinished runs end cancelled, queued or running alike: nothing of theirs is left
     // to finish into. A running one's worker is told to stop after the commit (`cancelling`).
     const all = q.runs.all({ threadId });
