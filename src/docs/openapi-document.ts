@@ -162,7 +162,9 @@ function rebuildOperation(
         : omit(schema, 'description');
     responses[status] = {
       description,
-      content: { [media ?? 'application/json']: mediaType(body, schemas, at) },
+      content: {
+        [media ?? 'application/json']: schemas.answering(() => mediaType(body, schemas, at)),
+      },
     };
   }
   operation.responses = responses;
@@ -201,7 +203,23 @@ function convertParameter(parameter: Json, schemas: NamedSchemas, where: string)
 
 /** The document's named schemas, and the one conversion of JSON Schema to OpenAPI 3.0.3. */
 class NamedSchemas {
-  private readonly defined = new Map<string, { source: string; schema: Json }>();
+  private readonly defined = new Map<string, { schema: Json }>();
+  private inResponse = false;
+
+  /**
+   * Converts what a response sends. There `additionalProperties: false` is Elysia's, not the
+   * route's: it writes it onto the schema objects themselves when it builds a response's
+   * validator (at the first request), so the document leaves it out, and stays the same before
+   * and after. (Bodies and queries declare theirs, and keep them.)
+   */
+  answering<T>(convert: () => T): T {
+    this.inResponse = true;
+    try {
+      return convert();
+    } finally {
+      this.inResponse = false;
+    }
+  }
 
   all(): Record<string, Json> {
     const names = [...this.defined.keys()].sort();
@@ -209,15 +227,15 @@ class NamedSchemas {
   }
 
   define(name: string, schema: Json, where: string) {
-    const source = JSON.stringify(schema);
     const known = this.defined.get(name);
-    if (known) {
-      if (known.source !== source) throw new Error(`${where}: two different schemas are ${name}`);
-      return;
+    if (known && Object.keys(known.schema).length === 0) return; // it refers to itself
+    const entry = { schema: {} };
+    if (!known) this.defined.set(name, entry);
+    const converted = this.convert(schema, `components.schemas.${name}`, true);
+    if (known && JSON.stringify(known.schema) !== JSON.stringify(converted)) {
+      throw new Error(`${where}: two different schemas are ${name}`);
     }
-    const entry = { source, schema: {} };
-    this.defined.set(name, entry); // first, so a schema that refers to itself ends
-    entry.schema = this.convert(schema, `components.schemas.${name}`, true);
+    entry.schema = converted;
   }
 
   convert(schema: Json, where: string, definition = false): Json {
@@ -290,6 +308,8 @@ class NamedSchemas {
         out[key] = this.convert(value, `${where}[]`);
       } else if ((key === 'anyOf' || key === 'allOf' || key === 'oneOf') && Array.isArray(value)) {
         out[key] = value.map((sub: Json) => this.convert(sub, where));
+      } else if (key === 'additionalProperties' && value === false && this.inResponse) {
+        // Elysia's (see `answering`)
       } else if (key === 'additionalProperties') {
         out.additionalProperties = isObject(value) ? this.convert(value, `${where}{}`) : value;
       } else if (key === 'patternProperties' && isObject(value)) {

@@ -40,11 +40,9 @@ describe.skipIf(!redisTestsEnabled() || !chromiumAvailable)('Swagger UI in a rea
     await page.locator('button.authorize').waitFor();
 
     // "Try it out" with the body Swagger UI fills in from the document's first example.
-    const post = page
-      .locator('.opblock-post')
-      .filter({
-        has: page.locator('.opblock-summary-path', { hasText: /^\/api\/chat\/messages$/ }),
-      });
+    const post = page.locator('.opblock-post').filter({
+      has: page.locator('.opblock-summary-path', { hasText: /^\/api\/chat\/messages$/ }),
+    });
     await post.locator('.opblock-summary').click();
     await post.locator('button.try-out__btn').click();
     const body = post.locator('textarea.body-param__text');

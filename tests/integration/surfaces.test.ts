@@ -213,6 +213,16 @@ describe.skipIf(!redisTestsEnabled())('Swagger', () => {
     }
   });
 
+  test('the document stays the same once the routes have answered requests', async () => {
+    const before = (await t.get('/swagger/json')).body;
+    await t.post({ content: 'a request, so the response validators are built' });
+    await t.get('/api/chat/runs/run_nope');
+    await t.get('/api/chat/threads/nope');
+    await t.get('/api/chat/threads');
+    await t.get('/api/chat/models');
+    expect((await t.get('/swagger/json')).body).toEqual(before);
+  });
+
   test('the feeds are text/event-stream, their frames named by event type', async () => {
     const { body: doc } = await t.get('/swagger/json');
     const frames = (name: string) =>
