@@ -67,7 +67,7 @@ export async function createApp(deps: Deps) {
           })
         : new Elysia({ name: 'no-cors' }),
     )
-    .use(docsRoutes({ bearerAuth: deps.config.apiKeys.length > 0 }))
+    .use(docsRoutes())
     .use(healthRoutes(deps))
     .use(chatRoutes(deps))
     .use(threadRoutes(deps))

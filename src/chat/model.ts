@@ -1,5 +1,6 @@
 import { t } from 'elysia';
 import { MULTITASK } from '../../db/store';
+import { examples } from '../http/openapi';
 import { THREAD_ID_PATTERN } from '../ids';
 import { messageView } from '../messages/model';
 import { MCP_SEPARATOR, TOOL_NAME_PATTERN } from '../tools/model';
@@ -112,11 +113,17 @@ export const postMessageBody = t.Object(
     ),
   },
   {
+    $id: 'PostMessage',
     additionalProperties: false,
-    examples: [
-      { content: 'Hello! What can you do?' },
-      { content: 'What is the weather in Paris?', tools: ['weather', 'files__*'] },
-      {
+    // The first is what Swagger UI's "Try it out" sends: it works on any server.
+    ...examples({
+      'A first message (new thread)': { content: 'Hello! What can you do?' },
+      'Continue a thread of your own id': {
+        content: 'And tomorrow?',
+        threadId: 'support-4711',
+        multitask: 'enqueue',
+      },
+      'A tool the client answers': {
         content: 'Where am I?',
         clientTools: [
           {
@@ -126,38 +133,86 @@ export const postMessageBody = t.Object(
           },
         ],
       },
-    ],
+      'Server tools (needs them in TOOLS_FILE)': {
+        content: 'What is the weather in Paris?',
+        tools: ['weather', 'files__*'],
+      },
+    }),
   },
 );
 export type PostMessageBody = typeof postMessageBody.static;
 
-export const acceptedMessage = t.Object({
-  threadId: t.String(),
-  messageId: t.String(),
-  runId: t.String(),
-  model: t.String(),
-  status: t.Literal('queued'),
-});
+export const acceptedMessage = t.Object(
+  {
+    threadId: t.String({ description: 'The given thread, or the new one (`thr_…`).' }),
+    messageId: t.String(),
+    runId: t.String({ description: 'Follow it: GET /api/chat/runs/{runId}, or its feed.' }),
+    model: t.String(),
+    status: t.Literal('queued'),
+  },
+  {
+    $id: 'AcceptedMessage',
+    description:
+      "Accepted: the message, its run and the run's announcement are committed together, so " +
+      'the run will happen. The same Idempotency-Key and body answer this again, same ids.',
+    examples: [
+      {
+        threadId: 'thr_a1b2c3d4e5f6g7h8i9j0k1l2',
+        messageId: 'msg_p0o9i8u7y6t5r4e3w2q1a2s3',
+        runId: 'run_k3v9x2m1q8w7e6r5t4y3u2i1',
+        model: 'gpt-4o-mini',
+        status: 'queued',
+      },
+    ],
+  },
+);
 export type AcceptedMessage = typeof acceptedMessage.static;
 
-export const modelsView = t.Object({
-  default: t.String(),
-  allowed: t.Nullable(t.Array(t.String()), { description: 'null: any model id is accepted' }),
-});
+export const modelsView = t.Object(
+  {
+    default: t.String({ description: 'CHAT_DEFAULT_MODEL: what a message without `model` gets.' }),
+    allowed: t.Nullable(t.Array(t.String()), {
+      description: 'CHAT_ALLOWED_MODELS; null: any model id is accepted.',
+    }),
+  },
+  {
+    $id: 'Models',
+    description: 'The default model and the allow list.',
+    examples: [{ default: 'gpt-4o-mini', allowed: ['gpt-4o-mini', 'gpt-4o'] }],
+  },
+);
+
+/** `Idempotency-Key`: 1 to 255 visible ASCII characters (the service checks it, a 400 else). */
+export const IDEMPOTENCY_KEY_PATTERN = '^[\\x21-\\x7e]{1,255}$';
+
+/** The header, as POST /api/chat/messages documents it. */
+export const idempotencyKeyHeader = {
+  name: 'Idempotency-Key',
+  in: 'header' as const,
+  required: false,
+  description:
+    'Retry safely: the same key with the same body answers the first 202 again (same ids) and ' +
+    'creates nothing; with another body it is a 409 idempotency_key_reused. Kept at least 24 ' +
+    'hours. 1 to 255 visible ASCII characters, else a 400.',
+  schema: { type: 'string' as const, pattern: IDEMPOTENCY_KEY_PATTERN, example: 'order-1234-try' },
+};
 
 export const threadParams = t.Object({ threadId: t.String() });
 
 export const messagesQuery = t.Object(
   {
-    limit: t.Optional(t.Numeric({ minimum: 1, maximum: 200, multipleOf: 1, default: 50 })),
+    limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50 })),
     before: t.Optional(t.String({ description: 'A message id: return the messages before it.' })),
   },
   { additionalProperties: false },
 );
 
-export const messagesPage = t.Object({
-  threadId: t.String(),
-  messages: t.Array(messageView),
-  hasMore: t.Boolean(),
-  nextBefore: t.Nullable(t.String({ description: 'Pass as `before` for the previous page.' })),
-});
+export const messagesPage = t.Object(
+  {
+    threadId: t.String(),
+    messages: t.Array(messageView, { description: 'Oldest first.' }),
+    hasMore: t.Boolean(),
+    nextBefore: t.Nullable(t.String({ description: 'Pass as `before` for the previous page.' })),
+  },
+  { $id: 'MessagesPage', description: "A page of the thread's messages, in conversation order." },
+);

@@ -1,8 +1,9 @@
-import { Elysia, t } from 'elysia';
-import { errors } from '../http/error-schemas';
+import { Elysia } from 'elysia';
+import { errorResponse, errors } from '../http/error-schemas';
 import { readJsonBody } from '../http/json-body';
 import {
   acceptedMessage,
+  idempotencyKeyHeader,
   messagesPage,
   messagesQuery,
   modelsView,
@@ -27,9 +28,15 @@ export function chatRoutes(deps: ChatDeps) {
         body: postMessageBody,
         response: {
           202: acceptedMessage,
-          400: t.Union([errors.invalid, errors.toolNotFound, errors.messageTooLong]),
+          400: errorResponse([
+            'invalid_request',
+            'model_not_allowed',
+            'tool_not_found',
+            'message_too_long',
+            'webhook_not_allowed',
+          ]),
           401: errors.unauthorized,
-          409: errors.keyReused,
+          409: errorResponse(['idempotency_key_reused', 'thread_busy']),
           413: errors.tooLarge,
           415: errors.mediaType,
           503: errors.unavailable,
@@ -47,15 +54,7 @@ export function chatRoutes(deps: ChatDeps) {
             'a name of a server tool, a name twice or parameters that are not a JSON Schema ' +
             "object are a 400 invalid_request. A message of more tokens than the model's prompt can " +
             'hold is a 400 message_too_long with `details: {tokens, budget}`; nothing is stored.',
-          parameters: [
-            {
-              name: 'Idempotency-Key',
-              in: 'header',
-              required: false,
-              description: '1 to 255 visible ASCII characters; kept at least 24 hours',
-              schema: { type: 'string', minLength: 1, maxLength: 255 },
-            },
-          ],
+          parameters: [idempotencyKeyHeader],
         },
       },
     )
@@ -71,7 +70,7 @@ export function chatRoutes(deps: ChatDeps) {
         query: messagesQuery,
         response: {
           200: messagesPage,
-          400: errors.invalid,
+          400: errorResponse(['invalid_request', 'invalid_cursor']),
           401: errors.unauthorized,
           404: errors.notFound,
           503: errors.unavailable,

@@ -14,7 +14,12 @@ import { isStorableText, isStorableValue } from '../storable-text';
 import { createSchemaCompiler } from '../tools/json-schema';
 import { isAllowedMessageWebhook } from '../webhooks/urls';
 import type { ToolRegistry } from '../tools/service';
-import { type AcceptedMessage, type PostMessageBody, postMessageBody } from './model';
+import {
+  type AcceptedMessage,
+  IDEMPOTENCY_KEY_PATTERN,
+  type PostMessageBody,
+  postMessageBody,
+} from './model';
 
 /** Ingress may cancel runs (`multitask`): it needs what a cancel needs. */
 export interface ChatDeps extends CancelDeps {
@@ -221,8 +226,7 @@ function checkClientTools(deps: ChatDeps, declared: PostMessageBody['clientTools
   });
 }
 
-/** Visible ASCII, 1 to 255 characters. */
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+const IDEMPOTENCY_KEY = new RegExp(IDEMPOTENCY_KEY_PATTERN);
 
 /**
  * What makes two requests "the same" for one idempotency key: the normalised fields. The

@@ -2,6 +2,7 @@ import { dirname, join } from 'node:path';
 import { swagger } from '@elysiajs/swagger';
 import { Elysia } from 'elysia';
 import pkg from '../../package.json';
+import { type DocumentedRoute, finishDocument } from './openapi-document';
 
 const ASSETS = dirname(require.resolve('swagger-ui-dist/package.json'));
 const ASSET_TYPES: Record<string, string> = {
@@ -10,21 +11,33 @@ const ASSET_TYPES: Record<string, string> = {
   'favicon-32x32.png': 'image/png',
 };
 
+const SPEC_PATH = '/swagger/json';
+
 /**
  * Swagger UI at /swagger over the OpenAPI document at /swagger/json. The plugin builds the
- * document; the page is ours because the plugin's loads Swagger UI from a CDN, and a docs page
- * must work offline: its assets come from the swagger-ui-dist package, served here.
+ * document from the routes' schemas, and `finishDocument` makes it OpenAPI 3.0.3 that lints
+ * clean (openapi-document.ts). The page is ours because the plugin's loads Swagger UI from a
+ * CDN, and a docs page must work offline: its assets come from swagger-ui-dist, served here.
+ *
+ * The document is the same whatever the configuration, so the client generated from it
+ * (src/client/) is too: the bearer scheme is always declared, and is needed when API_KEYS is set.
  */
-export function docsRoutes(opts: { bearerAuth: boolean }) {
+export function docsRoutes() {
   const page = new Response(renderPage(), {
     headers: { 'content-type': 'text/html; charset=utf-8' },
   });
-  return new Elysia({ name: 'docs' })
+  const docs = new Elysia({ name: 'docs' });
+  return docs
+    .onAfterHandle(({ path, response }) =>
+      path === SPEC_PATH
+        ? finishDocument(response as Record<string, unknown>, globalRoutes(docs))
+        : undefined,
+    )
     .use(
       swagger({
         provider: 'swagger-ui',
         path: '/swagger',
-        specPath: '/swagger/json',
+        specPath: SPEC_PATH,
         exclude: [/^\/admin/, '/metrics', /^\/swagger/],
         documentation: {
           info: {
@@ -34,6 +47,7 @@ export function docsRoutes(opts: { bearerAuth: boolean }) {
               'Post chat messages, follow the LLM runs they start. Events go to a Redis Stream; ' +
               'operators watch runs in Bull Board at /admin/queues.',
           },
+          servers: [{ url: '/', description: 'The server that serves this document' }],
           tags: [
             { name: 'chat', description: 'Post messages, read a thread’s messages' },
             {
@@ -48,17 +62,19 @@ export function docsRoutes(opts: { bearerAuth: boolean }) {
             },
             { name: 'health', description: 'Liveness and readiness probes' },
           ],
-          components: opts.bearerAuth
-            ? {
-                securitySchemes: {
-                  bearerAuth: {
-                    type: 'http',
-                    scheme: 'bearer',
-                    description: 'One of the keys in API_KEYS',
-                  },
-                },
-              }
-            : undefined,
+          // Every operation, unless it says otherwise (the probes: `detail: { security: [] }`).
+          security: [{ bearerAuth: [] }],
+          components: {
+            securitySchemes: {
+              bearerAuth: {
+                type: 'http',
+                scheme: 'bearer',
+                description:
+                  'One of the keys in API_KEYS: `Authorization: Bearer <key>`. With API_KEYS ' +
+                  'empty the API is open and any value (or none) is accepted.',
+              },
+            },
+          },
         },
       }),
     )
@@ -74,6 +90,14 @@ export function docsRoutes(opts: { bearerAuth: boolean }) {
       },
       { detail: { hide: true } },
     );
+}
+
+/**
+ * Every route of the app this instance is mounted in. Elysia types `getGlobalRoutes` protected;
+ * the swagger plugin calls it the same way to list the routes it documents.
+ */
+function globalRoutes(instance: object): DocumentedRoute[] {
+  return (instance as unknown as { getGlobalRoutes(): DocumentedRoute[] }).getGlobalRoutes();
 }
 
 function renderPage(): string {

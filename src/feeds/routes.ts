@@ -1,19 +1,17 @@
 import { Elysia, t } from 'elysia';
 import { errors } from '../http/error-schemas';
+import { eventStream } from '../http/openapi';
+import { runFeedEvent, threadFeedEvent } from './model';
 import { type FeedDeps, openRunFeed, openThreadFeed } from './service';
 import { feedResponse } from './sse';
 
 const lastEventIdOf = (request: Request) => request.headers.get('last-event-id');
 
-const sse = t.String({
-  description:
-    'text/event-stream: a `: connected` comment at once, then events: `id` (resume token, send ' +
-    'it back as Last-Event-ID), `event` (the type) and `data` (the event as JSON: type, ' +
-    'eventId, runId, threadId, occurredAt, payload). A comment every 15 s keeps an idle feed ' +
-    'open. When the events after Last-Event-ID are no longer kept, the feed first sends one ' +
-    '`agent.feed.reset` (data: type, runId, threadId, occurredAt, payload; no eventId) whose ' +
-    '`id` is where it goes on from.',
-});
+const framing =
+  'text/event-stream: a `: connected` comment at once, then events: `id` (resume token, send ' +
+  'it back as Last-Event-ID), `event` (the type) and `data` (one JSON object, as below). A ' +
+  'comment every 15 s keeps an idle feed open. When the events after Last-Event-ID are no ' +
+  'longer kept, the feed first sends one `agent.feed.reset` whose `id` is where it goes on from.';
 const lastEventId = {
   name: 'Last-Event-ID',
   in: 'header' as const,
@@ -34,7 +32,11 @@ export function feedRoutes(deps: FeedDeps) {
         feedResponse(request.signal, await openRunFeed(deps, params.runId, lastEventIdOf(request))),
       {
         params: t.Object({ runId: t.String() }),
-        response: { 200: sse, 401: errors.unauthorized, 404: errors.notFound },
+        response: {
+          200: eventStream(runFeedEvent, `The run's feed. ${framing}`),
+          401: errors.unauthorized,
+          404: errors.notFound,
+        },
         detail: {
           summary: "A run's events live, reply deltas included; ends after its terminal event",
           description:
@@ -60,7 +62,11 @@ export function feedRoutes(deps: FeedDeps) {
         ),
       {
         params: t.Object({ threadId: t.String() }),
-        response: { 200: sse, 401: errors.unauthorized, 404: errors.notFound },
+        response: {
+          200: eventStream(threadFeedEvent, `The thread's feed. ${framing}`),
+          401: errors.unauthorized,
+          404: errors.notFound,
+        },
         detail: {
           summary: "A thread's lifecycle events live, from the moment of connection",
           description:

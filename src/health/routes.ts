@@ -12,8 +12,9 @@ export function healthRoutes(deps: Pick<Deps, 'db' | 'redis'>) {
   });
   return new Elysia({ name: 'health', tags: ['health'] })
     .get('/health', () => ({ status: 'ok' as const }), {
-      response: { 200: t.Object({ status: t.Literal('ok') }) },
-      detail: { summary: 'Liveness: the process answers' },
+      response: { 200: t.Object({ status: t.Literal('ok') }, { description: 'It answers.' }) },
+      // Open to probes: no API key, whatever API_KEYS says.
+      detail: { summary: 'Liveness: the process answers', security: [] },
     })
     .get(
       '/ready',
@@ -32,11 +33,18 @@ export function healthRoutes(deps: Pick<Deps, 'db' | 'redis'>) {
       },
       {
         response: {
-          200: t.Object({ status: t.Literal('ready'), checks }),
-          503: t.Object({ status: t.Literal('not_ready'), checks }),
+          200: t.Object(
+            { status: t.Literal('ready'), checks },
+            { description: 'The database and Redis answer.' },
+          ),
+          503: t.Object(
+            { status: t.Literal('not_ready'), checks },
+            { description: 'The database or Redis does not answer: `checks` says which.' },
+          ),
         },
         detail: {
           summary: 'Readiness: 200 when the database and Redis answer, else 503 naming which',
+          security: [],
         },
       },
     );

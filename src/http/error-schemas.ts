@@ -1,79 +1,131 @@
 import { t } from 'elysia';
+import { ERROR_STATUS, type ErrorCode } from '../errors';
+import { examples } from './openapi';
 
-/** The one error shape, documented per status with what causes it. */
-export const errorBody = (description: string, example: { code: string; message: string }) =>
-  t.Object(
-    {
-      error: t.Object({
-        code: t.String(),
-        message: t.String(),
-        details: t.Optional(t.Unknown()),
-      }),
-    },
-    { description, examples: [{ error: example }] },
+/** What each error code means, and a message it comes with: the document's examples. */
+const ERROR_DOCS: Record<ErrorCode, { description: string; message: string }> = {
+  invalid_request: {
+    description: 'a bad or unknown field, malformed JSON, or a value out of range',
+    message: 'content must be 1 to 32000 characters after trimming',
+  },
+  invalid_cursor: {
+    description: 'the cursor (`before`, `cursor`) is not one this list gave',
+    message: '"run_…" is not a run of this thread',
+  },
+  model_not_allowed: {
+    description: 'the model is not in CHAT_ALLOWED_MODELS; details: {allowed}',
+    message: 'model "gpt-5" is not allowed',
+  },
+  tool_not_found: {
+    description: 'a name in `tools` is not a server tool (GET /api/chat/tools); details: {name}',
+    message: 'no tool named "weather"',
+  },
+  message_too_long: {
+    description:
+      "the message alone is more tokens than the model's prompt can hold (its context window " +
+      'less CHAT_MAX_OUTPUT_TOKENS, the system prompt and a 5 % margin); details: {tokens, budget}',
+    message:
+      'the message is 130000 tokens; model "gpt-4o-mini" takes at most 117504 in one message',
+  },
+  webhook_not_allowed: {
+    description:
+      '`webhook.url` matches no prefix of WEBHOOK_ALLOWED_URLS (or that is empty): nothing was stored',
+    message: 'webhook.url matches no prefix of WEBHOOK_ALLOWED_URLS',
+  },
+  unauthorized: {
+    description: 'a missing or wrong API key (when API_KEYS is set)',
+    message: 'an API key is required: Authorization: Bearer <key>',
+  },
+  not_found: { description: 'no such id', message: 'run "run_…" not found' },
+  idempotency_key_reused: {
+    description: 'the Idempotency-Key was used before with a different body',
+    message: 'this Idempotency-Key was used with a different request body',
+  },
+  run_finished: {
+    description: 'the run has completed or failed already; details: {status}',
+    message: 'run "run_…" has completed already',
+  },
+  thread_busy: {
+    description: 'multitask `reject` and the thread has an unfinished run; details: {runId}',
+    message: 'thread "thr_…" has a run that has not finished',
+  },
+  thread_exists: {
+    description: 'a thread with this id exists already; nothing was changed',
+    message: 'thread "support-4711" exists already',
+  },
+  run_not_waiting: {
+    description:
+      'the run is not `requires_action`, or it waits for the other kind of answer; details: {status}',
+    message: 'run "run_…" is not waiting for tool outputs: it is running',
+  },
+  delivery_in_flight: {
+    description: 'a sender is attempting this delivery right now; details: {status, attempts}',
+    message: 'delivery "whd_…" is being attempted right now; ask again once it has ended',
+  },
+  payload_too_large: {
+    description: 'the body is over HTTP_MAX_BODY_BYTES',
+    message: 'the body is larger than 1048576 bytes',
+  },
+  unsupported_media_type: {
+    description: 'the Content-Type is not application/json',
+    message: 'the body must be JSON with Content-Type: application/json',
+  },
+  internal_error: { description: 'a bug: it is logged', message: 'internal error' },
+  store_unavailable: {
+    description: 'the database is not answering: nothing was read or accepted; retry',
+    message: 'the database is not answering; try again (an Idempotency-Key makes a retry safe)',
+  },
+};
+
+const ERROR_CODES = Object.keys(ERROR_STATUS) as ErrorCode[];
+
+/** An error's fields but its code. */
+const errorFields = {
+  message: t.String({ description: 'For a person; may change.' }),
+  details: t.Optional(t.Unknown({ description: 'Some codes say more here.' })),
+};
+
+const codeOf = (codes: readonly ErrorCode[]) =>
+  t.Union(
+    codes.map((code) => t.Literal(code)),
+    { description: 'Stable: branch on it, not on the message.' },
   );
 
+/** The one error shape, named `Error` in the document. */
+export const apiError = t.Object(
+  { error: t.Object({ code: codeOf(ERROR_CODES), ...errorFields }) },
+  { $id: 'Error', description: 'Every error answer: `{error: {code, message, details?}}`.' },
+);
+
+/**
+ * An error response of one status: the `Error` shape with `code` narrowed to these codes, one
+ * example each. The description lists what each code means, unless the route says it better.
+ * `response: { 409: errorResponse(['idempotency_key_reused', 'thread_busy']) }`.
+ */
+export function errorResponse(codes: readonly [ErrorCode, ...ErrorCode[]], description?: string) {
+  return t.Intersect(
+    // Every field again beside the narrowed code: a linter holds each part of an allOf to the
+    // examples on its own.
+    [apiError, t.Object({ error: t.Object({ code: codeOf(codes), ...errorFields }) })],
+    {
+      description:
+        description ??
+        codes.map((code) => `\`${code}\`: ${ERROR_DOCS[code].description}`).join('; '),
+      ...examples(
+        Object.fromEntries(
+          codes.map((code) => [code, { error: { code, message: ERROR_DOCS[code].message } }]),
+        ),
+      ),
+    },
+  );
+}
+
+/** The error responses most routes share. */
 export const errors = {
-  invalid: errorBody(
-    'Invalid request: a bad or unknown field, blank or too long content, malformed JSON, a disallowed model (model_not_allowed) or an unknown cursor (invalid_cursor)',
-    { code: 'invalid_request', message: 'content must be 1 to 32000 characters after trimming' },
-  ),
-  toolNotFound: errorBody(
-    'A tool named in `tools` is not a server tool (see GET /api/chat/tools)',
-    {
-      code: 'tool_not_found',
-      message: 'no tool named "weather"',
-    },
-  ),
-  messageTooLong: errorBody(
-    "The message alone is more tokens than the model's prompt can hold (its context window less CHAT_MAX_OUTPUT_TOKENS, the system prompt and a 5 % margin); details: {tokens, budget}",
-    {
-      code: 'message_too_long',
-      message:
-        'the message is 130000 tokens; model "gpt-4o-mini" takes at most 117504 in one message',
-    },
-  ),
-  unauthorized: errorBody('Missing or wrong API key (when API_KEYS is set)', {
-    code: 'unauthorized',
-    message: 'an API key is required: Authorization: Bearer <key>',
-  }),
-  keyReused: errorBody('The Idempotency-Key was already used with a different body', {
-    code: 'idempotency_key_reused',
-    message: 'this Idempotency-Key was used with a different request body',
-  }),
-  runFinished: errorBody('The run has completed or failed already: nothing to cancel', {
-    code: 'run_finished',
-    message: 'run "run_…" has completed already',
-  }),
-  runNotWaiting: errorBody(
-    'The run is not waiting for this answer: it is not `requires_action`, or it waits for the other kind (details.status)',
-    {
-      code: 'run_not_waiting',
-      message: 'run "run_…" is not waiting for tool outputs: it is running',
-    },
-  ),
-  invalidAnswer: errorBody(
-    'Invalid answer: a bad or unknown field, malformed JSON, or tool call ids that are not each pending call exactly once (details: missing, unknown, repeated)',
-    {
-      code: 'invalid_request',
-      message: 'the answer must name every pending tool call exactly once: missing "call_9d3m4"',
-    },
-  ),
-  threadExists: errorBody('A thread with this id exists already: nothing was changed', {
-    code: 'thread_exists',
-    message: 'thread "support-4711" exists already',
-  }),
-  notFound: errorBody('Unknown id', { code: 'not_found', message: 'run "run_…" not found' }),
-  tooLarge: errorBody('Body over HTTP_MAX_BODY_BYTES', {
-    code: 'payload_too_large',
-    message: 'the body is larger than 1048576 bytes',
-  }),
-  mediaType: errorBody('Content-Type is not application/json', {
-    code: 'unsupported_media_type',
-    message: 'the body must be JSON with Content-Type: application/json',
-  }),
-  unavailable: errorBody('The database is not answering: nothing was read or accepted; retry', {
-    code: 'store_unavailable',
-    message: 'the database is not answering; try again (an Idempotency-Key makes a retry safe)',
-  }),
+  invalid: errorResponse(['invalid_request']),
+  unauthorized: errorResponse(['unauthorized']),
+  notFound: errorResponse(['not_found']),
+  tooLarge: errorResponse(['payload_too_large']),
+  mediaType: errorResponse(['unsupported_media_type']),
+  unavailable: errorResponse(['store_unavailable']),
 };

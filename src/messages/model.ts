@@ -41,6 +41,8 @@ export const messageView = t.Object(
     createdAt: t.String({ format: 'date-time' }),
   },
   {
+    $id: 'Message',
+    description: "A message of a thread: the user's, a model answer, or a tool's result.",
     examples: [
       {
         id: 'msg_c4v5b6n7m8a9s0d1f2g3h4j5',

@@ -1,7 +1,7 @@
 import { Elysia } from 'elysia';
 import type { Store } from '../../db/store';
 import type { Config } from '../config';
-import { errorBody, errors } from '../http/error-schemas';
+import { errorResponse, errors } from '../http/error-schemas';
 import { readJsonBody, readOptionalJsonBody } from '../http/json-body';
 import { type AnswerDeps, answerAction } from './actions';
 import { type CancelDeps, cancelRun } from './cancel';
@@ -21,17 +21,20 @@ import {
 import { getRunView, listThreadRuns } from './service';
 import { type RunWaitDeps, waitForRunView } from './wait';
 
-const badWait = errorBody('`wait` is not an integer from 1 to 60 (0, 61, 1.5, abc, empty)', {
-  code: 'invalid_request',
-  message: "invalid query: /wait Expected string to match '^(?:[1-9]|[1-5][0-9]|60)$'",
-});
+const badWait = errorResponse(
+  ['invalid_request'],
+  '`wait` is not an integer from 1 to 60 (0, 61, 1.5, abc, empty)',
+);
 
 const answerResponses = {
   202: answeredRun,
-  400: errors.invalidAnswer,
+  400: errorResponse(
+    ['invalid_request'],
+    'Invalid answer: a bad or unknown field, malformed JSON, or tool call ids that are not each pending call exactly once (details: missing, unknown, repeated)',
+  ),
   401: errors.unauthorized,
   404: errors.notFound,
-  409: errors.runNotWaiting,
+  409: errorResponse(['run_not_waiting']),
   413: errors.tooLarge,
   415: errors.mediaType,
   503: errors.unavailable,
@@ -88,7 +91,7 @@ export function runRoutes(deps: RunWaitDeps & CancelDeps & AnswerDeps & { config
           400: errors.invalid,
           401: errors.unauthorized,
           404: errors.notFound,
-          409: errors.runFinished,
+          409: errorResponse(['run_finished']),
           413: errors.tooLarge,
           415: errors.mediaType,
           503: errors.unavailable,
@@ -178,12 +181,9 @@ export function threadRunRoutes(deps: { db: Store }) {
       query: threadRunsQuery,
       response: {
         200: threadRunsPage,
-        400: errorBody(
+        400: errorResponse(
+          ['invalid_request', 'invalid_cursor'],
           '`limit` is not an integer from 1 to 200 (invalid_request), or `before` is not a run of this thread (invalid_cursor)',
-          {
-            code: 'invalid_cursor',
-            message: '"run_…" is not a run of this thread',
-          },
         ),
         401: errors.unauthorized,
         404: errors.notFound,

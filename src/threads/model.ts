@@ -1,4 +1,5 @@
 import { t } from 'elysia';
+import { examples } from '../http/openapi';
 import { THREAD_ID_PATTERN } from '../ids';
 
 /** A metadata key: what `?metadata.<key>=` and a thread's metadata may name. */
@@ -27,33 +28,37 @@ export const threadMetadata = t.Record(t.String(), t.String(), {
 });
 
 /** A thread as the API shows it: create, list, GET, PATCH, and a thread feed's reset. */
-export const threadView = t.Object({
-  id: t.String({ examples: ['thr_a1b2c3d4e5f6g7h8i9j0k1l2'] }),
-  createdAt: t.String({ format: 'date-time' }),
-  updatedAt: t.String({
-    format: 'date-time',
-    description: 'Moves with each message, reply, summary, title and PATCH; the list sorts by it.',
-  }),
-  messageCount: t.Integer(),
-  title: t.Nullable(
-    t.String({
+export const threadView = t.Object(
+  {
+    id: t.String({ examples: ['thr_a1b2c3d4e5f6g7h8i9j0k1l2'] }),
+    createdAt: t.String({ format: 'date-time' }),
+    updatedAt: t.String({
+      format: 'date-time',
       description:
-        "The title model's, made after the thread's first completed run (CHAT_TITLE_MODEL, at " +
-        "most 80 characters), or a user's (PATCH), which is never overwritten; null until one " +
-        'is given.',
-      examples: ['Planning a week in Kyoto'],
+        'Moves with each message, reply, summary, title and PATCH; the list sorts by it.',
     }),
-  ),
-  metadata: threadMetadata,
-  status: t.Union([t.Literal('idle'), t.Literal('busy')], {
-    description:
-      '`busy` while the thread has a run that has not finished (queued, running, cancelling or ' +
-      'requires_action).',
-  }),
-  lastRunId: t.Nullable(t.String({ description: "The thread's newest run; null without runs." })),
-  summary: t.Nullable(t.String()),
-  summaryThroughMessageId: t.Nullable(t.String()),
-});
+    messageCount: t.Integer(),
+    title: t.Nullable(
+      t.String({
+        description:
+          "The title model's, made after the thread's first completed run (CHAT_TITLE_MODEL, at " +
+          "most 80 characters), or a user's (PATCH), which is never overwritten; null until one " +
+          'is given.',
+        examples: ['Planning a week in Kyoto'],
+      }),
+    ),
+    metadata: threadMetadata,
+    status: t.Union([t.Literal('idle'), t.Literal('busy')], {
+      description:
+        '`busy` while the thread has a run that has not finished (queued, running, cancelling or ' +
+        'requires_action).',
+    }),
+    lastRunId: t.Nullable(t.String({ description: "The thread's newest run; null without runs." })),
+    summary: t.Nullable(t.String()),
+    summaryThroughMessageId: t.Nullable(t.String()),
+  },
+  { $id: 'Thread', description: 'A thread: its timestamps, title, metadata, summary and status.' },
+);
 export type ThreadView = typeof threadView.static;
 
 export const threadParams = t.Object({ threadId: t.String() });
@@ -71,8 +76,13 @@ export const createThreadBody = t.Object(
     metadata: t.Optional(t.Nullable(threadMetadata)),
   },
   {
+    $id: 'CreateThread',
     additionalProperties: false,
-    examples: [{}, { threadId: 'support-4711', metadata: metadataExample }],
+    // The first works every time; the second once (then it is a 409 thread_exists).
+    ...examples({
+      'A new thread with metadata': { metadata: metadataExample },
+      'A thread of your own id': { threadId: 'support-4711', metadata: metadataExample },
+    }),
   },
 );
 export type CreateThreadBody = typeof createThreadBody.static;
@@ -91,9 +101,13 @@ export const patchThreadBody = t.Object(
     ),
   },
   {
+    $id: 'PatchThread',
     additionalProperties: false,
     description: 'At least one of the two.',
-    examples: [{ title: 'Refund for order 1234' }, { metadata: { customer: 'cus_42' } }],
+    ...examples({
+      'A title': { title: 'Refund for order 1234' },
+      'New metadata': { metadata: { customer: 'cus_42' } },
+    }),
   },
 );
 export type PatchThreadBody = typeof patchThreadBody.static;
@@ -105,22 +119,20 @@ export type PatchThreadBody = typeof patchThreadBody.static;
 export const threadsQuery = t.Object(
   {
     limit: t.Optional(
-      t.Numeric({
-        minimum: 1,
-        maximum: THREADS_PAGE.max,
-        multipleOf: 1,
-        default: THREADS_PAGE.default,
-      }),
+      t.Integer({ minimum: 1, maximum: THREADS_PAGE.max, default: THREADS_PAGE.default }),
     ),
     cursor: t.Optional(t.String({ description: 'The `nextCursor` of the previous page.' })),
   },
   { additionalProperties: true },
 );
 
-export const threadsPage = t.Object({
-  threads: t.Array(threadView),
-  nextCursor: t.Nullable(
-    t.String({ description: 'Pass as `cursor` for the next page; null on the last page.' }),
-  ),
-});
+export const threadsPage = t.Object(
+  {
+    threads: t.Array(threadView),
+    nextCursor: t.Nullable(
+      t.String({ description: 'Pass as `cursor` for the next page; null on the last page.' }),
+    ),
+  },
+  { $id: 'ThreadsPage', description: 'A page of threads, most recently updated first.' },
+);
 export type ThreadsPage = typeof threadsPage.static;

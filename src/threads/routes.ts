@@ -1,6 +1,6 @@
 import { Elysia, t } from 'elysia';
 import { notFound } from '../errors';
-import { errorBody, errors } from '../http/error-schemas';
+import { errorResponse, errors } from '../http/error-schemas';
 import { readJsonBody, readOptionalJsonBody } from '../http/json-body';
 import {
   createThreadBody,
@@ -24,9 +24,9 @@ import {
   updateThread,
 } from './service';
 
-const badMetadata = errorBody(
+const badMetadata = errorResponse(
+  ['invalid_request'],
   `Invalid request: a bad or unknown field, malformed JSON, more than ${MAX_METADATA_KEYS} metadata keys, a key not matching ${METADATA_KEY_PATTERN}, a value over ${MAX_METADATA_VALUE_CHARS} characters or with U+0000 or an unpaired surrogate`,
-  { code: 'invalid_request', message: 'metadata has at most 16 keys' },
 );
 
 const metadataRules =
@@ -60,7 +60,7 @@ export function threadRoutes(deps: ThreadDeps & { config: { http: { maxBodyBytes
           201: threadView,
           400: badMetadata,
           401: errors.unauthorized,
-          409: errors.threadExists,
+          409: errorResponse(['thread_exists']),
           413: errors.tooLarge,
           415: errors.mediaType,
           503: errors.unavailable,
@@ -82,9 +82,9 @@ export function threadRoutes(deps: ThreadDeps & { config: { http: { maxBodyBytes
         query: threadsQuery,
         response: {
           200: threadsPage,
-          400: errorBody(
+          400: errorResponse(
+            ['invalid_request', 'invalid_cursor'],
             '`cursor` is not a nextCursor of this list (invalid_cursor), or `limit` is not an integer from 1 to 100, a `metadata.<key>` is not a metadata key, or another parameter is given (invalid_request)',
-            { code: 'invalid_cursor', message: 'cursor is not a nextCursor of this list' },
           ),
           401: errors.unauthorized,
           503: errors.unavailable,

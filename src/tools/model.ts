@@ -60,18 +60,23 @@ export interface ToolsFile {
   mcp: McpServerSpec[];
 }
 
-export const toolView = t.Object({
-  name: t.String({ description: 'What the model calls; `<server>__<tool>` for an MCP tool' }),
-  description: t.String(),
-  parameters: t.Record(t.String(), t.Unknown(), { description: 'JSON Schema of the arguments' }),
-  source: t.Union([t.Literal('http'), t.Literal('mcp')]),
-  server: t.Optional(t.String({ description: 'The MCP server the tool comes from' })),
-  approval: t.Boolean({ description: 'A call waits for the client to approve it' }),
-});
+export const toolView = t.Object(
+  {
+    name: t.String({ description: 'What the model calls; `<server>__<tool>` for an MCP tool' }),
+    description: t.String(),
+    parameters: t.Record(t.String(), t.Unknown(), { description: 'JSON Schema of the arguments' }),
+    source: t.Union([t.Literal('http'), t.Literal('mcp')]),
+    server: t.Optional(t.String({ description: 'The MCP server the tool comes from' })),
+    approval: t.Boolean({ description: 'A call waits for the client to approve it' }),
+  },
+  { $id: 'Tool', description: 'A server tool.' },
+);
 
 export const toolsView = t.Object(
   { tools: t.Array(toolView) },
   {
+    $id: 'Tools',
+    description: 'The server tools a message may name in `tools`.',
     examples: [
       {
         tools: [

@@ -1,6 +1,6 @@
 import { Elysia } from 'elysia';
 import type { Store } from '../../db/store';
-import { errorBody, errors } from '../http/error-schemas';
+import { errorResponse, errors } from '../http/error-schemas';
 import {
   DELIVERIES_PAGE,
   deliveriesPage,
@@ -23,9 +23,9 @@ export function webhookRoutes(deps: { db: Store; webhooks: Pick<WebhookSender, '
       query: deliveriesQuery,
       response: {
         200: deliveriesPage,
-        400: errorBody(
+        400: errorResponse(
+          ['invalid_request', 'invalid_cursor'],
           '`cursor` is not a nextCursor of this list (invalid_cursor), or `limit` is not an integer from 1 to 100, `status` is not pending, delivered or failed, or another parameter is given (invalid_request)',
-          { code: 'invalid_cursor', message: 'cursor is not a nextCursor of this list' },
         ),
         401: errors.unauthorized,
         503: errors.unavailable,
@@ -52,10 +52,7 @@ export function webhookRoutes(deps: { db: Store; webhooks: Pick<WebhookSender, '
           202: deliveryView,
           401: errors.unauthorized,
           404: errors.notFound,
-          409: errorBody('A sender is attempting this delivery right now', {
-            code: 'delivery_in_flight',
-            message: 'delivery "whd_…" is being attempted right now; ask again once it has ended',
-          }),
+          409: errorResponse(['delivery_in_flight']),
           503: errors.unavailable,
         },
         detail: {

@@ -204,7 +204,7 @@ describe.skipIf(!redisTestsEnabled())('GET a run with ?wait=', () => {
     const { body: doc } = await t.get('/swagger/json');
     const get = doc.paths['/api/chat/runs/{runId}'].get;
     const wait = get.parameters.find((p: { name: string }) => p.name === 'wait');
-    expect(wait).toMatchObject({ in: 'query', required: false, examples: ['30'] });
+    expect(wait).toMatchObject({ in: 'query', required: false, example: '30' });
     expect(wait.schema.pattern).toBeDefined();
     expect(get.description).toContain('?wait=30');
     expect(Object.keys(get.responses).sort()).toEqual(['200', '400', '401', '404', '503']);

@@ -1,8 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { waitForValue } from '../../harness/wait';
 import pkg from '../../package.json';
+import { ERROR_STATUS, type ErrorCode } from '../../src/errors';
+import { EVENT_TYPES } from '../../src/events/event';
 import { startTestApp, type TestApp } from '../support/app';
+import { operationsOf, resolveRefs } from '../support/openapi';
 import { redisTestsEnabled } from '../support/redis';
+
+type Json = Record<string, { schema: unknown }>;
 
 const ADMIN = { user: 'ops', password: 'correct-horse-battery' };
 const basic = (user: string, password: string) =>
@@ -79,7 +84,7 @@ describe.skipIf(!redisTestsEnabled())('Swagger', () => {
       expect.objectContaining({ name: 'Idempotency-Key', in: 'header' }),
     );
     expect(post.responses['413'].description).toContain('HTTP_MAX_BODY_BYTES');
-    const requestSchema = post.requestBody.content['application/json'].schema;
+    const requestSchema = resolveRefs(doc, post.requestBody.content['application/json'].schema);
     expect(requestSchema.required).toEqual(['content']);
     expect(JSON.stringify(post.requestBody)).toContain('Hello! What can you do?');
     expect(doc.paths['/api/chat/runs/{runId}'].get.responses['404']).toBeDefined();
@@ -106,9 +111,9 @@ describe.skipIf(!redisTestsEnabled())('Swagger', () => {
       expect(JSON.stringify(answer.responses['409'])).toContain('run_not_waiting');
     }
     expect(JSON.stringify(requestSchema)).toContain('clientTools');
-    expect(JSON.stringify(doc.paths['/api/chat/runs/{runId}'].get.responses['200'])).toContain(
-      'pendingAction',
-    );
+    expect(
+      JSON.stringify(resolveRefs(doc, doc.paths['/api/chat/runs/{runId}'].get.responses['200'])),
+    ).toContain('pendingAction');
     expect(doc.paths['/ready'].get.responses['503']).toBeDefined();
     // The thread as a resource: every route, every error.
     const threads = doc.paths['/api/chat/threads'];
@@ -128,7 +133,135 @@ describe.skipIf(!redisTestsEnabled())('Swagger', () => {
     for (const operation of [threads.post, threads.get, thread.get, thread.patch, thread.delete]) {
       expect(operation.tags).toEqual(['threads']);
     }
-    expect(JSON.stringify(thread.get.responses['200'])).toContain('lastRunId');
+    expect(JSON.stringify(resolveRefs(doc, thread.get.responses['200']))).toContain('lastRunId');
+  });
+
+  test('the document is OpenAPI 3.0.3 that a client can be generated from', async () => {
+    const { body: doc } = await t.get('/swagger/json');
+    expect(doc.openapi).toBe('3.0.3');
+    // Named schemas: one type each in a generated client.
+    for (const name of ['Run', 'Message', 'Thread', 'Error', 'PostMessage', 'RunFeedEvent']) {
+      expect(doc.components.schemas[name]).toBeObject();
+    }
+    const run = doc.paths['/api/chat/runs/{runId}'].get.responses['200'];
+    expect(run.content['application/json'].schema).toEqual({ $ref: '#/components/schemas/Run' });
+    // No JSON Schema 2020-12 forms that OpenAPI 3.0 lacks, anywhere.
+    const text = JSON.stringify(doc);
+    expect(text).not.toContain('"const"');
+    expect(text).not.toContain('"type":"null"');
+    expect(text).not.toContain('"patternProperties"');
+    expect(text).not.toContain('"$id"');
+    // Integers are integers; a nullable field keeps its description in sight.
+    for (const path of ['/api/chat/threads', '/api/chat/threads/{threadId}/messages']) {
+      const limit = doc.paths[path].get.parameters.find(
+        (p: { name: string }) => p.name === 'limit',
+      );
+      expect(limit.schema).toMatchObject({ type: 'integer', minimum: 1 });
+    }
+    expect(doc.components.schemas.Run.properties.attempts.type).toBe('integer');
+    expect(doc.components.schemas.PostMessage.properties.threadId).toMatchObject({
+      type: 'string',
+      nullable: true,
+      description: expect.stringContaining('new thread'),
+    });
+    // The auth scheme, which the probes do not need.
+    expect(doc.components.securitySchemes.bearerAuth).toMatchObject({
+      type: 'http',
+      scheme: 'bearer',
+    });
+    expect(doc.security).toEqual([{ bearerAuth: [] }]);
+    expect(doc.paths['/health'].get.security).toEqual([]);
+    expect(doc.paths['/ready'].get.security).toEqual([]);
+    const header = doc.paths['/api/chat/messages'].post.parameters.find(
+      (p: { name: string }) => p.name === 'Idempotency-Key',
+    );
+    expect(header).toMatchObject({ in: 'header', required: false, schema: { type: 'string' } });
+    expect(new RegExp(header.schema.pattern).test('order-1234-try')).toBe(true);
+    expect(new RegExp(header.schema.pattern).test('has space')).toBe(false);
+
+    for (const { where, operation } of operationsOf(doc)) {
+      // Only what we accept: JSON bodies.
+      if (operation.requestBody) {
+        expect([where, Object.keys(operation.requestBody.content)]).toEqual([
+          where,
+          ['application/json'],
+        ]);
+      }
+      for (const [status, response] of Object.entries<{ description: string; content?: object }>(
+        operation.responses,
+      )) {
+        expect([where, status, typeof response.description]).toEqual([where, status, 'string']);
+        const types = Object.keys(response.content ?? {});
+        const expected =
+          status === '204'
+            ? []
+            : where.endsWith('/events') && status === '200'
+              ? ['text/event-stream']
+              : ['application/json'];
+        expect([where, status, types]).toEqual([where, status, expected]);
+        // Each error response names its codes, and each code is one of that status.
+        if (Number(status) >= 400 && where.startsWith('GET /ready') === false) {
+          const schema = resolveRefs(doc, (response.content as Json)['application/json']?.schema);
+          const codes: string[] = schema.allOf[1].properties.error.properties.code.enum;
+          expect(codes.length).toBeGreaterThan(0);
+          for (const code of codes) {
+            expect([where, code, String(ERROR_STATUS[code as ErrorCode])]).toEqual([
+              where,
+              code,
+              status,
+            ]);
+          }
+        }
+      }
+    }
+  });
+
+  test('the document stays the same once the routes have answered requests', async () => {
+    const before = (await t.get('/swagger/json')).body;
+    await t.post({ content: 'a request, so the response validators are built' });
+    await t.get('/api/chat/runs/run_nope');
+    await t.get('/api/chat/threads/nope');
+    await t.get('/api/chat/threads');
+    await t.get('/api/chat/models');
+    expect((await t.get('/swagger/json')).body).toEqual(before);
+  });
+
+  test('the feeds are text/event-stream, their frames named by event type', async () => {
+    const { body: doc } = await t.get('/swagger/json');
+    const frames = (name: string) =>
+      (doc.components.schemas[name].anyOf as { $ref: string }[]).map(
+        ({ $ref }) =>
+          doc.components.schemas[$ref.replace('#/components/schemas/', '')].properties.type.enum[0],
+      );
+    const runFeed = doc.paths['/api/chat/runs/{runId}/events'].get.responses['200'];
+    expect(runFeed.content['text/event-stream'].schema).toEqual({
+      $ref: '#/components/schemas/RunFeedEvent',
+    });
+    expect(frames('RunFeedEvent').sort()).toEqual(
+      [
+        ...EVENT_TYPES.filter((type) => !type.startsWith('agent.thread.')),
+        'agent.feed.reset',
+      ].sort(),
+    );
+    expect(frames('ThreadFeedEvent').sort()).toEqual(
+      [...EVENT_TYPES.filter((type) => type !== 'agent.run.delta'), 'agent.feed.reset'].sort(),
+    );
+  });
+
+  test('the first example of each body is a real request: POST /api/chat/messages answers 202', async () => {
+    const { body: doc } = await t.get('/swagger/json');
+    const media = doc.paths['/api/chat/messages'].post.requestBody.content['application/json'];
+    const first = Object.values<{ value: unknown }>(media.examples)[0]?.value;
+    const { status, body } = await t.post(first);
+    expect(status).toBe(202);
+    expect(body.threadId).toMatch(/^thr_[a-z0-9]{24}$/);
+    const threads = doc.paths['/api/chat/threads'].post.requestBody.content['application/json'];
+    const thread = await t.request('/api/chat/threads', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(Object.values<{ value: unknown }>(threads.examples)[0]?.value),
+    });
+    expect(thread.status).toBe(201);
   });
 });
 

@@ -14,6 +14,7 @@ import type { ToolsFile } from '../../src/tools/model';
 import { createToolRegistry, type ToolRegistry } from '../../src/tools/service';
 import { readToolsFile } from '../../src/tools/tools-file';
 import { startTestApp, type TestApp } from '../support/app';
+import { resolveRefs } from '../support/openapi';
 import { addStreamRequest } from '../support/producer';
 import { redisTestsEnabled } from '../support/redis';
 import { rowCounts } from '../support/rows';
@@ -587,7 +588,9 @@ describe.skipIf(!redisTestsEnabled())('tools on a message', () => {
       expect(doc).toContain(text);
     }
     const parsed = JSON.parse(doc);
-    const runProps = JSON.stringify(parsed.paths['/api/chat/runs/{runId}']?.get.responses['200']);
+    const runProps = JSON.stringify(
+      resolveRefs(parsed, parsed.paths['/api/chat/runs/{runId}']?.get.responses['200']),
+    );
     for (const field of ['"tools"', '"steps"', '"toolCalls"']) expect(runProps).toContain(field);
   });
 });
