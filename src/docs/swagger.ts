@@ -32,7 +32,7 @@ export function docsRoutes(opts: { bearerAuth: boolean }) {
             version: pkg.version,
             description:
               'Post chat messages, follow the LLM runs they start. Events go to a Redis Stream; ' +
-              'operators watch runs in Bull Board at /admin/queues.',
+              'operators watch runs in the [console](/console) and [Bull Board](/admin/queues).',
           },
           tags: [
             { name: 'chat', description: 'Post messages, read a thread’s messages' },
