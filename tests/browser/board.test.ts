@@ -6,7 +6,7 @@ import type { Browser } from 'playwright-core';
 import { type FakeLlm, startFakeLlm } from '../../harness/fake-llm';
 import { type HttpToolServer, startHttpToolServer } from '../../harness/tool-servers';
 import { waitForJobState } from '../../harness/wait';
-import { startTestApp, type TestApp } from '../support/app';
+import { captureLogs, startTestApp, type TestApp } from '../support/app';
 import { chromiumAvailable, launchBrowser, recordPage, screenshotPath } from '../support/browser';
 import { redisTestsEnabled } from '../support/redis';
 
@@ -18,6 +18,7 @@ describe.skipIf(!redisTestsEnabled() || !chromiumAvailable)('Bull Board in a rea
   let dir: string;
   let t: TestApp;
   let browser: Browser;
+  const logs = captureLogs();
   beforeAll(async () => {
     llm = await startFakeLlm({ quiet: true });
     tools = startHttpToolServer();
@@ -38,6 +39,7 @@ describe.skipIf(!redisTestsEnabled() || !chromiumAvailable)('Bull Board in a rea
     );
     t = await startTestApp({
       listen: true,
+      logger: logs.logger,
       env: { OPENAI_BASE_URL: llm.url, ADMIN_PASSWORD: ADMIN.password, TOOLS_FILE: toolsFile },
     });
     browser = await launchBrowser();
@@ -109,6 +111,8 @@ describe.skipIf(!redisTestsEnabled() || !chromiumAvailable)('Bull Board in a rea
     expect(flows.filter((response) => response.status !== 200)).toEqual([]);
     expect(seen.outside).toEqual([]);
     expect(seen.errors).toEqual([]);
+    // Nor did the server log an error for any of it (the flow poll's 500 did, every time).
+    expect(logs.lines.filter((line) => JSON.parse(line).level >= 50)).toEqual([]);
     await context.close();
   });
 
