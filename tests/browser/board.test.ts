@@ -1,7 +1,4 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { type FakeLlm, startFakeLlm } from '../../harness/fake-llm';
 import { type HttpToolServer, startHttpToolServer } from '../../harness/tool-servers';
@@ -9,34 +6,20 @@ import { waitForJobState } from '../../harness/wait';
 import { captureLogs, startTestApp, type TestApp } from '../support/app';
 import { chromiumAvailable, launchBrowser, recordPage, screenshotPath } from '../support/browser';
 import { redisTestsEnabled } from '../support/redis';
+import { writeHttpToolsFile } from '../support/tools-file';
 
 const ADMIN = { username: 'admin', password: 'board-test-password' };
 
 describe.skipIf(!redisTestsEnabled() || !chromiumAvailable)('Bull Board in a real browser', () => {
   let llm: FakeLlm;
   let tools: HttpToolServer;
-  let dir: string;
   let t: TestApp;
   let browser: Browser;
   const logs = captureLogs();
   beforeAll(async () => {
     llm = await startFakeLlm({ quiet: true });
     tools = startHttpToolServer();
-    dir = mkdtempSync(join(tmpdir(), 'board-'));
-    const toolsFile = join(dir, 'tools.json');
-    writeFileSync(
-      toolsFile,
-      JSON.stringify({
-        http: [
-          {
-            name: 'lookup',
-            description: 'Looks a word up',
-            parameters: { type: 'object', properties: { q: { type: 'string' } } },
-            url: `${tools.url}/echo`,
-          },
-        ],
-      }),
-    );
+    const toolsFile = writeHttpToolsFile(tools.url, { lookup: '/echo' });
     t = await startTestApp({
       listen: true,
       logger: logs.logger,
@@ -49,7 +32,6 @@ describe.skipIf(!redisTestsEnabled() || !chromiumAvailable)('Bull Board in a rea
     await t.close();
     await llm.stop();
     tools.stop();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   test('a job tells its run’s story: steps and tool calls in its log, progress, the reply, a link to the console; offline-clean', async () => {

@@ -1,15 +1,12 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { type FakeLlm, startFakeLlm } from '../../harness/fake-llm';
 import { type HttpToolServer, startHttpToolServer } from '../../harness/tool-servers';
 import { waitForJobState } from '../../harness/wait';
 import { KEEP_LOG_LINES } from '../../jobs/catalog';
 import { startTestApp, type TestApp } from '../support/app';
 import { redisTestsEnabled } from '../support/redis';
+import { writeHttpToolsFile } from '../support/tools-file';
 
-const params = { type: 'object', properties: { q: { type: 'string' } } };
 const colorTool = {
   name: 'pick_color',
   description: 'Asks the user to pick a color',
@@ -21,33 +18,20 @@ const colorTool = {
  * logs): every attempt's story in the log, the progress, and the return value.
  */
 describe.skipIf(!redisTestsEnabled())('a run job tells its story', () => {
-  let dir: string;
   let llm: FakeLlm;
   let http: HttpToolServer;
   let t: TestApp;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'job-story-'));
     llm = await startFakeLlm({ quiet: true });
     http = startHttpToolServer();
-    const file = join(dir, 'tools.json');
-    const tool = (name: string, path: string) => ({
-      name,
-      description: `the ${name} tool`,
-      parameters: params,
-      url: `${http.url}${path}`,
-    });
-    writeFileSync(
-      file,
-      JSON.stringify({ http: [tool('lookup', '/echo'), tool('broken', '/fail')] }),
-    );
+    const file = writeHttpToolsFile(http.url, { lookup: '/echo', broken: '/fail' });
     t = await startTestApp({ env: { OPENAI_BASE_URL: llm.url, TOOLS_FILE: file } });
   });
   afterAll(async () => {
     await t.close();
     await llm.stop();
     http.stop();
-    rmSync(dir, { recursive: true, force: true });
   });
   beforeEach(() => llm.reset());
 
