@@ -138,8 +138,7 @@ export async function runAgentLoop(opts: {
   report: LoopReport;
   logger: Logger;
 }): Promise<LoopOutcome> {
-  const { report } = opts;
-  const { deps, run, signal, logger } = opts;
+  const { deps, run, signal, logger, report } = opts;
   const { db, llm, tools, config } = deps;
   const ids = { runId: run.id, threadId: run.threadId };
   // The run's tools as they are now: an MCP server that is away leaves its tools out.
@@ -210,7 +209,7 @@ export async function runAgentLoop(opts: {
       ...(offered.length > 0 ? { tools: offered, toolChoice: last ? 'none' : 'auto' } : {}),
     });
     let calledAt = 0;
-    const call = async (messages: ChatMessage[], retry: boolean) => {
+    const callModel = async (messages: ChatMessage[], retry: boolean) => {
       calledAt = performance.now();
       try {
         return await llm.chat(request(messages));
@@ -229,7 +228,7 @@ export async function runAgentLoop(opts: {
     let answer: Awaited<ReturnType<Llm['chat']>>;
     let shrunk = false;
     try {
-      answer = await call(built.messages, false);
+      answer = await callModel(built.messages, false);
     } catch (error) {
       // The model says the prompt is too long after all (its tokenizer is not ours): once,
       // with half the window; a second refusal fails the run context_overflow.
@@ -240,7 +239,7 @@ export async function runAgentLoop(opts: {
       );
       built = await opts.buildPrompt({ ...fit, shrink: 0.5 });
       shrunk = true;
-      answer = await call(built.messages, true);
+      answer = await callModel(built.messages, true);
     }
     report.modelAnswered({
       step,

@@ -19,7 +19,7 @@ import { announceEnd, cancelledEvent, failRun, type RunEndDeps } from '../src/ru
 import { titleThread } from '../src/threads/titles';
 import { type LoopOutcome, RunNotRunningError, runAgentLoop } from './agent-loop';
 import { parseRunJobData, type RunJobData, type RunQueue } from './catalog';
-import { createRunReport, describeError, previewText, type RunReport } from './run-report';
+import { createRunReport, describeFailure, previewText, type RunReport } from './run-report';
 
 export interface RunJobDeps {
   config: Config;
@@ -329,7 +329,7 @@ export function createRunProcessor(deps: RunJobDeps) {
     const status = await failRun(ends, run, run.attempts, failure);
     if (status === 'cancelled') return { status: 'cancelled' };
     logger.warn({ error: failure }, 'run failed');
-    held.report.line(`failed: ${failure.code}: ${failure.message}`);
+    held.report.line(`failed: ${describeFailure(failure)}`);
     throw new UnrecoverableError(`${failure.code}: ${failure.message}`);
   }
 
@@ -411,13 +411,13 @@ export function createRunProcessor(deps: RunJobDeps) {
         return endCancelled(ends, held, run, attempt, logger);
       }
       logger.warn({ attempt, error: failure }, 'run attempt failed; BullMQ will retry');
-      report.line(`attempt ${attempt} failed: ${describeError(error)}; BullMQ retries it`);
+      report.line(`attempt ${attempt} failed: ${describeFailure(failure)}; BullMQ retries it`);
       throw error;
     }
     const status = await failRun(ends, run, spent, failure);
     if (status === 'cancelled') return { status: 'cancelled' };
     logger.warn({ attempt, error: failure }, 'run failed');
-    report.line(`failed: ${describeError(error)}`);
+    report.line(`failed: ${describeFailure(failure)}`);
     // Unrecoverable: BullMQ moves the job to failed now, where Bull Board can retry it.
     throw new UnrecoverableError(`${failure.code}: ${failure.message}`);
   }

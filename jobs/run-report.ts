@@ -201,8 +201,13 @@ export function createRunReport(
 }
 
 /** A failure as a line says it: the run-failure code first, as the run and its event have it. */
-export function describeError(error: unknown): string {
-  if (error instanceof LlmError) return `${error.code}: ${quote(error.message)}`;
+export function describeFailure(failure: { code: string; message: string }): string {
+  return `${failure.code}: ${quote(failure.message)}`;
+}
+
+/** An error as a line says it: a model's by its run-failure code, any other by its name. */
+function describeError(error: unknown): string {
+  if (error instanceof LlmError) return describeFailure(error);
   if (error instanceof Error) return `${error.name}: ${quote(error.message)}`;
   return quote(String(error));
 }

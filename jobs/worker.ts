@@ -4,6 +4,7 @@ import { createRedisClient, isConnectionError } from '../src/redis/client';
 import { failRun } from '../src/runs/service';
 import { createRunProcessor, type RunJobDeps, type RunJobResult } from './agent-run';
 import { RUN_QUEUE, type RunJobData } from './catalog';
+import { describeFailure } from './run-report';
 
 /**
  * The BullMQ worker over the runs queue. It gets a connection of its own (one Redis or a
@@ -61,7 +62,7 @@ export function createWorker(deps: RunJobDeps) {
       await failRun(deps, run, run.attempts, failure);
       logger.warn({ ...ids, err: error }, 'run aborted: its job failed outside the run');
       // The last line of the job's story (jobs/run-report.ts); a lost line loses nothing else.
-      await job.log(`failed: ${failure.code}: ${failure.message}`).catch(() => {});
+      await job.log(`failed: ${describeFailure(failure)}`).catch(() => {});
     } catch (netError) {
       logger.error({ ...ids, err: netError }, 'could not fail an aborted run');
     }
