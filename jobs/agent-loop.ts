@@ -30,6 +30,7 @@ import type { Logger } from '../src/logger';
 import { stepMessages } from '../src/memory/prompt';
 import { messageTokens } from '../src/memory/tokens';
 import type { ToolRegistry } from '../src/tools/service';
+import type { LoopReport } from './run-report';
 
 export interface LoopDeps {
   db: Store;
@@ -133,9 +134,11 @@ export async function runAgentLoop(opts: {
   signal: AbortSignal;
   onDelta: (text: string) => void;
   announce: (rows: OutboxRow[]) => void;
+  /** Told of each model call and tool result: the job's log and progress (run-report.ts). */
+  report: LoopReport;
   logger: Logger;
 }): Promise<LoopOutcome> {
-  const { deps, run, signal, logger } = opts;
+  const { deps, run, signal, logger, report } = opts;
   const { db, llm, tools, config } = deps;
   const ids = { runId: run.id, threadId: run.threadId };
   // The run's tools as they are now: an MCP server that is away leaves its tools out.
@@ -147,6 +150,9 @@ export async function runAgentLoop(opts: {
   // The client's own tools: offered too; their calls wait for the client's outputs.
   const clientTools = new Set(run.clientTools.map((tool) => tool.name));
   for (const tool of run.clientTools) offered.push({ ...tool });
+  /** Where a call goes: the client, or a server tool's kind (`unknown`: not the run's tool). */
+  const sourceOf = (name: string) =>
+    clientTools.has(name) ? 'client' : (allowed.has(name) && tools.get(name)?.source) || 'unknown';
   const approved = new Set(run.approved);
   const needsApproval = (call: MessageToolCall) =>
     allowed.has(call.name) &&
@@ -189,6 +195,7 @@ export async function runAgentLoop(opts: {
     }
     if (signal.aborted) throw new RunNotRunningError('cancelled');
     const step = progress.steps + 1;
+    report.stepStarted(step);
     // The last step is offered the tools but may not call them, so the run ends with an answer.
     const last = step >= config.run.maxSteps;
     // Memory is fitted at every step: the run's own steps and tool results count against it.
@@ -201,9 +208,27 @@ export async function runAgentLoop(opts: {
       onDelta: opts.onDelta,
       ...(offered.length > 0 ? { tools: offered, toolChoice: last ? 'none' : 'auto' } : {}),
     });
+    let calledAt = 0;
+    const callModel = async (messages: ChatMessage[], retry: boolean) => {
+      calledAt = performance.now();
+      try {
+        return await llm.chat(request(messages));
+      } catch (error) {
+        const overflow = error instanceof LlmError && error.code === 'context_overflow';
+        report.modelFailed({
+          step,
+          durationMs: performance.now() - calledAt,
+          error,
+          cancelled: signal.aborted,
+          retrying: overflow && !retry,
+        });
+        throw error;
+      }
+    };
     let answer: Awaited<ReturnType<Llm['chat']>>;
+    let shrunk = false;
     try {
-      answer = await llm.chat(request(built.messages));
+      answer = await callModel(built.messages, false);
     } catch (error) {
       // The model says the prompt is too long after all (its tokenizer is not ours): once,
       // with half the window; a second refusal fails the run context_overflow.
@@ -213,8 +238,18 @@ export async function runAgentLoop(opts: {
         'context too long for the model; halving the window',
       );
       built = await opts.buildPrompt({ ...fit, shrink: 0.5 });
-      answer = await llm.chat(request(built.messages));
+      shrunk = true;
+      answer = await callModel(built.messages, true);
     }
+    report.modelAnswered({
+      step,
+      durationMs: performance.now() - calledAt,
+      memory: built.report,
+      usage: answer.usage,
+      toolCalls: answer.toolCalls.map((toolCall) => toolCall.name),
+      replyChars: answer.content.length,
+      shrunk,
+    });
     memory = built.report;
     usage = addUsage(usage, answer.usage);
     if (answer.toolCalls.length > 0 && offered.length > 0 && !last) {
@@ -236,9 +271,7 @@ export async function runAgentLoop(opts: {
             toolCallId: call.toolCallId,
             name: call.name,
             arguments: call.arguments,
-            source: clientTools.has(call.name)
-              ? 'client'
-              : (allowed.has(call.name) && tools.get(call.name)?.source) || 'unknown',
+            source: sourceOf(call.name),
           }),
         ),
         steps: step,
@@ -311,6 +344,16 @@ export async function runAgentLoop(opts: {
         const { call, position, step } = pending[next++] as Progress['pending'][number];
         const outcome = await callTool(call);
         if (signal.aborted) throw new RunNotRunningError('cancelled');
+        const toolCallCount = ++count;
+        report.toolFinished({
+          step,
+          name: call.name,
+          source: sourceOf(call.name),
+          isError: outcome.isError,
+          output: outcome.output,
+          durationMs: outcome.durationMs,
+          toolCalls: toolCallCount,
+        });
         const kind = await commit({
           messages: [
             {
@@ -334,7 +377,7 @@ export async function runAgentLoop(opts: {
               durationMs: outcome.durationMs,
             }),
           ],
-          toolCallCount: ++count,
+          toolCallCount,
         });
         // Another attempt committed this result first: stop; the steps are read again.
         if (kind === 'taken') taken = true;

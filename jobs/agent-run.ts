@@ -19,6 +19,7 @@ import { announceEnd, cancelledEvent, failRun, type RunEndDeps } from '../src/ru
 import { titleThread } from '../src/threads/titles';
 import { type LoopOutcome, RunNotRunningError, runAgentLoop } from './agent-loop';
 import { parseRunJobData, type RunJobData, type RunQueue } from './catalog';
+import { createRunReport, describeFailure, previewText, type RunReport } from './run-report';
 
 export interface RunJobDeps {
   config: Config;
@@ -46,14 +47,19 @@ const STORE_WAIT_MS = 1000;
 /** The longest queue pause one retry-after can ask for. */
 const MAX_RATE_LIMIT_WAIT_MS = 5 * 60_000;
 
-/** The job a processor holds, and its lock token (to hand it back as delayed). */
+/** How much of the reply the job's return value shows. */
+const REPLY_PREVIEW_CHARS = 200;
+
+/** The job a processor holds, its lock token (to hand it back as delayed), and its story. */
 interface HeldJob {
   job: Job<RunJobData>;
   token?: string;
+  report: RunReport;
 }
 
+/** The job's return value, shown in Bull Board: the reply's id and its first characters. */
 export type RunJobResult =
-  | { status: 'completed'; replyId: string }
+  | { status: 'completed'; replyId: string; replyPreview: string }
   | { status: 'cancelled' }
   | { status: 'skipped' };
 
@@ -74,8 +80,12 @@ export function createRunProcessor(deps: RunJobDeps) {
    * tally of rate-limited tries that a 429 right after a long outage is held to.
    */
   return async function processRun(job: Job<RunJobData>, token?: string): Promise<RunJobResult> {
+    const report = createRunReport(job, {
+      maxSteps: deps.config.run.maxSteps,
+      logger: deps.logger,
+    });
     try {
-      return await processOnce(job, token);
+      return await processOnce({ job, token, report });
     } catch (error) {
       if (!(error instanceof StoreUnavailableError)) throw error;
       await deps.queue.rateLimit(STORE_WAIT_MS);
@@ -83,16 +93,21 @@ export function createRunProcessor(deps: RunJobDeps) {
         { runId: job.data.runId, waitMs: STORE_WAIT_MS },
         'the database is not answering; queue paused, the run will be tried again',
       );
+      report.line(
+        `the database is not answering: queue paused ${STORE_WAIT_MS} ms, the run waits (no attempt spent)`,
+      );
       throw new RateLimitError();
+    } finally {
+      await report.close();
     }
   };
 
-  async function processOnce(job: Job<RunJobData>, token?: string): Promise<RunJobResult> {
-    const { runId } = parseRunJobData(job.data);
+  async function processOnce(held: HeldJob): Promise<RunJobResult> {
+    const { runId } = parseRunJobData(held.job.data);
     // Watched before the attempt is claimed, so a cancel accepted in between still stops it.
     const cancel = deps.cancels.watch(runId);
     try {
-      return await attemptRun({ job, token }, runId, cancel.signal);
+      return await attemptRun(held, runId, cancel.signal);
     } finally {
       cancel.release();
     }
@@ -103,20 +118,26 @@ export function createRunProcessor(deps: RunJobDeps) {
     runId: string,
     cancelled: AbortSignal,
   ): Promise<RunJobResult> {
-    const { job } = held;
+    const { report } = held;
+    let resumedAttempt = false;
     const claimed = await db.startRunAttempt({
       runId,
       now: new Date(),
-      startedEvent: (started, resumed) =>
-        buildEvent(
+      startedEvent: (started, resumed) => {
+        resumedAttempt = resumed;
+        return buildEvent(
           'agent.run.started',
           { runId: started.id, threadId: started.threadId },
           resumed ? { attempt: started.attempts, resumed: true } : { attempt: started.attempts },
-        ),
+        );
+      },
     });
     // Completed or cancelled already (a duplicate delivery, a cancelled run's job) or unknown:
     // nothing to do, nothing to announce.
-    if (!claimed) return { status: 'skipped' };
+    if (!claimed) {
+      report.line('skipped: the run is finished already (or unknown)');
+      return { status: 'skipped' };
+    }
     const { run } = claimed;
     const ids = { runId: run.id, threadId: run.threadId };
     const logger = deps.logger.child(ids);
@@ -145,9 +166,10 @@ export function createRunProcessor(deps: RunJobDeps) {
       return waitForClient(ends, held, run, logger);
     }
     // Its worker died while it was being cancelled: this job only ends it.
-    if (!claimed.row) return endCancelled(ends, run, run.attempts, logger);
+    if (!claimed.row) return endCancelled(ends, held, run, run.attempts, logger);
     const attempt = run.attempts;
     logger.info({ attempt, model: run.model }, 'run attempt started');
+    report.attemptStarted(attempt, run.model, resumedAttempt);
 
     let outcome: LoopOutcome;
     const deltas = createDeltaWriter({ redis, stream, ids, attempt, after: announced });
@@ -157,8 +179,12 @@ export function createRunProcessor(deps: RunJobDeps) {
         run,
         buildPrompt: (fit) => buildRunPrompt({ ...deps, logger }, run, cancelled, fit),
         signal: cancelled,
-        onDelta: deltas.push,
+        onDelta: (text) => {
+          deltas.push(text);
+          report.streamed();
+        },
         announce: (rows) => void announce(rows),
+        report,
         logger,
       });
       await deltas.close();
@@ -166,7 +192,7 @@ export function createRunProcessor(deps: RunJobDeps) {
       await deltas.close();
       if (thrown instanceof StoreUnavailableError) throw thrown;
       if (cancelled.aborted || thrown instanceof RunNotRunningError) {
-        return endCancelled(ends, run, attempt, logger);
+        return endCancelled(ends, held, run, attempt, logger);
       }
       const error =
         thrown instanceof LlmError
@@ -176,7 +202,7 @@ export function createRunProcessor(deps: RunJobDeps) {
               'internal_error',
               (thrown as Error)?.message ?? String(thrown),
             );
-      return handleFailure(ends, job, run, attempt, error, logger);
+      return handleFailure(ends, held, run, attempt, error, logger);
     }
 
     if (outcome.kind === 'pause') return pauseForClient(ends, held, run, outcome.action, logger);
@@ -217,9 +243,15 @@ export function createRunProcessor(deps: RunJobDeps) {
       // A cancel that came while the model answered wins: the reply is not stored.
       cancelledEvent: cancelledEvent(now),
     });
-    if (!end) return { status: 'skipped' };
+    if (!end) {
+      report.line('skipped: the run finished meanwhile');
+      return { status: 'skipped' };
+    }
     await announceEnd(ends, end);
     logger.info({ attempt, usage, status: end.status }, `run ${end.status}`);
+    if (end.status === 'completed') {
+      report.completed({ replyId, replyChars: reply.content.length, steps, toolCallCount, usage });
+    } else report.line('cancelled while the model answered: the reply is not stored');
     // Awaited once the end is announced: the terminal event is out and titleThread never throws,
     // so the run neither fails nor waits for it. The job holds its slot for the title call (once
     // a thread, bounded by LLM_TIMEOUT_MS), and a shutdown waits for it instead of closing the
@@ -227,7 +259,13 @@ export function createRunProcessor(deps: RunJobDeps) {
     if (end.status === 'completed') {
       await titleThread({ ...deps, publisher: ends.publisher }, end.run, logger);
     }
-    return end.status === 'completed' ? { status: 'completed', replyId } : { status: 'cancelled' };
+    return end.status === 'completed'
+      ? {
+          status: 'completed',
+          replyId,
+          replyPreview: previewText(reply.content, REPLY_PREVIEW_CHARS),
+        }
+      : { status: 'cancelled' };
   }
 
   /**
@@ -262,11 +300,15 @@ export function createRunProcessor(deps: RunJobDeps) {
       ),
     });
     // Not running any more: a cancel came first.
-    if (!paused) return endCancelled(ends, run, run.attempts, logger);
+    if (!paused) return endCancelled(ends, held, run, run.attempts, logger);
     await ends.publisher.deliver(paused.row);
     logger.info(
       { kind: action.kind, toolCalls: action.toolCalls.length, deadline: action.deadline },
       'run waits for its client',
+    );
+    const names = action.toolCalls.map((call) => call.name).join(', ');
+    held.report.line(
+      `waits for the client (${action.kind === 'approval' ? 'approvals' : 'tool outputs'}: ${names}) until ${action.deadline}; no worker slot is held`,
     );
     return sleepUntilAnswered(held, run.id, Date.parse(action.deadline));
   }
@@ -287,6 +329,7 @@ export function createRunProcessor(deps: RunJobDeps) {
     const status = await failRun(ends, run, run.attempts, failure);
     if (status === 'cancelled') return { status: 'cancelled' };
     logger.warn({ error: failure }, 'run failed');
+    held.report.line(`failed: ${describeFailure(failure)}`);
     throw new UnrecoverableError(`${failure.code}: ${failure.message}`);
   }
 
@@ -309,6 +352,7 @@ export function createRunProcessor(deps: RunJobDeps) {
   /** The attempt stopped for a cancel (or found its run cancelling): the run ends cancelled. */
   async function endCancelled(
     ends: RunEndDeps,
+    held: HeldJob,
     run: Pick<Run, 'id'>,
     attempts: number,
     logger: Logger,
@@ -322,18 +366,20 @@ export function createRunProcessor(deps: RunJobDeps) {
     });
     if (end) await announceEnd(ends, end);
     logger.info({ attempts }, 'run cancelled');
+    held.report.line('cancelled');
     // The job completes: a cancelled run is no failure, and nothing retries it.
     return { status: 'cancelled' };
   }
 
   async function handleFailure(
     ends: RunEndDeps,
-    job: Job<RunJobData>,
+    held: HeldJob,
     run: Run,
     attempt: number,
     error: LlmError,
     logger: Logger,
   ): Promise<RunJobResult> {
+    const { job, report } = held;
     const failure = { code: error.code, message: error.message };
     // attemptsStarted counts every start, attemptsMade only the spent attempts: the difference
     // is this run's rate-limited tries (this one included).
@@ -345,10 +391,13 @@ export function createRunProcessor(deps: RunJobDeps) {
       // A rate-limited try spends no attempt: give back the one claimed at the start. A run
       // cancelled meanwhile is not tried again.
       if (!(await db.recordRunRetry(run.id, attempt - 1, failure))) {
-        return endCancelled(ends, run, attempt - 1, logger);
+        return endCancelled(ends, held, run, attempt - 1, logger);
       }
       await deps.queue.rateLimit(waitMs);
       logger.warn({ waitMs }, 'model server rate limited; queue paused');
+      report.line(
+        `rate limited by the model server (${rateLimitedTries} in a row): queue paused ${waitMs} ms, no attempt spent`,
+      );
       throw new RateLimitError();
     }
     const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
@@ -359,14 +408,16 @@ export function createRunProcessor(deps: RunJobDeps) {
     }
     if (error.kind === 'retryable' && !lastAttempt) {
       if (!(await db.recordRunRetry(run.id, attempt, failure))) {
-        return endCancelled(ends, run, attempt, logger);
+        return endCancelled(ends, held, run, attempt, logger);
       }
       logger.warn({ attempt, error: failure }, 'run attempt failed; BullMQ will retry');
+      report.line(`attempt ${attempt} failed: ${describeFailure(failure)}; BullMQ retries it`);
       throw error;
     }
     const status = await failRun(ends, run, spent, failure);
     if (status === 'cancelled') return { status: 'cancelled' };
     logger.warn({ attempt, error: failure }, 'run failed');
+    report.line(`failed: ${describeFailure(failure)}`);
     // Unrecoverable: BullMQ moves the job to failed now, where Bull Board can retry it.
     throw new UnrecoverableError(`${failure.code}: ${failure.message}`);
   }

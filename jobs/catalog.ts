@@ -14,6 +14,9 @@ export type RunQueue = Queue<RunJobData>;
 
 const RUN_ID = /^run_[a-z0-9]{24}$/;
 
+/** The most lines a run job's log keeps (the newest). */
+export const KEEP_LOG_LINES = 1000;
+
 export function parseRunJobData(data: unknown): RunJobData {
   const runId = (data as { runId?: unknown } | null)?.runId;
   if (typeof runId !== 'string' || !RUN_ID.test(runId)) {
@@ -24,7 +27,9 @@ export function parseRunJobData(data: unknown): RunJobData {
 
 /**
  * Attempts and backoff come from config; finished jobs are kept long enough to inspect and
- * retry in Bull Board, and bounded in age and count so Redis does not grow forever.
+ * retry in Bull Board, and bounded in age and count so Redis does not grow forever. A job's log
+ * (its runs' story, jobs/run-report.ts) keeps its newest KEEP_LOG_LINES lines: an attempt writes
+ * one a model call and one a tool call, so a run retried from the board many times stays bounded.
  */
 export function runJobOptions(config: Config): JobsOptions {
   return {
@@ -32,6 +37,7 @@ export function runJobOptions(config: Config): JobsOptions {
     backoff: { type: 'exponential', delay: config.run.backoffMs },
     removeOnComplete: { age: 24 * 3600, count: 10_000 },
     removeOnFail: { age: 7 * 24 * 3600, count: 50_000 },
+    keepLogs: KEEP_LOG_LINES,
   };
 }
 

@@ -4,6 +4,7 @@ import { createRedisClient, isConnectionError } from '../src/redis/client';
 import { failRun } from '../src/runs/service';
 import { createRunProcessor, type RunJobDeps, type RunJobResult } from './agent-run';
 import { RUN_QUEUE, type RunJobData } from './catalog';
+import { describeFailure } from './run-report';
 
 /**
  * The BullMQ worker over the runs queue. It gets a connection of its own (one Redis or a
@@ -54,11 +55,14 @@ export function createWorker(deps: RunJobDeps) {
       if ((await job.getState()) !== 'failed') return;
       const run = await deps.db.getRun(job.data.runId);
       if (!run || isFinishedStatus(run.status)) return;
-      await failRun(deps, run, run.attempts, {
-        code: 'run_aborted',
+      const failure = {
+        code: 'run_aborted' as const,
         message: `the job failed outside the run: ${error?.message ?? 'unknown error'}`,
-      });
+      };
+      await failRun(deps, run, run.attempts, failure);
       logger.warn({ ...ids, err: error }, 'run aborted: its job failed outside the run');
+      // The last line of the job's story (jobs/run-report.ts); a lost line loses nothing else.
+      await job.log(`failed: ${describeFailure(failure)}`).catch(() => {});
     } catch (netError) {
       logger.error({ ...ids, err: netError }, 'could not fail an aborted run');
     }

@@ -9,6 +9,7 @@ import { docsRoutes } from './docs/swagger';
 import { AppError } from './errors';
 import { feedRoutes } from './feeds/routes';
 import { healthRoutes } from './health/routes';
+import { homeRoutes } from './home/routes';
 import { createRequestLog } from './http/request-log';
 import { metricsRoutes } from './metrics/routes';
 import { runRoutes, threadRunRoutes } from './runs/routes';
@@ -18,14 +19,15 @@ import { toolRoutes } from './tools/routes';
 
 /**
  * The root app: one auth gate, one error handler, the domains, the docs, the board and the
- * metrics. No listening here: see main.ts.
+ * metrics, and last the front door at `/`, which links what the rest serves. No listening
+ * here: see main.ts.
  */
 export async function createApp(deps: Deps) {
   const gate = createAuthGate(deps.config);
   const requestLog = createRequestLog(deps);
   const { corsOrigins } = deps.config.http;
   // normalize: false makes unknown body fields a 400 instead of silently dropping them.
-  return new Elysia({ name: 'agent-run-server', normalize: false })
+  const app = new Elysia({ name: 'agent-run-server', normalize: false })
     .use(requestLog.plugin)
     .onRequest(({ request, requestStartedAt }) => {
       if (request.method === 'OPTIONS') return;
@@ -78,6 +80,10 @@ export async function createApp(deps: Deps) {
     .use(webhookRoutes(deps))
     .use(metricsRoutes(deps))
     .use(await boardRoutes(deps.queue));
+  const servedPaths = app.routes
+    .filter((route) => route.method === 'GET')
+    .map((route) => route.path);
+  return app.use(homeRoutes({ apiKeys: deps.config.apiKeys.length > 0, servedPaths }));
 }
 
 export type App = Awaited<ReturnType<typeof createApp>>;

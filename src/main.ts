@@ -80,7 +80,7 @@ function announceSurfaces(config: Config, base: string, logger: Logger) {
     : 'password from ADMIN_PASSWORD';
   // Plain stdout, not the JSON log: the one place a generated password is shown.
   console.log(
-    `\n  API docs:   ${base}/swagger\n  Bull Board: ${base}/admin/queues  (user ${config.admin.user}, ${password})\n  Metrics:    ${base}/metrics (same login)\n`,
+    `\n  Start here: ${base}/\n  API docs:   ${base}/swagger\n  Bull Board: ${base}/admin/queues  (user ${config.admin.user}, ${password})\n  Metrics:    ${base}/metrics (same login)\n`,
   );
 }
 

@@ -45,7 +45,7 @@ export function docsRoutes() {
             version: pkg.version,
             description:
               'Post chat messages, follow the LLM runs they start. Events go to a Redis Stream; ' +
-              'operators watch runs in Bull Board at /admin/queues.',
+              'operators watch runs in the [console](/console) and [Bull Board](/admin/queues).',
           },
           servers: [{ url: '/', description: 'The server that serves this document' }],
           tags: [

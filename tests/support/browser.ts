@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Browser, chromium } from 'playwright-core';
+import { type Browser, chromium, type Page } from 'playwright-core';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 export const ARTIFACTS = join(import.meta.dir, '..', 'browser', 'artifacts');
@@ -34,3 +34,27 @@ export async function launchBrowser(): Promise<Browser> {
 }
 
 export const screenshotPath = (name: string) => join(ARTIFACTS, `${name}.png`);
+
+/**
+ * What a page did, for tests that hold it to "offline-clean": every request to a host other than
+ * the server at `baseUrl`, every console error and uncaught exception, and the status of every
+ * response.
+ */
+export function recordPage(page: Page, baseUrl: string) {
+  const origin = new URL(baseUrl).origin;
+  const outside: string[] = [];
+  const errors: string[] = [];
+  const responses: { url: string; status: number }[] = [];
+  page.on('request', (request) => {
+    const url = new URL(request.url());
+    if (url.protocol !== 'data:' && url.origin !== origin) outside.push(request.url());
+  });
+  page.on('console', (message) => {
+    if (message.type() === 'error') errors.push(`${message.text()} (${message.location().url})`);
+  });
+  page.on('pageerror', (error) => errors.push(error.message));
+  page.on('response', (response) =>
+    responses.push({ url: response.url(), status: response.status() }),
+  );
+  return { outside, errors, responses };
+}

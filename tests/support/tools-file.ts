@@ -24,3 +24,19 @@ export function writeToolsFile(opts: { approval?: boolean } = {}) {
   );
   return path;
 }
+
+/**
+ * A TOOLS_FILE of HTTP tools on a test tool server (harness/tool-servers.ts): `tools` maps each
+ * tool's name to its path there (`/echo`, `/fail`…); each takes `{q: string}`.
+ */
+export function writeHttpToolsFile(serverUrl: string, tools: Record<string, string>) {
+  const path = join(mkdtempSync(join(tmpdir(), 'http-tools-')), 'tools.json');
+  const http = Object.entries(tools).map(([name, route]) => ({
+    name,
+    description: `the ${name} tool`,
+    parameters: { type: 'object', properties: { q: { type: 'string' } } },
+    url: `${serverUrl}${route}`,
+  }));
+  writeFileSync(path, JSON.stringify({ http }));
+  return path;
+}

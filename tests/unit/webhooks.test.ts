@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { ConfigError, DEFAULT_WEBHOOK_EVENTS, loadConfig } from '../../src/config';
+import { type ConfigError, DEFAULT_WEBHOOK_EVENTS, loadConfig } from '../../src/config';
 import { isAllowedMessageWebhook, isWebhookTarget, loggableUrl } from '../../src/webhooks/urls';
 
 const SECRET = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;

@@ -1,0 +1,238 @@
+/**
+ * The run job's story, where Bull Board shows it: one line of the job's log per attempt, model
+ * call, tool call and ending, and the job's progress (step, tool calls, streamed tokens). Each
+ * line or progress write is one Redis round trip, so there are few: no line per token, progress
+ * at most once per PROGRESS_MS. Writes are never awaited on the run's path and never throw: a
+ * Redis that does not take them loses lines, never the run.
+ */
+import type { Job } from 'bullmq';
+import type { MemoryReport, RunUsage } from '../db/types';
+import { LlmError } from '../src/llm/llm';
+import type { Logger } from '../src/logger';
+
+/** At most one progress write per this many ms while an attempt runs. */
+const PROGRESS_MS = 1000;
+/** How long the end of an attempt waits for its lines to land (BullMQ's own finish needs Redis too). */
+const SETTLE_MS = 1000;
+/** The longest piece of a tool's error or an error message that a line quotes. */
+const QUOTE_CHARS = 200;
+
+/** The job's progress, as Bull Board shows it. */
+export interface RunProgress {
+  attempt: number;
+  /** The model call under way or last made (a run's steps count across its attempts). */
+  step: number;
+  maxSteps: number;
+  /** Tool results the run has so far. */
+  toolCalls: number;
+  /**
+   * The pieces of reply text streamed in this attempt: an OpenAI-compatible server streams about
+   * one token a piece. Counted, not tokenized, to keep the hot path cheap.
+   */
+  streamedTokens: number;
+}
+
+/** What the agent loop tells the report as it goes (jobs/agent-loop.ts). */
+export interface LoopReport {
+  stepStarted(step: number): void;
+  modelAnswered(call: {
+    step: number;
+    durationMs: number;
+    memory: MemoryReport;
+    usage: RunUsage;
+    toolCalls: string[];
+    replyChars: number;
+    /** The retry with half the window, after the model refused the prompt as too long. */
+    shrunk: boolean;
+  }): void;
+  modelFailed(call: {
+    step: number;
+    durationMs: number;
+    error: unknown;
+    cancelled: boolean;
+    /** The refusal of a prompt as too long: the call is made again with half the window. */
+    retrying: boolean;
+  }): void;
+  toolFinished(call: {
+    step: number;
+    name: string;
+    source: string;
+    isError: boolean;
+    output: string;
+    durationMs: number;
+    /** The run's tool results so far, this one included. */
+    toolCalls: number;
+  }): void;
+}
+
+export interface RunReport extends LoopReport {
+  /** One line of the job's log. */
+  line(text: string): void;
+  attemptStarted(attempt: number, model: string, resumed: boolean): void;
+  completed(end: {
+    replyId: string;
+    replyChars: number;
+    steps: number;
+    toolCallCount: number;
+    usage: RunUsage;
+  }): void;
+  /** A piece of the reply streamed. */
+  streamed(): void;
+  /** Writes the last progress and waits (at most SETTLE_MS) for every write to land. */
+  close(): Promise<void>;
+}
+
+export function createRunReport(
+  job: Pick<Job, 'log' | 'updateProgress'>,
+  opts: { maxSteps: number; logger: Logger },
+): RunReport {
+  const state: RunProgress = {
+    attempt: 0,
+    step: 0,
+    maxSteps: opts.maxSteps,
+    toolCalls: 0,
+    streamedTokens: 0,
+  };
+  let model = '';
+  const pending = new Set<Promise<unknown>>();
+  let lost = false;
+  const track = (write: Promise<unknown>) => {
+    const settled = write.then(
+      () => {},
+      (error) => {
+        // Once an attempt: the board misses lines, the run goes on.
+        if (!lost) opts.logger.debug({ err: error }, 'could not write to the job’s log');
+        lost = true;
+      },
+    );
+    pending.add(settled);
+    void settled.then(() => pending.delete(settled));
+  };
+
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let dirty = false;
+  const writeProgress = () => {
+    clearTimeout(timer);
+    timer = undefined;
+    if (!dirty) return;
+    dirty = false;
+    track(job.updateProgress({ ...state }));
+  };
+  const progressed = () => {
+    dirty = true;
+    timer ??= setTimeout(writeProgress, PROGRESS_MS);
+  };
+  const line = (text: string) => track(job.log(text));
+
+  return {
+    line,
+    attemptStarted(attempt, runModel, resumed) {
+      model = runModel;
+      state.attempt = attempt;
+      progressed();
+      line(`attempt ${attempt}${resumed ? ', resumed: the client answered' : ''} · model ${model}`);
+    },
+    stepStarted(step) {
+      state.step = step;
+      progressed();
+    },
+    streamed() {
+      state.streamedTokens++;
+      progressed();
+    },
+    modelAnswered(call) {
+      const { memory, usage } = call;
+      const answer =
+        call.toolCalls.length > 0
+          ? `${count(call.toolCalls.length, 'tool call')} (${call.toolCalls.join(', ')})`
+          : `a reply of ${count(call.replyChars, 'char')}`;
+      const prompt =
+        usage.promptTokens > 0
+          ? `${usage.promptTokens}`
+          : `≈${memory.systemTokens + memory.summaryTokens + memory.toolsTokens + memory.windowTokens}`;
+      line(
+        `step ${call.step} · ${model} answered in ${duration(call.durationMs)}: ${answer} · ` +
+          `prompt ${prompt} tokens of a ${memory.contextTokens}-token context${call.shrunk ? ', window halved' : ''}: ` +
+          `window ${count(memory.windowMessages, 'message')} (${memory.windowTokens} tokens), ` +
+          `summary ${memory.summaryTokens} tokens over ${count(memory.summarisedMessages, 'message')}, ` +
+          `system ${memory.systemTokens}, tools ${memory.toolsTokens} · ` +
+          `completion ${usage.completionTokens} tokens`,
+      );
+    },
+    modelFailed(call) {
+      const after = `after ${duration(call.durationMs)}`;
+      if (call.cancelled) {
+        line(`step ${call.step} · ${model} call stopped by a cancel ${after}`);
+        return;
+      }
+      line(
+        `step ${call.step} · ${model} failed ${after}: ${describeError(call.error)}` +
+          (call.retrying ? '; trying again with half the window' : ''),
+      );
+    },
+    toolFinished(call) {
+      state.toolCalls = call.toolCalls;
+      progressed();
+      const how = call.isError
+        ? `failed in ${duration(call.durationMs)}: ${quote(call.output)}`
+        : `answered in ${duration(call.durationMs)}`;
+      line(`step ${call.step} · tool ${call.name} (${call.source}) ${how}`);
+    },
+    completed(end) {
+      line(
+        `completed · reply ${end.replyId} (${count(end.replyChars, 'char')}) · ` +
+          `${count(end.steps, 'step')}, ${count(end.toolCallCount, 'tool call')} · ` +
+          `${end.usage.promptTokens} prompt + ${end.usage.completionTokens} completion tokens`,
+      );
+    },
+    async close() {
+      writeProgress();
+      if (pending.size === 0) return;
+      let timeout: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.all(pending),
+        new Promise((resolve) => {
+          timeout = setTimeout(resolve, SETTLE_MS);
+        }),
+      ]);
+      clearTimeout(timeout);
+    },
+  };
+}
+
+/** A failure as a line says it: the run-failure code first, as the run and its event have it. */
+export function describeFailure(failure: { code: string; message: string }): string {
+  return `${failure.code}: ${quote(failure.message)}`;
+}
+
+/** An error as a line says it: a model's by its run-failure code, any other by its name. */
+function describeError(error: unknown): string {
+  if (error instanceof LlmError) return describeFailure(error);
+  if (error instanceof Error) return `${error.name}: ${quote(error.message)}`;
+  return quote(String(error));
+}
+
+/**
+ * The first `max` characters of `text`, cut before a surrogate pair rather than through it: the
+ * reply's preview in the job's return value, and quotes in log lines.
+ */
+export function previewText(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const cut = /[\uD800-\uDBFF]/.test(text[max - 1] ?? '') ? max - 1 : max;
+  return `${text.slice(0, cut)}…`;
+}
+
+/** On one line, cut short. */
+const quote = (text: string) =>
+  previewText(
+    text
+      .slice(0, 2 * QUOTE_CHARS)
+      .replace(/\s+/g, ' ')
+      .trim(),
+    QUOTE_CHARS,
+  );
+
+const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
+
+const duration = (ms: number) =>
+  ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
