@@ -1,7 +1,9 @@
 /**
  * `bun run chaos`: 1000 messages over 50 threads while the worker is SIGKILLed every few
  * seconds, Redis restarts once, and the model fails 20 % of calls (5xx), times out 5 % and
- * rate-limits 5 %. Ends with one table: nothing lost, nothing doubled, no 5xx is the goal.
+ * rate-limits 5 %. Every run's end is also sent as a webhook to a receiver that answers 500 to
+ * one first attempt in five. Ends with one table: nothing lost (no event, no webhook), nothing
+ * doubled, no 5xx is the goal.
  * Standalone (not part of `bun run test`); real processes, a private Redis, a fake model.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,6 +14,7 @@ import { type SQL, sql } from 'drizzle-orm';
 import { Redis } from 'ioredis';
 import type { Run } from '../../db/types';
 import { startFakeLlm } from '../../harness/fake-llm';
+import { newWebhookSecret, startWebhookReceiver } from '../../harness/webhook-receiver';
 import { PrivateRedis } from '../../harness/private-redis';
 import { type ServerProcess, spawnServer } from '../../harness/processes';
 import { openSql } from '../../harness/sql';
@@ -38,6 +41,14 @@ const dir = mkdtempSync(join(tmpdir(), 'agent-run-chaos-'));
 const redis = await PrivateRedis.start({ persist: true });
 const llm = await startFakeLlm({ quiet: true });
 llm.setChaos({ seed: SEED, fail5xx: 0.2, stall: 0.05, rateLimit: 0.05 });
+const webhookSecret = newWebhookSecret();
+// One first attempt in five fails, by a hash of its id: the retries must make up for them.
+const receiver = await startWebhookReceiver({
+  secret: webhookSecret,
+  answer: (r) => ({
+    status: r.attempt === 1 && Bun.hash(r.webhookId + SEED) % 5n === 0n ? 500 : 204,
+  }),
+});
 const streamKey = 'chaos_events';
 const env = {
   DATABASE_URL: `file:${join(dir, 'chaos.db')}`,
@@ -52,6 +63,11 @@ const env = {
   RUN_STALE_MS: '5000',
   WORKER_CONCURRENCY: '16',
   LOG_LEVEL: 'warn',
+  WEBHOOK_URL: `${receiver.url}/hooks`,
+  WEBHOOK_SECRET: webhookSecret,
+  WEBHOOK_EVENTS: 'agent.run.completed,agent.run.failed',
+  WEBHOOK_RETRY_SCHEDULE_MS: '200',
+  WEBHOOK_MAX_ATTEMPTS: '100',
 };
 log(`seed ${SEED}; redis ${redis.url}; model ${llm.url}; db ${env.DATABASE_URL}`);
 
@@ -143,6 +159,19 @@ for (;;) {
 }
 reader.disconnect();
 
+// Every run's end as a webhook: its delivery delivered, and a verified 2xx request at the
+// receiver (the last process standing sends what the killed ones left).
+const undelivered = () =>
+  count(sql`select count(*) as n from webhook_deliveries where status <> 'delivered'`);
+const webhookDeadline = Date.now() + 60_000;
+while ((await undelivered()) > 0 && Date.now() < webhookDeadline) await Bun.sleep(500);
+const verifiedIds = new Set(receiver.received.filter((r) => r.verified).map((r) => r.webhookId));
+const unverified = receiver.received.filter((r) => !r.verified).length;
+const webhookLost = [...terminal.values()].filter(
+  (ids) => ![...ids].some((id) => verifiedIds.has(id)),
+).length;
+const webhookRequests = receiver.received.length;
+
 const statuses = Object.fromEntries(
   (await db.select(sql`select status, count(*) as n from runs group by status`)).map((r) => [
     r.status,
@@ -171,6 +200,8 @@ const rows: [string, string | number][] = [
   ['lost (accepted, no terminal event)', lost],
   ['duplicate replies', duplicateReplies],
   ['duplicate terminal events', duplicateTerminal],
+  ['runs whose end reached no webhook', webhookLost],
+  ['webhook requests that failed verification', unverified],
   ['5xx answers', serverErrors],
   ['wall time', `${wallS} s`],
 ];
@@ -182,7 +213,8 @@ console.log('| figure | value |\n| --- | --- |');
 for (const [name, value] of rows) console.log(`| ${name} | ${value} |`);
 console.log(
   `\n(also: ${redelivered} re-deliveries of an already seen eventId, which consumers de-duplicate; ` +
-    `${otherAnswers} non-202 answers; ${llm.requests.length} model calls; failed by code: ` +
+    `${otherAnswers} non-202 answers; ${llm.requests.length} model calls; ` +
+    `${webhookRequests} webhook requests for ${verifiedIds.size} events; failed by code: ` +
     `${JSON.stringify(failedBy)})`,
 );
 
@@ -190,8 +222,16 @@ await db.close();
 await api.kill('SIGTERM');
 await worker.kill('SIGTERM');
 await llm.stop();
+receiver.close();
 await redis.stop();
 rmSync(dir, { recursive: true, force: true });
 process.exit(
-  lost === 0 && duplicateReplies === 0 && duplicateTerminal === 0 && serverErrors === 0 ? 0 : 1,
+  lost === 0 &&
+    duplicateReplies === 0 &&
+    duplicateTerminal === 0 &&
+    serverErrors === 0 &&
+    webhookLost === 0 &&
+    unverified === 0
+    ? 0
+    : 1,
 );
