@@ -137,6 +137,10 @@ export const postMessageBody = t.Object(
         content: 'What is the weather in Paris?',
         tools: ['weather', 'files__*'],
       },
+      'Its own webhook (needs WEBHOOK_ALLOWED_URLS)': {
+        content: 'Summarise my week, and tell my backend when you are done',
+        webhook: { url: 'https://hooks.example.com/tenants/a/agent-runs' },
+      },
     }),
   },
 );
