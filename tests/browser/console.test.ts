@@ -165,14 +165,21 @@ describe.skipIf(!redisTestsEnabled() || !chromiumAvailable)('the web console', (
     const threadId = await newThread(a);
     const b = await open(`/console/threads/${threadId}`);
     await b.getByRole('heading', { name: threadId, exact: true }).waitFor();
-    llm.enqueue({ kind: 'stream', chunks: ['seen ', 'in ', 'both ', 'tabs'], delayMs: 100 });
+    const chunks = ['seen ', 'in ', 'both ', 'tabs ', 'at ', 'once'];
+    llm.enqueue({ kind: 'stream', chunks, delayMs: 200 });
+    // A background tab's animation frames are throttled: the tab being used comes to the front.
+    await a.bringToFront();
     await messageBox(a).fill('hello from tab A');
     await a.getByRole('button', { name: 'Send', exact: true }).click();
-    // Tab B, which did nothing, shows the message and the reply from the thread's feed.
+    // Tab B, which did nothing, shows the message and the reply streaming in, from the feeds.
+    await b.bringToFront();
     await b.locator('.messages .user', { hasText: 'hello from tab A' }).waitFor();
-    await b.locator('.messages .reply', { hasText: 'seen in both tabs' }).waitFor();
-    await a.locator('.messages .reply', { hasText: 'seen in both tabs' }).waitFor();
-    // A rename in A shows in B's header once B reloads the thread (its next event or a focus).
+    const streaming = b.locator('[data-live-run] .streaming', { hasText: 'seen in' });
+    await streaming.waitFor();
+    expect(await streaming.textContent()).not.toContain('once');
+    await b.locator('.messages .reply', { hasText: chunks.join('') }).waitFor();
+    await a.bringToFront();
+    await a.locator('.messages .reply', { hasText: chunks.join('') }).waitFor();
     await a.getByRole('button', { name: 'Rename' }).click();
     await a.getByLabel('Title').fill('Shared thread');
     await a.getByRole('button', { name: 'Save title' }).click();
@@ -216,5 +223,86 @@ describe.skipIf(!redisTestsEnabled() || !chromiumAvailable)('the web console', (
     } finally {
       proxy.stop();
     }
+  });
+
+  test('a double click on Send sends one message (one Idempotency-Key, one run)', async () => {
+    const page = await open('/console');
+    const threadId = await newThread(page);
+    const keys: (string | undefined)[] = [];
+    page.on('request', (request) => {
+      if (request.method() === 'POST' && request.url().endsWith('/api/chat/messages'))
+        keys.push(request.headers()['idempotency-key']);
+    });
+    await messageBox(page).fill('only once');
+    await page.getByRole('button', { name: 'Send', exact: true }).dblclick();
+    await page.locator('.messages .reply', { hasText: 'echo: only once' }).waitFor();
+    const runs = await t.get(`/api/chat/threads/${threadId}/runs`);
+    expect(runs.body.runs).toHaveLength(1);
+    expect(keys.length).toBeGreaterThanOrEqual(1);
+    expect(new Set(keys).size).toBe(1);
+    expect(keys[0]).toMatch(/^console-[0-9a-f]{32}$/);
+    await done(page);
+  });
+
+  test('answer a client tool from the run page', async () => {
+    const { body } = await t.post({
+      content: 'pick one [[tool:pick_color {"from":"palette"}]]',
+      clientTools: [{ name: 'pick_color', parameters: { type: 'object' } }],
+    });
+    const page = await open(`/console/runs/${body.runId}`);
+    await page.getByLabel('Output of pick_color').fill('blue');
+    await page.getByRole('button', { name: 'Send outputs' }).click();
+    await page.locator('[data-run-reply]', { hasText: 'echo: pick_color said blue' }).waitFor();
+    await page.locator('.run-page .status', { hasText: 'completed' }).waitFor();
+    await page.locator('.timeline tr[data-type="agent.run.requires_action"]').waitFor();
+    await done(page);
+  });
+
+  test('rename and delete a thread; a deep link to it then says it is gone', async () => {
+    const page = await open('/console');
+    const threadId = await newThread(page);
+    await page.getByRole('button', { name: 'Rename' }).click();
+    await page.getByLabel('Title').fill('Short-lived');
+    await page.getByRole('button', { name: 'Save title' }).click();
+    await page.locator(`[data-thread-id="${threadId}"]`, { hasText: 'Short-lived' }).waitFor();
+    await page.getByRole('button', { name: 'Delete thread' }).click();
+    await page.getByRole('button', { name: 'Yes, delete' }).click();
+    await page.waitForURL(/\/console$/);
+    await page.locator(`[data-thread-id="${threadId}"]`).waitFor({ state: 'detached' });
+    expect((await t.get(`/api/chat/threads/${threadId}`)).status).toBe(404);
+    await page.goto(`${t.baseUrl}/console/threads/${threadId}`);
+    await page.getByText(`There is no thread ${threadId}`).waitFor();
+    await done(page, [/status of 404/]);
+  });
+
+  test('the keyboard alone: new thread, a message, its run; every button has a name', async () => {
+    const page = await open('/console');
+    /** Presses Tab until `target` has the focus (at most 40 times). */
+    const tabTo = async (target: ReturnType<Page['locator']>) => {
+      for (let i = 0; i < 40; i++) {
+        if (await target.evaluate((el) => el === document.activeElement)) return;
+        await page.keyboard.press('Tab');
+      }
+      throw new Error('Tab never reached the element');
+    };
+    await tabTo(page.getByRole('button', { name: 'New thread' }));
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/\/console\/threads\/thr_/);
+    await tabTo(messageBox(page));
+    await page.keyboard.type('typed, not clicked');
+    await page.keyboard.press('Control+Enter');
+    await page.locator('.messages .reply', { hasText: 'echo: typed, not clicked' }).waitFor();
+    await tabTo(page.getByRole('link', { name: 'run completed' }));
+    await page.keyboard.press('Enter');
+    await page.locator('.timeline tr[data-type="agent.run.completed"]').waitFor();
+
+    // Every button and form control on each page is announced with a name.
+    for (const path of ['/console', page.url().replace(t.baseUrl ?? '', '')]) {
+      await page.goto(`${t.baseUrl}${path}`);
+      await page.getByRole('button', { name: 'New thread' }).waitFor();
+      const tree = await page.locator('body').ariaSnapshot();
+      expect(tree).not.toMatch(/- (button|textbox|checkbox|combobox)(?! ")/);
+    }
+    await done(page);
   });
 });

@@ -59,6 +59,8 @@ export function Conversation(props: { threadId: string }) {
         endsAfterTerminal: false,
         // Loaded once the feed is open, so nothing falls between the load and the feed.
         onOpen: () => void reloadRef.current(),
+        // A 404 (no such thread) or 401: the load says which, and shows it.
+        onState: (state) => state === 'failed' && void reloadRef.current(),
         onEvent: (event) => {
           if (event.type === 'agent.thread.deleted') {
             setThread(null);
