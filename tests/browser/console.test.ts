@@ -280,7 +280,7 @@ describe.skipIf(!redisTestsEnabled() || !chromiumAvailable)('the web console', (
     /** Presses Tab until `target` has the focus (at most 40 times). */
     const tabTo = async (target: ReturnType<Page['locator']>) => {
       for (let i = 0; i < 40; i++) {
-        if (await target.evaluate((el) => el === document.activeElement)) return;
+        if (await target.evaluate((el) => el === el.ownerDocument.activeElement)) return;
         await page.keyboard.press('Tab');
       }
       throw new Error('Tab never reached the element');
