@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import type { Models, PostMessage, Tool } from '../../client';
 import { errorText } from './api';
 import { useApi } from './context';
+import { ErrorLine } from './error-line';
 import { newIdempotencyKey } from './format';
 
 const MULTITASK = ['enqueue', 'reject', 'interrupt', 'rollback'] as const;
@@ -147,11 +148,7 @@ export function Composer(props: { threadId: string; onPosted: (runId: string) =>
           ))}
         </fieldset>
       )}
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
     </form>
   );
 }

@@ -7,6 +7,7 @@ import { notifyThreadsChanged } from './bus';
 import { ToolCard } from './cards';
 import { Composer } from './composer';
 import { useApi } from './context';
+import { ErrorLine } from './error-line';
 import { followFeed } from './feed';
 import { UNFINISHED } from './format';
 import { useRunFeed } from './live-run';
@@ -108,11 +109,7 @@ export function Conversation(props: { threadId: string }) {
           }}
         />
       )}
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       <MessageList messages={messages} runs={runs} />
       {live.map((runId) => (
         <LiveRunView key={runId} runId={runId} onFinished={finished} />

@@ -3,6 +3,7 @@ import type { Run } from '../../client';
 import { ActionPanel, CancelButton } from './actions';
 import { errorText } from './api';
 import { useApi } from './context';
+import { ErrorLine } from './error-line';
 import { clock } from './format';
 import { useRunFeed } from './live-run';
 import { onLinkClick, threadPath } from './router';
@@ -38,11 +39,7 @@ export function RunPage(props: { runId: string }) {
         {run && <span class={`status ${run.status}`}>{run.status}</span>}
         {run && <CancelButton run={run} onDone={load} />}
       </header>
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       {run && <RunFacts run={run} />}
       {run && <ActionPanel run={run} onDone={load} />}
       <h2>Reply</h2>
@@ -127,39 +124,28 @@ function RunFacts(props: { run: Run }) {
         <table class="memory" aria-label="Memory budget">
           <caption>Memory budget (tokens)</caption>
           <tbody>
-            <tr>
-              <th scope="row">context window</th>
-              <td>{m.contextTokens}</td>
-            </tr>
-            <tr>
-              <th scope="row">budget for the window</th>
-              <td>{m.budgetTokens}</td>
-            </tr>
-            <tr>
-              <th scope="row">system prompt</th>
-              <td>{m.systemTokens}</td>
-            </tr>
-            <tr>
-              <th scope="row">summary</th>
-              <td>{m.summaryTokens}</td>
-            </tr>
-            <tr>
-              <th scope="row">tool definitions</th>
-              <td>{m.toolsTokens}</td>
-            </tr>
-            <tr>
-              <th scope="row">window</th>
-              <td>
-                {m.windowTokens} ({m.windowMessages} messages)
-              </td>
-            </tr>
-            <tr>
-              <th scope="row">summarised messages</th>
-              <td>{m.summarisedMessages}</td>
-            </tr>
+            {memoryRows(m).map(([name, value]) => (
+              <tr key={name}>
+                <th scope="row">{name}</th>
+                <td>{value}</td>
+              </tr>
+            ))}
           </tbody>
         </table>
       )}
     </div>
   );
+}
+
+/** The budget report of the run's last model call, one line a part (docs/api.md, the run view). */
+function memoryRows(m: NonNullable<Run['memory']>): [string, string | number][] {
+  return [
+    ['context window', m.contextTokens],
+    ['budget for the window', m.budgetTokens],
+    ['system prompt', m.systemTokens],
+    ['summary', m.summaryTokens],
+    ['tool definitions', m.toolsTokens],
+    ['window', `${m.windowTokens} (${m.windowMessages} messages)`],
+    ['summarised messages', m.summarisedMessages],
+  ];
 }

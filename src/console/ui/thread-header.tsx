@@ -3,6 +3,7 @@ import type { Thread } from '../../client';
 import { errorText } from './api';
 import { notifyThreadsChanged } from './bus';
 import { useApi } from './context';
+import { ErrorLine } from './error-line';
 
 /** A thread's title, metadata and status, with Rename and Delete. */
 export function ThreadHeader(props: {
@@ -96,11 +97,7 @@ export function ThreadHeader(props: {
         <code>{thread.id}</code> · {thread.messageCount} messages
         {Object.entries(thread.metadata).map(([k, v]) => ` · ${k}=${v}`)}
       </small>
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
     </header>
   );
 }

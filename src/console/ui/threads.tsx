@@ -3,6 +3,7 @@ import type { Thread } from '../../client';
 import { errorText } from './api';
 import { notifyThreadsChanged, useThreadsChanged } from './bus';
 import { useApi } from './context';
+import { ErrorLine } from './error-line';
 import { navigate, onLinkClick, threadPath } from './router';
 
 /** The threads, most recently updated first: title (or id), metadata, busy or idle. */
@@ -35,11 +36,7 @@ export function ThreadList(props: { selected?: string }) {
           New thread
         </button>
       </div>
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       {threads?.length === 0 && <p class="hint">No threads yet.</p>}
       <ul>
         {threads?.map((thread) => (
