@@ -135,10 +135,15 @@ describe.skipIf(!redisTestsEnabled() || !chromiumAvailable)('the web console', (
     await messageBox(page).fill('carefully [[tool:guarded {"q":"approve me"}]]');
     await page.getByRole('button', { name: 'Send', exact: true }).click();
     await page.getByRole('region', { name: 'Approval needed' }).waitFor();
+    // The call shows once: as the live run's card (the stored messages leave a live run's out).
+    const cards = page.locator('article.tool-card', { hasText: 'guarded' });
+    expect(await cards.count()).toBe(1);
     await page.screenshot({ path: screenshotPath('console-approval'), fullPage: true });
     await page.getByRole('button', { name: 'Approve guarded' }).click();
     await page.getByRole('button', { name: 'Send decisions' }).click();
     await page.locator('.messages .reply', { hasText: 'echo: guarded said' }).waitFor();
+    await page.locator('[data-live-run]').waitFor({ state: 'detached' });
+    expect(await cards.count()).toBe(1);
     expect(tools.calls.some((call) => call.body.includes('approve me'))).toBe(true);
     await done(page);
   });

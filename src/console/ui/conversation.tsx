@@ -110,7 +110,7 @@ export function Conversation(props: { threadId: string }) {
         />
       )}
       <ErrorLine error={error} />
-      <MessageList messages={messages} runs={runs} />
+      <MessageList messages={messages} runs={runs} live={live} />
       {live.map((runId) => (
         <LiveRunView key={runId} runId={runId} onFinished={finished} />
       ))}
@@ -126,7 +126,11 @@ export function Conversation(props: { threadId: string }) {
   );
 }
 
-function MessageList(props: { messages: Message[]; runs: Record<string, Run> }) {
+/**
+ * The stored messages. A run still live shows its tool calls and reply from its feed
+ * (LiveRunView), so only its user message is listed here, and without a status that would go stale.
+ */
+function MessageList(props: { messages: Message[]; runs: Record<string, Run>; live: string[] }) {
   const results = new Map(
     props.messages.filter((m) => m.role === 'tool').map((m) => [m.toolCallId, m]),
   );
@@ -134,18 +138,20 @@ function MessageList(props: { messages: Message[]; runs: Record<string, Run> }) 
   return (
     <ol class="messages" aria-label="Messages">
       {props.messages.map((message) => {
+        const live = props.live.includes(message.runId);
         if (message.role === 'user') {
-          const run = props.runs[message.runId];
+          const run = live ? undefined : props.runs[message.runId];
           return (
             <li key={message.id} class="message user" data-message-id={message.id}>
               <div class="bubble">{message.content}</div>
               <a class="run-link" href={consoleRunPath(message.runId)} onClick={onLinkClick}>
-                run {run ? run.status : ''}
+                {run ? `run ${run.status}` : 'run'}
                 {run?.error ? ` · ${run.error.code}` : ''}
               </a>
             </li>
           );
         }
+        if (live) return null;
         if (message.role === 'tool') {
           if (shown.has(message.toolCallId)) return null;
           return (
