@@ -310,4 +310,25 @@ describe.skipIf(!redisTestsEnabled() || !chromiumAvailable)('the web console', (
     }
     await done(page);
   });
+
+  test('the thread list pages: 50 at first, More threads for the rest', async () => {
+    for (let i = 0; i < 51; i++) {
+      const created = await t.request('/api/chat/threads', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ metadata: { batch: 'paging', n: String(i) } }),
+      });
+      expect(created.status).toBe(201);
+    }
+    const total = (await t.get('/api/chat/threads?limit=100')).body.threads.length;
+    const page = await open('/console');
+    const items = page.locator('nav[aria-label="Threads"] li');
+    await items.nth(49).waitFor();
+    expect(await items.count()).toBe(50);
+    await page.getByText('batch=paging · n=50').waitFor();
+    await page.getByRole('button', { name: 'More threads' }).click();
+    await items.nth(total - 1).waitFor();
+    expect(await items.count()).toBe(total);
+    await done(page);
+  });
 });

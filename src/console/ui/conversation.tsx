@@ -24,6 +24,7 @@ export function Conversation(props: { threadId: string }) {
   const { threadId } = props;
   const [thread, setThread] = useState<Thread | null>();
   const [messages, setMessages] = useState<Message[]>([]);
+  const [older, setOlder] = useState(false);
   const [runs, setRuns] = useState<Record<string, Run>>({});
   const [live, setLive] = useState<string[]>([]);
   const [error, setError] = useState<string>();
@@ -45,6 +46,7 @@ export function Conversation(props: { threadId: string }) {
     if (!t.data || !m.data || !r.data) return setError(errorText(t.error ?? m.error ?? r.error));
     setThread(t.data);
     setMessages(m.data.messages);
+    setOlder(m.data.hasMore);
     setRuns(Object.fromEntries(r.data.runs.map((run) => [run.id, run])));
     // Oldest first, so queued runs line up in the order they will run.
     for (const run of [...r.data.runs].reverse()) if (UNFINISHED.has(run.status)) follow(run.id);
@@ -110,6 +112,12 @@ export function Conversation(props: { threadId: string }) {
         />
       )}
       <ErrorLine error={error} />
+      {older && (
+        <p class="hint">
+          The {messages.length} latest messages; the older ones are in{' '}
+          <code>GET /api/chat/threads/{threadId}/messages?before=…</code>.
+        </p>
+      )}
       <MessageList messages={messages} runs={runs} live={live} />
       {live.map((runId) => (
         <LiveRunView key={runId} runId={runId} onFinished={finished} />

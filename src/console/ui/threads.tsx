@@ -10,14 +10,29 @@ import { navigate, onLinkClick, threadPath } from './router';
 export function ThreadList(props: { selected?: string }) {
   const api = useApi();
   const [threads, setThreads] = useState<Thread[] | null>(null);
+  const [next, setNext] = useState<string | null>(null);
   const [error, setError] = useState<string>();
   const load = useCallback(async () => {
     const { data, error, response } = await api.GET('/api/chat/threads', {
       params: { query: { limit: 50 } },
     });
-    if (data) setThreads(data.threads);
-    else setError(errorText(error, response));
+    if (!data) return setError(errorText(error, response));
+    setThreads(data.threads);
+    setNext(data.nextCursor);
   }, [api]);
+  const more = async () => {
+    if (!next) return;
+    const { data, error, response } = await api.GET('/api/chat/threads', {
+      params: { query: { limit: 50, cursor: next } },
+    });
+    if (!data) return setError(errorText(error, response));
+    // A thread updated meanwhile moved to the front: it is listed once, where it is now.
+    setThreads((shown) => {
+      const ids = new Set(shown?.map((thread) => thread.id));
+      return [...(shown ?? []), ...data.threads.filter((thread) => !ids.has(thread.id))];
+    });
+    setNext(data.nextCursor);
+  };
   useEffect(() => void load(), [load]);
   useThreadsChanged(load);
 
@@ -63,6 +78,11 @@ export function ThreadList(props: { selected?: string }) {
           </li>
         ))}
       </ul>
+      {next && (
+        <button type="button" onClick={more}>
+          More threads
+        </button>
+      )}
     </nav>
   );
 }
