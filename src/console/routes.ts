@@ -6,6 +6,7 @@ import { renderShell } from './shell';
 
 const hide = { detail: { hide: true } };
 const IMMUTABLE = 'public, max-age=31536000, immutable';
+const TYPES = { js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8' };
 
 /**
  * The web console (docs/console.md): one HTML shell for `/console` and its deep links
@@ -28,21 +29,23 @@ export function consoleRoutes(opts: { apiKeys: boolean; logger: Logger }) {
     new Response(renderShell({ version: (await built()).version, apiKeys: opts.apiKeys }), {
       headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-cache' },
     });
-  const asset = (type: string, body: string) =>
-    new Response(body, { headers: { 'content-type': type, 'cache-control': IMMUTABLE } });
+  const asset = async (request: Request, kind: 'js' | 'css') => {
+    const b = await built();
+    const headers: Record<string, string> = {
+      'content-type': TYPES[kind],
+      'cache-control': IMMUTABLE,
+      vary: 'accept-encoding',
+    };
+    if (!/\bgzip\b/.test(request.headers.get('accept-encoding') ?? '')) {
+      return new Response(b[kind], { headers });
+    }
+    return new Response(b.gzipped[kind], { headers: { ...headers, 'content-encoding': 'gzip' } });
+  };
   return new Elysia({ name: 'console', prefix: CONSOLE_PATH })
     .get('', shell, hide)
     .get('/', shell, hide)
     .get('/threads/:threadId', shell, hide)
     .get('/runs/:runId', shell, hide)
-    .get(
-      '/assets/console.js',
-      async () => asset('text/javascript; charset=utf-8', (await built()).js),
-      hide,
-    )
-    .get(
-      '/assets/console.css',
-      async () => asset('text/css; charset=utf-8', (await built()).css),
-      hide,
-    );
+    .get('/assets/console.js', ({ request }) => asset(request, 'js'), hide)
+    .get('/assets/console.css', ({ request }) => asset(request, 'css'), hide);
 }

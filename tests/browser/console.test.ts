@@ -156,12 +156,34 @@ describe.skipIf(!redisTestsEnabled() || !chromiumAvailable)('the web console', (
     await messageBox(page).fill('this will stall');
     await page.getByRole('button', { name: 'Send', exact: true }).click();
     await llm.waitForRequests(before + 1);
+    // While it runs, "When busy: reject" refuses a second message, with the API's code.
+    await messageBox(page).fill('not now');
+    await page.getByLabel('When busy').selectOption('reject');
+    await page.getByRole('button', { name: 'Send', exact: true }).click();
+    await page.getByRole('alert').filter({ hasText: 'thread_busy' }).waitFor();
     await page.getByRole('link', { name: 'run running' }).click();
     await page.waitForURL(/\/console\/runs\/run_/);
     await page.getByRole('button', { name: 'Cancel run' }).click();
     await page.locator('.timeline tr[data-type="agent.run.cancelled"]').waitFor();
     await page.locator('.run-page .status', { hasText: 'cancelled' }).waitFor();
     await page.getByText('by client: cancelled in the console').first().waitFor();
+    expect(await page.title()).toMatch(/^Run run_\w+ \(cancelled\) · Console/);
+    await done(page, [/status of 409/]);
+  });
+
+  test('a failed run: its error code in the conversation and on its page', async () => {
+    llm.enqueue({ kind: 'status', status: 401 });
+    const page = await open('/console');
+    await newThread(page);
+    await messageBox(page).fill('this will fail');
+    await page.getByRole('button', { name: 'Send', exact: true }).click();
+    const link = page.getByRole('link', { name: 'run failed · llm_unauthorized' });
+    await link.waitFor();
+    await link.click();
+    await page.locator('.facts .error code', { hasText: 'llm_unauthorized' }).waitFor();
+    const failed = page.locator('.timeline tr[data-type="agent.run.failed"]');
+    await failed.filter({ hasText: 'llm_unauthorized' }).waitFor();
+    expect(await failed.locator('td').nth(1).textContent()).toBe('1'); // attempts spent
     await done(page);
   });
 

@@ -45,7 +45,13 @@ describe.skipIf(!redisTestsEnabled())('the console routes', () => {
       expect(response.headers.get('cache-control')).toContain('immutable');
       expect((await response.text()).length).toBeGreaterThan(1000);
     }
+    // Gzipped for a browser that takes it, as built.
+    const gzipped = await open.request(assets[1] ?? '', { headers: { 'accept-encoding': 'gzip' } });
+    expect(gzipped.headers.get('content-encoding')).toBe('gzip');
     const js = await (await open.request(assets[1] ?? '')).text();
+    expect(Bun.gunzipSync(new Uint8Array(await gzipped.arrayBuffer())).length).toBe(
+      new TextEncoder().encode(js).length,
+    );
     expect(js).toContain('last-event-id'); // the feed reader: this is the console's build
   });
 

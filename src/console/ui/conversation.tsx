@@ -13,6 +13,7 @@ import { UNFINISHED } from './format';
 import { useRunFeed } from './live-run';
 import { navigate, onLinkClick } from './router';
 import { ThreadHeader } from './thread-header';
+import { useTitle } from './title';
 
 /**
  * A thread: its messages in conversation order, tool calls as cards, and each unfinished run
@@ -28,6 +29,7 @@ export function Conversation(props: { threadId: string }) {
   const [runs, setRuns] = useState<Record<string, Run>>({});
   const [live, setLive] = useState<string[]>([]);
   const [error, setError] = useState<string>();
+  useTitle(thread?.title ?? threadId);
   const follow = useCallback(
     (runId: string) => setLive((ids) => (ids.includes(runId) ? ids : [...ids, runId])),
     [],

@@ -6,6 +6,7 @@ import { Conversation } from './conversation';
 import { onLinkClick, useRoute } from './router';
 import { RunPage } from './run-page';
 import { ThreadList } from './threads';
+import { useTitle } from './title';
 
 /** The console: a key first when the server wants one, then threads, a thread, or a run. */
 function App() {
@@ -60,13 +61,16 @@ function App() {
             <Conversation key={route.threadId} threadId={route.threadId} />
           )}
           {route.page === 'run' && <RunPage key={route.runId} runId={route.runId} />}
-          {route.page === 'home' && (
-            <p class="hint">Choose a thread, or start one with “New thread”.</p>
-          )}
+          {route.page === 'home' && <Home />}
         </main>
       </div>
     </ApiContext.Provider>
   );
+}
+
+function Home() {
+  useTitle('Threads');
+  return <p class="hint">Choose a thread, or start one with “New thread”.</p>;
 }
 
 function KeyPrompt(props: { rejected: boolean; onKey: (key: string) => void }) {

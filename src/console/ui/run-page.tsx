@@ -7,6 +7,7 @@ import { ErrorLine } from './error-line';
 import { clock } from './format';
 import { useRunFeed } from './live-run';
 import { onLinkClick, threadPath } from './router';
+import { useTitle } from './title';
 
 /**
  * A run's page: its status, usage, memory budget report and error, Cancel and the answers it
@@ -16,6 +17,7 @@ export function RunPage(props: { runId: string }) {
   const api = useApi();
   const [run, setRun] = useState<Run | null>();
   const [error, setError] = useState<string>();
+  useTitle(`Run ${props.runId}${run ? ` (${run.status})` : ''}`);
   const load = useCallback(async () => {
     const { data, error, response } = await api.GET('/api/chat/runs/{runId}', {
       params: { path: { runId: props.runId } },
