@@ -48,11 +48,13 @@ export function followFeed(opts: FeedOptions): () => void {
         const headers: Record<string, string> = { accept: 'text/event-stream', ...opts.headers() };
         if (lastId) headers['last-event-id'] = lastId;
         const response = await fetch(opts.url, { headers, signal: stop.signal });
-        if (!response.ok || !response.body) {
+        if (response.status >= 400 && response.status < 500) {
           // A 401 or a 404 will not mend by asking again.
           opts.onState?.('failed', `${response.status}`);
           return;
         }
+        // A 5xx (the database not answering: 503) may: asked again below, after a pause.
+        if (!response.ok || !response.body) throw new Error(`feed answered ${response.status}`);
         opts.onState?.('live');
         opts.onOpen?.();
         await readEvents(response.body, (event) => {
