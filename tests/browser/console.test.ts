@@ -137,6 +137,7 @@ describe.skipIf(!redisTestsEnabled() || !chromiumAvailable)('the web console', (
     await page.getByRole('region', { name: 'Approval needed' }).waitFor();
     // The call shows once: as the live run's card (the stored messages leave a live run's out).
     const cards = page.locator('article.tool-card', { hasText: 'guarded' });
+    await cards.first().waitFor(); // its tool_called may come a moment after the run view says it waits
     expect(await cards.count()).toBe(1);
     await page.screenshot({ path: screenshotPath('console-approval'), fullPage: true });
     await page.getByRole('button', { name: 'Approve guarded' }).click();
@@ -250,6 +251,28 @@ describe.skipIf(!redisTestsEnabled() || !chromiumAvailable)('the web console', (
     } finally {
       proxy.stop();
     }
+  });
+
+  test('a finished run whose feed expired: the reset shows the run as stored, once', async () => {
+    const { body } = await t.post({ content: 'soon forgotten' });
+    await t.events.waitForTerminal(body.runId);
+    // As RUN_FEED_TTL_S after the end would: the run's own stream is gone.
+    await t.deps.redis.del(`${t.config.redis.streamKey}:run:${body.runId}`);
+    const page = await context.newPage();
+    seenBy.set(page, recordPage(page, `${t.baseUrl}`));
+    let feeds = 0;
+    page.on('request', (request) => {
+      if (request.url().endsWith(`/runs/${body.runId}/events`)) feeds += 1;
+    });
+    await page.goto(`${t.baseUrl}/console/runs/${body.runId}`);
+    await page.locator('.timeline tr[data-type="agent.feed.reset"]').waitFor();
+    await page.locator('[data-run-reply]', { hasText: 'echo: soon forgotten' }).waitFor();
+    await page.locator('.run-page .status', { hasText: 'completed' }).waitFor();
+    expect(await page.locator('.timeline tbody tr').count()).toBe(1);
+    // The reset carried a finished run: the feed is over, not asked again and again.
+    await page.locator('[data-feed="ended"]').waitFor();
+    expect(feeds).toBe(1);
+    await done(page);
   });
 
   test('a double click on Send sends one message (one Idempotency-Key, one run)', async () => {

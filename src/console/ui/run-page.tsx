@@ -4,6 +4,7 @@ import { ActionPanel, CancelButton } from './actions';
 import { errorText } from './api';
 import { useApi } from './context';
 import { ErrorLine } from './error-line';
+import type { FeedState } from './feed';
 import { clock } from './format';
 import { useRunFeed } from './live-run';
 import { onLinkClick, threadPath } from './router';
@@ -49,7 +50,9 @@ export function RunPage(props: { runId: string }) {
         {live.text || run?.reply?.content || <span class="hint">no reply yet</span>}
       </div>
       <h2>Timeline</h2>
-      {live.feed === 'reconnecting' && <p class="hint">The feed dropped: resuming…</p>}
+      <p class="hint" data-feed={live.feed}>
+        {FEED_STATES[live.feed]}
+      </p>
       <table class="timeline" aria-label="Timeline">
         <thead>
           <tr>
@@ -73,6 +76,15 @@ export function RunPage(props: { runId: string }) {
     </section>
   );
 }
+
+/** What the run's feed is doing, said above its timeline. */
+const FEED_STATES: Record<FeedState, string> = {
+  connecting: 'Connecting to the run’s feed…',
+  live: 'Live: new events appear as they happen.',
+  reconnecting: 'The feed dropped: resuming after the last event…',
+  ended: 'The run is over: its feed has ended.',
+  failed: 'The feed could not be opened.',
+};
 
 function RunFacts(props: { run: Run }) {
   const { run } = props;
