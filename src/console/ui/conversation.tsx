@@ -46,6 +46,7 @@ export function Conversation(props: { threadId: string }) {
     ]);
     if (t.response.status === 404) return setThread(null);
     if (!t.data || !m.data || !r.data) return setError(errorText(t.error ?? m.error ?? r.error));
+    setError(undefined);
     setThread(t.data);
     setMessages(m.data.messages);
     setOlder(m.data.hasMore);
