@@ -4,6 +4,7 @@ import { StoreUnavailableError } from '../db/store';
 import { createAuthGate } from './admin/auth';
 import { boardRoutes } from './admin/board';
 import { chatRoutes } from './chat/routes';
+import { consoleRoutes } from './console/routes';
 import type { Deps } from './deps';
 import { docsRoutes } from './docs/swagger';
 import { AppError } from './errors';
@@ -18,8 +19,8 @@ import { webhookRoutes } from './webhooks/routes';
 import { toolRoutes } from './tools/routes';
 
 /**
- * The root app: one auth gate, one error handler, the domains, the docs, the board and the
- * metrics, and last the front door at `/`, which links what the rest serves. No listening
+ * The root app: one auth gate, one error handler, the domains, the docs, the board, the
+ * metrics and the console, and last the front door at `/`, which links what the rest serves. No listening
  * here: see main.ts.
  */
 export async function createApp(deps: Deps) {
@@ -79,7 +80,8 @@ export async function createApp(deps: Deps) {
     .use(feedRoutes(deps))
     .use(webhookRoutes(deps))
     .use(metricsRoutes(deps))
-    .use(await boardRoutes(deps.queue));
+    .use(await boardRoutes(deps.queue))
+    .use(consoleRoutes({ apiKeys: deps.config.apiKeys.length > 0, logger: deps.logger }));
   const servedPaths = app.routes
     .filter((route) => route.method === 'GET')
     .map((route) => route.path);

@@ -27,15 +27,21 @@ export function writeToolsFile(opts: { approval?: boolean } = {}) {
 
 /**
  * A TOOLS_FILE of HTTP tools on a test tool server (harness/tool-servers.ts): `tools` maps each
- * tool's name to its path there (`/echo`, `/fail`…); each takes `{q: string}`.
+ * tool's name to its path there (`/echo`, `/fail`…); each takes `{q: string}`. The tools named in
+ * `approval` need the client's approval.
  */
-export function writeHttpToolsFile(serverUrl: string, tools: Record<string, string>) {
+export function writeHttpToolsFile(
+  serverUrl: string,
+  tools: Record<string, string>,
+  opts: { approval?: string[] } = {},
+) {
   const path = join(mkdtempSync(join(tmpdir(), 'http-tools-')), 'tools.json');
   const http = Object.entries(tools).map(([name, route]) => ({
     name,
     description: `the ${name} tool`,
     parameters: { type: 'object', properties: { q: { type: 'string' } } },
     url: `${serverUrl}${route}`,
+    approval: opts.approval?.includes(name) ?? false,
   }));
   writeFileSync(path, JSON.stringify({ http }));
   return path;
