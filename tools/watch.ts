@@ -1,8 +1,10 @@
 /**
  * `bun run watch <runId|threadId> [--url http://localhost:3000] [--key API_KEY]`: prints a run's
- * (or a thread's) live feed, the reply appearing as the model streams it (feed-printer.ts).
+ * (or a thread's) live feed, the reply appearing as the model streams it (feed-printer.ts),
+ * through the typed client generated from the OpenAPI document (src/client/).
  */
 import { parseArgs } from 'node:util';
+import { createApiClient } from '../src/client';
 import { createFeedPrinter } from './feed-printer';
 
 const { values, positionals } = parseArgs({
@@ -16,22 +18,29 @@ if (!id) {
   );
   process.exit(2);
 }
-const path = id.startsWith('run_') ? `runs/${id}` : `threads/${id}`;
-const response = await fetch(`${values.url}/api/chat/${path}/events`, {
-  headers: values.key ? { authorization: `Bearer ${values.key}` } : {},
-});
-if (!response.ok || !response.body) {
-  console.error(`${response.status}: ${await response.text()}`);
+// The typed client generated from the OpenAPI document, as the console uses it.
+const api = createApiClient({ baseUrl: values.url, apiKey: values.key });
+const kind = id.startsWith('run_') ? 'run' : 'thread';
+const { data: body, response } =
+  kind === 'run'
+    ? await api.GET('/api/chat/runs/{runId}/events', {
+        params: { path: { runId: id } },
+        parseAs: 'stream',
+      })
+    : await api.GET('/api/chat/threads/{threadId}/events', {
+        params: { path: { threadId: id } },
+        parseAs: 'stream',
+      });
+if (!response.ok || !body) {
+  console.error(`${response.status}: ${await response.text().catch(() => '')}`);
   process.exit(1);
 }
 
-const printer = createFeedPrinter(path.startsWith('runs/') ? 'run' : 'thread', (text) =>
-  process.stdout.write(text),
-);
+const printer = createFeedPrinter(kind, (text) => process.stdout.write(text));
 
 const decoder = new TextDecoder();
 let buffer = '';
-for await (const chunk of response.body) {
+for await (const chunk of body) {
   buffer += decoder.decode(chunk, { stream: true });
   for (let split = buffer.indexOf('\n\n'); split >= 0; split = buffer.indexOf('\n\n')) {
     const block = buffer.slice(0, split);
