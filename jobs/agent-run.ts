@@ -172,7 +172,7 @@ export function createRunProcessor(deps: RunJobDeps) {
     report.attemptStarted(attempt, run.model, resumedAttempt);
 
     let outcome: LoopOutcome;
-    const deltas = createDeltaWriter({ redis, stream, ids, attempt, after: announced });
+    const deltas = createDeltaWriter({ redis, stream, ids, attempt, after: () => chain });
     try {
       outcome = await runAgentLoop({
         deps: { ...deps, logger },

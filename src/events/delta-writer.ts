@@ -18,24 +18,18 @@ export function createDeltaWriter(opts: {
   ids: { runId: string; threadId: string };
   attempt: number;
   /**
-   * The delivery of the attempt's `started` event: deltas wait for it, and are dropped when it
-   * was left to the relay (false), so that no delta ever precedes its `started` on the run's
-   * stream. Only live text is lost that way; the reply is whole in the terminal event.
+   * The delivery of the attempt's events so far (its `started`, then each committed step's
+   * tool calls and results): each write of deltas waits for it, and is dropped when they were
+   * left to the relay (false), so that no delta ever precedes an event committed before it on
+   * the run's stream — a reply's text never overtakes the tool result it answers. Only live
+   * text is lost that way; the reply is whole in the terminal event.
    */
-  after?: Promise<boolean>;
+  after?: () => Promise<boolean>;
 }) {
   let buffer = '';
   let index = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  let live = true;
-  let writes: Promise<unknown> = (opts.after ?? Promise.resolve(true)).then(
-    (delivered) => {
-      live = delivered;
-    },
-    () => {
-      live = false;
-    },
-  );
+  let writes: Promise<unknown> = Promise.resolve();
 
   const flush = () => {
     clearTimeout(timer);
@@ -49,8 +43,12 @@ export function createDeltaWriter(opts: {
     buffer = '';
     const pipeline = opts.redis.pipeline();
     appendDelta(pipeline, opts.stream, event);
-    // Chained, so deltas land in order; a failed write only loses live text, never the reply.
-    writes = writes.then(() => (live ? pipeline.exec() : undefined)).catch(() => {});
+    // Chained, so deltas land in order, each after the events committed before it was written;
+    // a failed write only loses live text, never the reply.
+    writes = writes
+      .then(() => opts.after?.() ?? true)
+      .then((delivered) => (delivered ? pipeline.exec() : undefined))
+      .catch(() => {});
   };
 
   return {

@@ -7,6 +7,7 @@ import { type McpHttpServer, startMcpHttpServer } from '../../harness/mcp-server
 import { freePort } from '../../harness/ports';
 import { type HttpToolServer, startHttpToolServer } from '../../harness/tool-servers';
 import { waitForValue } from '../../harness/wait';
+import { runStreamKey } from '../../src/events/stream-writer';
 import { startTestApp, type TestApp } from '../support/app';
 import { redisTestsEnabled } from '../support/redis';
 
@@ -83,6 +84,18 @@ describe.skipIf(!redisTestsEnabled())('the agent loop', () => {
     // biome-ignore lint/suspicious/noExplicitAny: tests inspect payloads freely
     events.filter((e) => e.type === type).map((e) => e.payload as any);
   const callsTo = (path: string) => http.calls.filter((call) => call.path === path);
+
+  test('on the run’s own stream a reply’s deltas never overtake the tool result they answer', async () => {
+    for (let i = 0; i < 5; i++) {
+      const { runId } = await ask(`order ${i} [[tool:lookup {"q":"paris"}]]`, ['lookup']);
+      const entries = await t.deps.redis.xrange(runStreamKey(t.deps.stream, runId), '-', '+');
+      const types = entries.map(([, fields]) => fields[fields.indexOf('type') + 1]);
+      const result = types.indexOf('agent.run.tool_result');
+      const firstDelta = types.indexOf('agent.run.delta');
+      expect(result).toBeGreaterThan(0);
+      expect(firstDelta).toBeGreaterThan(result);
+    }
+  });
 
   test('an HTTP tool: called once with its idempotency key, its result answered, all stored', async () => {
     const before = callsTo('/echo').length;
