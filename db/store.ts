@@ -449,7 +449,6 @@ export interface Store {
   recordWebhookAttempt(attempt: WebhookAttempt): Promise<boolean>;
   /** The delivery log, newest first. */
   listWebhookDeliveries(query: WebhookDeliveryQuery): Promise<WebhookDelivery[]>;
-  getWebhookDelivery(id: string): Promise<WebhookDelivery | undefined>;
   /**
    * Makes a delivery due now, whatever its status (a delivered or failed one is sent once more,
    * with the same body and `webhook-id`); a delivery a sender holds is left alone (`in_flight`).

@@ -32,7 +32,6 @@ import {
 } from './queries/threads';
 import {
   claimDueWebhooks,
-  getWebhookDelivery,
   listWebhookDeliveries,
   recordWebhookAttempt,
   redeliverWebhook,
@@ -79,7 +78,6 @@ export async function openPostgresStore(
       claimDueWebhooks: (now, limit, leaseMs) => claimDueWebhooks(db, now, limit, leaseMs),
       recordWebhookAttempt: (attempt) => recordWebhookAttempt(db, attempt),
       listWebhookDeliveries: (query) => listWebhookDeliveries(db, query),
-      getWebhookDelivery: (id) => getWebhookDelivery(db, id),
       redeliverWebhook: (id, now) => redeliverWebhook(db, id, now),
       getThread: (threadId) => getThread(db, threadId),
       getThreadDetails: (threadId) => getThreadDetails(db, threadId),

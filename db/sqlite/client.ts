@@ -33,7 +33,6 @@ import {
 } from './queries/threads';
 import {
   claimDueWebhooks,
-  getWebhookDelivery,
   listWebhookDeliveries,
   recordWebhookAttempt,
   redeliverWebhook,
@@ -82,7 +81,6 @@ export function openSqliteStore(databaseUrl: string, webhooks = NO_WEBHOOKS): St
       claimDueWebhooks: (now, limit, leaseMs) => claimDueWebhooks(db, now, limit, leaseMs),
       recordWebhookAttempt: (attempt) => recordWebhookAttempt(db, attempt),
       listWebhookDeliveries: (query) => listWebhookDeliveries(db, query),
-      getWebhookDelivery: (id) => getWebhookDelivery(db, id),
       redeliverWebhook: (id, now) => redeliverWebhook(db, id, now),
       getThread: (threadId) => getThread(db, threadId),
       getThreadDetails: (threadId) => getThreadDetails(db, threadId),

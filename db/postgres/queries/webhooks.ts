@@ -144,7 +144,7 @@ export function listWebhookDeliveries(
     .limit(query.limit);
 }
 
-export async function getWebhookDelivery(db: Db, id: string): Promise<WebhookDelivery | undefined> {
+async function getWebhookDelivery(db: Db, id: string): Promise<WebhookDelivery | undefined> {
   const [found] = await db.select().from(webhookDeliveries).where(eq(webhookDeliveries.id, id));
   return found;
 }

@@ -201,10 +201,6 @@ export function listWebhookDeliveries(
   );
 }
 
-export function getWebhookDelivery(db: Db, id: string): Promise<WebhookDelivery | undefined> {
-  return Promise.resolve(statements(db).get.get({ id }));
-}
-
 /** See `Store.redeliverWebhook`. */
 export function redeliverWebhook(db: Db, id: string, now: Date): Promise<WebhookRedelivery> {
   return commitWrite(db, (): WebhookRedelivery => {
