@@ -1,4 +1,5 @@
 import { Webhook } from 'standardwebhooks';
+import { waitForValue } from './wait';
 
 /** What the receiver does with one request: answer with a status, redirect, hang, or stream. */
 export type ReceiverAnswer =
@@ -41,7 +42,6 @@ export async function startWebhookReceiver(opts: {
   let endlessBytes = 0;
   let endlessCancelled = 0;
   let answer = opts.answer ?? (() => ({ status: 200 }));
-  const waiters = new Set<() => void>();
 
   const server = Bun.serve({
     port: 0,
@@ -76,7 +76,6 @@ export async function startWebhookReceiver(opts: {
         path: new URL(request.url).pathname,
       };
       received.push(got);
-      for (const wake of waiters) wake();
       const now = (inFlight.get(webhookId) ?? 0) + 1;
       inFlight.set(webhookId, now);
       maxInFlightPerId = Math.max(maxInFlightPerId, now);
@@ -135,23 +134,10 @@ export async function startWebhookReceiver(opts: {
     },
     /** Resolves once `check` holds of what was received; fails after `timeoutMs`. */
     async waitFor(check: (received: ReceivedWebhook[]) => boolean, timeoutMs = 20_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (!check(received)) {
-        const left = deadline - Date.now();
-        if (left <= 0) {
-          throw new Error(
-            `the receiver did not get what was expected in ${timeoutMs} ms; got ${received.length} requests`,
-          );
-        }
-        await new Promise<void>((resolve) => {
-          const wake = () => {
-            waiters.delete(wake);
-            clearTimeout(timer);
-            resolve();
-          };
-          const timer = setTimeout(wake, Math.min(left, 250));
-          waiters.add(wake);
-        });
+      if (!(await waitForValue(() => check(received), Boolean, timeoutMs))) {
+        throw new Error(
+          `the receiver did not get what was expected in ${timeoutMs} ms; got ${received.length} requests`,
+        );
       }
     },
     close() {

@@ -78,7 +78,9 @@ export async function createDeps(
     maxLen: config.redis.streamMaxLen,
     runFeedTtlS: config.stream.runFeedTtlS,
   };
-  const webhookEvents = new Set<string>(config.webhooks.events);
+  // A committed event with deliveries: this process sends them now, not at its next poll.
+  // Without a secret there is no sender, and nothing to tell.
+  const webhookEvents = new Set<string>(config.webhooks.secret ? config.webhooks.events : []);
   const publisher = createPublisher({
     db,
     redis,
@@ -86,10 +88,12 @@ export async function createDeps(
     queue,
     stream,
     logger,
-    // A committed event with deliveries: this process sends them now, not at its next poll.
-    committed: (row) => {
-      if (webhookEvents.has(row.type)) webhooks.kick();
-    },
+    committed:
+      webhookEvents.size === 0
+        ? undefined
+        : (row) => {
+            if (webhookEvents.has(row.type)) webhooks.kick();
+          },
   });
   // Whichever of the two connections comes back last, its pass finds both ready.
   for (const connection of [redis, queueRedis]) {

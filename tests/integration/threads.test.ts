@@ -15,15 +15,8 @@ const json = (method: string, body: unknown): RequestInit => ({
   body: typeof body === 'string' ? body : JSON.stringify(body),
 });
 
-async function call(t: TestApp, path: string, init?: RequestInit) {
-  const response = await t.request(path, init);
-  const text = await response.text();
-  // biome-ignore lint/suspicious/noExplicitAny: tests inspect bodies freely
-  return { status: response.status, body: (text ? JSON.parse(text) : undefined) as any };
-}
-
 const createThread = (t: TestApp, body?: unknown) =>
-  call(t, '/api/chat/threads', body === undefined ? { method: 'POST' } : json('POST', body));
+  t.call('/api/chat/threads', body === undefined ? { method: 'POST' } : json('POST', body));
 
 /** Every page of a list, following nextCursor: the thread ids in the order served. */
 async function pageThrough(t: TestApp, query: string, limit: number): Promise<string[]> {
@@ -31,7 +24,7 @@ async function pageThrough(t: TestApp, query: string, limit: number): Promise<st
   let cursor: string | null = null;
   for (let pages = 0; pages < 1000; pages++) {
     const at: string = cursor ? `&cursor=${cursor}` : '';
-    const page = await call(t, `/api/chat/threads?limit=${limit}${query}${at}`);
+    const page = await t.call(`/api/chat/threads?limit=${limit}${query}${at}`);
     expect(page.status).toBe(200);
     expect(page.body.threads.length).toBeLessThanOrEqual(limit);
     ids.push(...page.body.threads.map((thread: { id: string }) => thread.id));
@@ -64,7 +57,7 @@ describe.skipIf(!redisTestsEnabled())('threads as resources', () => {
       summary: null,
       summaryThroughMessageId: null,
     });
-    expect((await call(t, `/api/chat/threads/${created.body.id}`)).body).toEqual(created.body);
+    expect((await t.call(`/api/chat/threads/${created.body.id}`)).body).toEqual(created.body);
     // No body at all is a thread without metadata.
     const bare = await createThread(t);
     expect(bare.status).toBe(201);
@@ -81,7 +74,7 @@ describe.skipIf(!redisTestsEnabled())('threads as resources', () => {
     expect(again.status).toBe(409);
     expect(again.body.error.code).toBe('thread_exists');
     expect(await rowCounts(t.sql)).toEqual(before);
-    expect((await call(t, `/api/chat/threads/${threadId}`)).body.metadata).toEqual({ a: '1' });
+    expect((await t.call(`/api/chat/threads/${threadId}`)).body.metadata).toEqual({ a: '1' });
   });
 
   test.each([
@@ -133,23 +126,23 @@ describe.skipIf(!redisTestsEnabled())('threads as resources', () => {
       expect(new Set(ids)).toEqual(new Set(made));
     }
     // Most recently updated first: touching the first-made one moves it to the front.
-    const patched = await call(t, `/api/chat/threads/${made[0]}`, json('PATCH', { title: 'top' }));
+    const patched = await t.call(`/api/chat/threads/${made[0]}`, json('PATCH', { title: 'top' }));
     expect(patched.status).toBe(200);
-    const first = await call(t, `/api/chat/threads?limit=1&metadata.batch=${batch}`);
+    const first = await t.call(`/api/chat/threads?limit=1&metadata.batch=${batch}`);
     expect(first.body.threads.map((x: { id: string }) => x.id)).toEqual([made[0]]);
     expect(first.body.nextCursor).toEqual(expect.any(String));
     // Every filter must match.
     const even = await pageThrough(t, `&metadata.batch=${batch}&metadata.parity=even`, 40);
     expect(even).toHaveLength(150);
-    const picked = await call(t, `/api/chat/threads?metadata.batch=${batch}&metadata.pick=me`);
+    const picked = await t.call(`/api/chat/threads?metadata.batch=${batch}&metadata.pick=me`);
     expect(picked.body).toEqual({
       threads: [expect.objectContaining({ id: made[7] })],
       nextCursor: null,
     });
-    const none = await call(t, `/api/chat/threads?metadata.batch=${batch}&metadata.pick=you`);
+    const none = await t.call(`/api/chat/threads?metadata.batch=${batch}&metadata.pick=you`);
     expect(none.body).toEqual({ threads: [], nextCursor: null });
     // The default page is 20.
-    const plain = await call(t, `/api/chat/threads?metadata.batch=${batch}`);
+    const plain = await t.call(`/api/chat/threads?metadata.batch=${batch}`);
     expect(plain.body.threads).toHaveLength(20);
   });
 
@@ -163,7 +156,7 @@ describe.skipIf(!redisTestsEnabled())('threads as resources', () => {
     ['a bad metadata key', 'metadata.a%20b=1', 'invalid_request'],
     ['an unknown parameter', 'status=busy', 'invalid_request'],
   ])('list with %s: 400', async (_name, query, code) => {
-    const response = await call(t, `/api/chat/threads?${query}`);
+    const response = await t.call(`/api/chat/threads?${query}`);
     expect(response.status).toBe(400);
     expect(response.body.error.code).toBe(code);
   });
@@ -172,26 +165,24 @@ describe.skipIf(!redisTestsEnabled())('threads as resources', () => {
     const created = await createThread(t, { metadata: { a: '1', b: '2' } });
     const id = created.body.id;
     await Bun.sleep(5);
-    const patched = await call(
-      t,
+    const patched = await t.call(
       `/api/chat/threads/${id}`,
       json('PATCH', { metadata: { c: '3' } }),
     );
     expect(patched.status).toBe(200);
     expect(patched.body.metadata).toEqual({ c: '3' });
     expect(Date.parse(patched.body.updatedAt)).toBeGreaterThan(Date.parse(created.body.updatedAt));
-    const titled = await call(
-      t,
+    const titled = await t.call(
       `/api/chat/threads/${id}`,
       json('PATCH', { title: '  My title  ' }),
     );
     expect(titled.body).toMatchObject({ title: 'My title', metadata: { c: '3' } });
     // The old metadata no longer finds it; the new one does.
-    const byOld = await call(t, '/api/chat/threads?metadata.a=1&metadata.b=2');
+    const byOld = await t.call('/api/chat/threads?metadata.a=1&metadata.b=2');
     expect(byOld.body.threads.map((x: { id: string }) => x.id)).not.toContain(id);
-    const byNew = await call(t, '/api/chat/threads?metadata.c=3');
+    const byNew = await t.call('/api/chat/threads?metadata.c=3');
     expect(byNew.body.threads.map((x: { id: string }) => x.id)).toContain(id);
-    const cleared = await call(t, `/api/chat/threads/${id}`, json('PATCH', { metadata: {} }));
+    const cleared = await t.call(`/api/chat/threads/${id}`, json('PATCH', { metadata: {} }));
     expect(cleared.body).toMatchObject({ metadata: {}, title: 'My title' });
   });
 
@@ -208,24 +199,23 @@ describe.skipIf(!redisTestsEnabled())('threads as resources', () => {
   ])('patch with %s: 400, nothing changed', async (_name, body) => {
     const created = await createThread(t, { metadata: { keep: 'me' } });
     const id = created.body.id;
-    const response = await call(t, `/api/chat/threads/${id}`, json('PATCH', body));
+    const response = await t.call(`/api/chat/threads/${id}`, json('PATCH', body));
     expect(response.status).toBe(400);
     expect(response.body.error.code).toBe('invalid_request');
-    expect((await call(t, `/api/chat/threads/${id}`)).body).toEqual(created.body);
+    expect((await t.call(`/api/chat/threads/${id}`)).body).toEqual(created.body);
   });
 
   test('a title of 200 characters is fine; an unknown thread is a 404 everywhere', async () => {
     const created = await createThread(t);
-    const ok = await call(
-      t,
+    const ok = await t.call(
       `/api/chat/threads/${created.body.id}`,
       json('PATCH', { title: 'é'.repeat(200) }),
     );
     expect(ok.status).toBe(200);
     const unknown = '/api/chat/threads/nope-not-here';
-    expect((await call(t, unknown)).status).toBe(404);
-    expect((await call(t, unknown, json('PATCH', { title: 'x' }))).status).toBe(404);
-    const deleted = await call(t, unknown, { method: 'DELETE' });
+    expect((await t.call(unknown)).status).toBe(404);
+    expect((await t.call(unknown, json('PATCH', { title: 'x' }))).status).toBe(404);
+    const deleted = await t.call(unknown, { method: 'DELETE' });
     expect(deleted.status).toBe(404);
     expect(deleted.body.error.code).toBe('not_found');
   });
@@ -234,7 +224,7 @@ describe.skipIf(!redisTestsEnabled())('threads as resources', () => {
     const created = await createThread(t, { metadata: { kind: 'busy' } });
     const posted = await t.post({ content: 'hello', threadId: created.body.id });
     expect(posted.status).toBe(202);
-    const view = await call(t, `/api/chat/threads/${created.body.id}`);
+    const view = await t.call(`/api/chat/threads/${created.body.id}`);
     expect(view.body).toMatchObject({
       status: 'busy',
       lastRunId: posted.body.runId,
@@ -242,7 +232,7 @@ describe.skipIf(!redisTestsEnabled())('threads as resources', () => {
       metadata: { kind: 'busy' },
     });
     const second = await t.post({ content: 'again', threadId: created.body.id });
-    expect((await call(t, `/api/chat/threads/${created.body.id}`)).body.lastRunId).toBe(
+    expect((await t.call(`/api/chat/threads/${created.body.id}`)).body.lastRunId).toBe(
       second.body.runId,
     );
   });
@@ -272,7 +262,7 @@ describe.skipIf(!redisTestsEnabled())('deleting a thread', () => {
     const queued = await t.post({ content: 'wait your turn', threadId });
     await llm.waitForRequests(1);
     await waitForValue(
-      async () => (await call(t, `/api/chat/runs/${running.body.runId}`)).body.status,
+      async () => (await t.call(`/api/chat/runs/${running.body.runId}`)).body.status,
       (status) => status === 'running',
     );
     const runIds = [running.body.runId, queued.body.runId];
@@ -298,9 +288,9 @@ describe.skipIf(!redisTestsEnabled())('deleting a thread', () => {
     // The deletion comes after both cancels.
     expect(ofThread.at(-1)?.type).toBe('agent.thread.deleted');
 
-    expect((await call(t, `/api/chat/threads/${threadId}`)).status).toBe(404);
-    expect((await call(t, `/api/chat/runs/${running.body.runId}`)).status).toBe(404);
-    expect((await call(t, `/api/chat/threads/${threadId}/messages`)).status).toBe(404);
+    expect((await t.call(`/api/chat/threads/${threadId}`)).status).toBe(404);
+    expect((await t.call(`/api/chat/runs/${running.body.runId}`)).status).toBe(404);
+    expect((await t.call(`/api/chat/threads/${threadId}/messages`)).status).toBe(404);
     const rows = await rowsOfThread(t.sql, threadId);
     expect(rows).toMatchObject({ threads: 0, metadata: 0, messages: 0, runs: 0 });
     expect([...new Set(rows.outbox)].sort()).toEqual([
@@ -315,21 +305,21 @@ describe.skipIf(!redisTestsEnabled())('deleting a thread', () => {
     expect(await t.deps.redis.exists(...streams)).toBe(0);
     expect(await t.deps.queue.getJob(queued.body.runId)).toBeUndefined();
     // Deleting again: 404.
-    expect((await call(t, `/api/chat/threads/${threadId}`, { method: 'DELETE' })).status).toBe(404);
+    expect((await t.call(`/api/chat/threads/${threadId}`, { method: 'DELETE' })).status).toBe(404);
 
     // A new message with the same id starts a fresh thread.
     llm.setDefault({ kind: 'reply', content: 'fresh' });
     const fresh = await t.post({ content: 'hello again', threadId });
     expect(fresh.status).toBe(202);
     await t.events.waitForTerminal(fresh.body.runId);
-    const view = await call(t, `/api/chat/threads/${threadId}`);
+    const view = await t.call(`/api/chat/threads/${threadId}`);
     expect(view.body).toMatchObject({
       id: threadId,
       metadata: {},
       messageCount: 2,
       status: 'idle',
     });
-    const messages = await call(t, `/api/chat/threads/${threadId}/messages`);
+    const messages = await t.call(`/api/chat/threads/${threadId}/messages`);
     expect(messages.body.messages.map((m: { content: string }) => m.content)).toEqual([
       'hello again',
       'fresh',
@@ -380,8 +370,8 @@ describe.skipIf(!redisTestsEnabled())('the retention sweep', () => {
     expect(cancelled).toHaveLength(1);
     expect(cancelled[0]?.payload.by).toBe('thread_deleted');
 
-    expect((await call(t, `/api/chat/threads/${old.body.id}`)).status).toBe(404);
-    expect((await call(t, `/api/chat/threads/${fresh.body.id}`)).status).toBe(200);
+    expect((await t.call(`/api/chat/threads/${old.body.id}`)).status).toBe(404);
+    expect((await t.call(`/api/chat/threads/${fresh.body.id}`)).status).toBe(200);
     // Nothing left to sweep.
     expect(await t.retention.sweep()).toEqual({ deleted: 0, gone: 0, failed: 0 });
   });

@@ -13,15 +13,8 @@ import { rowCounts } from '../support/rows';
 
 const SECRET = newWebhookSecret();
 
-async function call(t: TestApp, path: string, init?: RequestInit) {
-  const response = await t.request(path, init);
-  const text = await response.text();
-  // biome-ignore lint/suspicious/noExplicitAny: tests inspect bodies freely
-  return { status: response.status, body: (text ? JSON.parse(text) : undefined) as any };
-}
-
 const deliveriesOf = async (t: TestApp, runId: string) =>
-  (await call(t, `/api/webhooks/deliveries?runId=${runId}`)).body.deliveries;
+  (await t.call(`/api/webhooks/deliveries?runId=${runId}`)).body.deliveries;
 
 /** The run's delivery once its status is `status` (the sender writes it after the request). */
 async function deliveryOnce(t: TestApp, runId: string, status: string, attempts?: number) {
@@ -133,11 +126,11 @@ describe.skipIf(!redisTestsEnabled())('webhooks: WEBHOOK_URL', () => {
       deliveredAt: null,
     });
     expect(receiver.of(id)).toHaveLength(4);
-    const listed = await call(t, `/api/webhooks/deliveries?status=failed&runId=${body.runId}`);
+    const listed = await t.call(`/api/webhooks/deliveries?status=failed&runId=${body.runId}`);
     expect(listed.body.deliveries.map((d: { id: string }) => d.id)).toEqual([failed.id]);
 
     receiver.answerWith(() => ({ status: 200 }));
-    const again = await call(t, `/api/webhooks/deliveries/${failed.id}/redeliver`, {
+    const again = await t.call(`/api/webhooks/deliveries/${failed.id}/redeliver`, {
       method: 'POST',
     });
     expect(again.status).toBe(202);
@@ -151,7 +144,7 @@ describe.skipIf(!redisTestsEnabled())('webhooks: WEBHOOK_URL', () => {
     const { body } = await t.post({ content: 'redeliver me' });
     const id = (await t.events.waitForTerminal(body.runId)).at(-1)?.eventId as string;
     const delivered = await deliveryOnce(t, body.runId, 'delivered', 1);
-    const again = await call(t, `/api/webhooks/deliveries/${delivered.id}/redeliver`, {
+    const again = await t.call(`/api/webhooks/deliveries/${delivered.id}/redeliver`, {
       method: 'POST',
     });
     expect(again.status).toBe(202);
@@ -205,12 +198,12 @@ describe.skipIf(!redisTestsEnabled())('webhooks: WEBHOOK_URL', () => {
     const runIds: string[] = [];
     for (let i = 0; i < 5; i++) runIds.push((await t.post({ content: `page ${i}` })).body.runId);
     for (const runId of runIds) await deliveryOnce(t, runId, 'delivered');
-    const all = (await call(t, '/api/webhooks/deliveries?limit=100')).body.deliveries;
+    const all = (await t.call('/api/webhooks/deliveries?limit=100')).body.deliveries;
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
       const at: string = cursor ? `&cursor=${cursor}` : '';
-      const page = await call(t, `/api/webhooks/deliveries?limit=2${at}`);
+      const page = await t.call(`/api/webhooks/deliveries?limit=2${at}`);
       expect(page.status).toBe(200);
       seen.push(...page.body.deliveries.map((d: { id: string }) => d.id));
       cursor = page.body.nextCursor;
@@ -230,14 +223,14 @@ describe.skipIf(!redisTestsEnabled())('webhooks: WEBHOOK_URL', () => {
     ['cursor=bm90LWpzb24', 'invalid_cursor'],
     ['other=1', 'invalid_request'],
   ])('the log with %s: 400 %s', async (query, code) => {
-    const { status, body } = await call(t, `/api/webhooks/deliveries?${query}`);
+    const { status, body } = await t.call(`/api/webhooks/deliveries?${query}`);
     expect(status).toBe(400);
     expect(body.error.code).toBe(code);
   });
 
   test('redeliver an unknown delivery: 404, nothing changed', async () => {
     const before = await rowCounts(t.sql);
-    const { status, body } = await call(t, '/api/webhooks/deliveries/whd_nope/redeliver', {
+    const { status, body } = await t.call('/api/webhooks/deliveries/whd_nope/redeliver', {
       method: 'POST',
     });
     expect(status).toBe(404);

@@ -85,6 +85,13 @@ export async function startTestApp(
       // biome-ignore lint/suspicious/noExplicitAny: tests inspect bodies freely
       return { status: response.status, body: (await response.json()) as any };
     },
+    /** Any request; the body parsed as JSON when there is one (a 204 has none). */
+    async call(path: string, init?: RequestInit) {
+      const response = await app.handle(new Request(`http://localhost${path}`, init));
+      const text = await response.text();
+      // biome-ignore lint/suspicious/noExplicitAny: tests inspect bodies freely
+      return { status: response.status, body: (text ? JSON.parse(text) : undefined) as any };
+    },
     async get(path: string) {
       const response = await app.handle(new Request(`http://localhost${path}`));
       // biome-ignore lint/suspicious/noExplicitAny: tests inspect bodies freely
