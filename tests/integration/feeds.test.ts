@@ -250,8 +250,9 @@ describe.skipIf(!redisTestsEnabled())('live feeds (SSE)', () => {
     expect(await firstChunk(`${t.baseUrl}/api/chat/threads/${threadId}/events`)).toBe(
       ': connected\n\n',
     );
-    // A run feed resumed from the start of an attempt whose model has not answered yet.
-    llm.enqueue({ kind: 'reply', delayMs: 3000 });
+    // A run feed resumed from the start of an attempt whose model has not answered yet (and
+    // will not: a busy machine must not let the run end before the feed opens; it is cancelled).
+    llm.enqueue({ kind: 'stall' });
     const { body } = await t.post({ content: 'think first' });
     const [, started] = await t.events
       .waitFor(
@@ -267,6 +268,8 @@ describe.skipIf(!redisTestsEnabled())('live feeds (SSE)', () => {
       (entries) => entries.length === 1,
     );
     expect(await firstChunk(runFeed(body.runId), started?.id)).toBe(': connected\n\n');
+    const cancel = await t.call(`/api/chat/runs/${body.runId}/cancel`, { method: 'POST' });
+    expect(cancel.status).toBe(202);
     await t.events.waitForTerminal(body.runId);
   });
 
