@@ -41,6 +41,7 @@ export async function storeCost(kind: 'cuid2' | 'ordered', messages: number) {
   const store = await openStore(`file:${join(dir, 'storage.db')}`);
   try {
     const start = performance.now();
+    const cpu = process.cpuUsage();
     for (let done = 0; done < messages; done += GROUP) {
       const group = Array.from({ length: Math.min(GROUP, messages - done) }, (_, i) => {
         const ids = allIds[done + i] as Ids;
@@ -72,7 +73,12 @@ export async function storeCost(kind: 'cuid2' | 'ordered', messages: number) {
       );
     }
     const ms = performance.now() - start;
-    return { usPerMessage: (ms * 1000) / messages, perSecond: (messages / ms) * 1000 };
+    const used = process.cpuUsage(cpu);
+    return {
+      usPerMessage: (ms * 1000) / messages,
+      cpuUsPerMessage: (used.user + used.system) / messages,
+      perSecond: (messages / ms) * 1000,
+    };
   } finally {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
