@@ -175,7 +175,10 @@ async function noopJobCost(redisUrl: string, count: number) {
   for (let done = 0; done < count; done += 1000) {
     const size = Math.min(1000, count - done);
     await queue.addBulk(
-      Array.from({ length: size }, (_, i) => ({ name: 'noop', data: { runId: `run_${done + i}` } })),
+      Array.from({ length: size }, (_, i) => ({
+        name: 'noop',
+        data: { runId: `run_${done + i}` },
+      })),
     );
   }
   const before = process.cpuUsage();

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
-import { Queue, Worker } from 'bullmq';
+import { type Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 
 /** One autocannon run (the load generator lives in this process, never in the server's). */
@@ -38,25 +38,6 @@ export async function cannon(opts: {
     p50: result.latency.p50,
     p99: result.latency.p99,
   };
-}
-
-/** Plain BullMQ on the same Redis: how fast can jobs be added with `inFlight` adds pending? */
-export async function queueAddCeiling(redisUrl: string, durationMs: number, inFlight = 50) {
-  const name = `bench-raw-${Date.now()}`;
-  const queue = new Queue(name, { connection: connectionOf(redisUrl), prefix: 'bench' });
-  await queue.waitUntilReady();
-  let added = 0;
-  const end = Date.now() + durationMs;
-  const start = performance.now();
-  await Promise.all(
-    Array.from({ length: inFlight }, async () => {
-      while (Date.now() < end) {
-        await queue.add('noop', { runId: `run_${added}` }, { jobId: `job-${added++}` });
-      }
-    }),
-  );
-  const rate = added / ((performance.now() - start) / 1000);
-  return { rate, queue, added };
 }
 
 /** A no-op BullMQ worker at concurrency 50 over the jobs the add ceiling left behind. */
@@ -104,6 +85,7 @@ export class CompletionWatcher {
   private readonly redis: Redis;
   private readonly keepPayloads: boolean;
   private lastId = '$';
+  private readonly waiters = new Map<string, () => void>();
   private stopped = false;
   private loop: Promise<void>;
 
@@ -133,10 +115,14 @@ export class CompletionWatcher {
             entry[fields[i] as string] = fields[i + 1] as string;
           if (entry.type === 'agent.run.completed') {
             this.completedAt.set(entry.runId as string, Date.parse(entry.occurredAt as string));
+            this.waiters.get(entry.runId as string)?.();
             if (this.keepPayloads) {
               this.completedPayload.set(entry.runId as string, JSON.parse(entry.payload ?? 'null'));
             }
-          } else if (entry.type === 'agent.run.failed') this.failed.add(entry.runId as string);
+          } else if (entry.type === 'agent.run.failed') {
+            this.failed.add(entry.runId as string);
+            this.waiters.get(entry.runId as string)?.();
+          }
         }
       }
     }
@@ -148,6 +134,21 @@ export class CompletionWatcher {
       if (Date.now() > deadline) break;
       await Bun.sleep(20);
     }
+  }
+
+  /** Resolves true once the run has completed, false when it failed or `timeoutMs` passed. */
+  completion(runId: string, timeoutMs: number): Promise<boolean> {
+    if (this.completedAt.has(runId)) return Promise.resolve(true);
+    if (this.failed.has(runId)) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => settle(false), timeoutMs);
+      const settle = (completed: boolean) => {
+        clearTimeout(timer);
+        this.waiters.delete(runId);
+        resolve(completed);
+      };
+      this.waiters.set(runId, () => settle(this.completedAt.has(runId)));
+    });
   }
 
   async close() {

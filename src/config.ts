@@ -325,7 +325,7 @@ export function loadConfig(env: Env = process.env, overrides: ConfigOverrides = 
       attempts: int('RUN_ATTEMPTS', 3, 1, 100),
       backoffMs: int('RUN_BACKOFF_MS', 1000, 0),
       llmTimeoutMs: int('LLM_TIMEOUT_MS', 60_000, 1),
-      workerConcurrency: int('WORKER_CONCURRENCY', 16, 1, 1000),
+      workerConcurrency: int('WORKER_CONCURRENCY', 256, 1, 1000),
       staleMs: int('RUN_STALE_MS', 300_000, 1000),
       lockMs: int('RUN_LOCK_MS', 30_000, 1000),
       stalledCheckMs: int('RUN_STALLED_CHECK_MS', 30_000, 500),

@@ -47,7 +47,7 @@ describe('loadConfig', () => {
       attempts: 3,
       backoffMs: 1000,
       llmTimeoutMs: 60_000,
-      workerConcurrency: 16,
+      workerConcurrency: 256,
       staleMs: 300_000,
       lockMs: 30_000,
       stalledCheckMs: 30_000,
