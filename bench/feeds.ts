@@ -1,0 +1,283 @@
+/**
+ * P7, live feeds: many SSE clients watching streaming runs, on one server process (both roles).
+ * Every client must get every event of its run once, in order, through the terminal event; the
+ * figures are the server's CPU per delivered event and its RSS. `bun bench/feeds.ts [--quick]`
+ * runs it alone on a private Redis and fake model; `bun run bench` calls `feedFigures`.
+ *
+ * Each run pauses before its reply: the message offers a client tool and tells the fake model
+ * (`[[tool:hold]]`) to call it, so the run waits in `requires_action` while its watchers connect
+ * and catch up. Then the bench answers the tool, and the fake streams the reply one word every
+ * `PACE_MS` (`[[pace:MS]]`), so the runs are live while they are watched. After the runs end,
+ * one more client per run replays the finished run's whole history: the reference each
+ * watcher's events are held to.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { startFakeLlm } from '../harness/fake-llm';
+import { PrivateRedis } from '../harness/private-redis';
+import { type ServerProcess, spawnServer } from '../harness/processes';
+import { cpuSeconds } from './load';
+import { type SeenEvent, SseWatcher } from './sse-client';
+
+export type Row = {
+  figure: string;
+  value: string;
+  ratio?: string;
+  target?: string;
+  pass?: boolean;
+};
+
+/** Between two words of a streamed reply: slower than the delta writer's 50 ms batching. */
+const PACE_MS = 60;
+/** Feeds opened at once while connecting, so the listen backlog never overflows. */
+const CONNECT_BATCH = 100;
+const TERMINAL = new Set(['agent.run.completed', 'agent.run.failed', 'agent.run.cancelled']);
+
+const fmt = (n: number, digits = 0) =>
+  Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits }) : 'n/a';
+const rssMb = (server: ServerProcess) => {
+  const status = readFileSync(`/proc/${server.proc.pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+};
+
+async function api(base: string, path: string, body?: unknown) {
+  const response = await fetch(`${base}${path}`, {
+    method: body === undefined ? 'GET' : 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  // biome-ignore lint/suspicious/noExplicitAny: the bench reads answers freely
+  const json = (await response.json()) as any;
+  if (!response.ok) throw new Error(`${path}: ${response.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+/** The run, once it waits in `requires_action` for the client tool: its tool call's id. */
+async function heldCall(base: string, runId: string): Promise<string> {
+  for (const deadline = Date.now() + 60_000; Date.now() < deadline; ) {
+    const run = await api(base, `/api/chat/runs/${runId}?wait=10`);
+    if (run.status === 'requires_action') return run.pendingAction.toolCalls[0].toolCallId;
+    if (['completed', 'failed', 'cancelled'].includes(run.status)) {
+      throw new Error(`run ${runId} ended (${run.status}) before it asked for its tool`);
+    }
+  }
+  throw new Error(`run ${runId} never reached requires_action`);
+}
+
+/** One watcher's events against the reference: what it missed, saw twice or out of order. */
+function check(events: SeenEvent[], reference: SeenEvent[], index: Map<string, number>) {
+  const seen = new Set<string>();
+  let duplicated = 0;
+  let outOfOrder = 0;
+  let unknown = 0;
+  let garbled = 0;
+  let last = -1;
+  for (const event of events) {
+    const at = index.get(event.id);
+    if (at === undefined) {
+      unknown++;
+      continue;
+    }
+    if (seen.has(event.id)) {
+      duplicated++;
+      continue;
+    }
+    seen.add(event.id);
+    if (at < last) outOfOrder++;
+    last = Math.max(last, at);
+    const expected = reference[at] as SeenEvent;
+    if (expected.type !== event.type || expected.dataLength !== event.dataLength) garbled++;
+  }
+  const terminal = events.at(-1);
+  return {
+    missed: reference.length - seen.size,
+    duplicated,
+    outOfOrder,
+    unknown,
+    garbled,
+    gotTerminal: terminal !== undefined && TERMINAL.has(terminal.type),
+  };
+}
+
+export async function feedFigures(opts: {
+  quick: boolean;
+  redisUrl: string;
+  llmUrl: string;
+  dir: string;
+}): Promise<Row[]> {
+  const S = opts.quick ? { runs: 4, perRun: 50, words: 40 } : { runs: 20, perRun: 50, words: 100 };
+  const clients = S.runs * S.perRun;
+  const server = await spawnServer('both', {
+    DATABASE_URL: `file:${join(opts.dir, `feeds-${Date.now()}.db`)}`,
+    REDIS_URL: opts.redisUrl,
+    REDIS_STREAM_KEY: `feeds_bench_${Date.now()}`,
+    OPENAI_BASE_URL: opts.llmUrl,
+    ADMIN_PASSWORD: 'bench',
+    LOG_LEVEL: 'warn',
+    WORKER_CONCURRENCY: String(Math.max(16, S.runs * 2)),
+  });
+  const host = '127.0.0.1';
+  const watchers: SseWatcher[] = [];
+  let sampler: ReturnType<typeof setInterval> | undefined;
+  try {
+    const base = server.baseUrl;
+    const rssBefore = rssMb(server);
+    // The tool's answer is what the fake echoes back, word by word: the reply's length.
+    const output = Array.from({ length: S.words }, (_, i) => `word${i}`).join(' ');
+    const runIds: string[] = [];
+    for (let i = 0; i < S.runs; i++) {
+      const accepted = await api(base, '/api/chat/messages', {
+        content: `Watch run ${i} [[tool:hold]] [[pace:${PACE_MS}]]`,
+        clientTools: [
+          { name: 'hold', description: 'Waits for the bench.', parameters: { type: 'object' } },
+        ],
+      });
+      runIds.push(accepted.runId);
+    }
+    const calls = await Promise.all(runIds.map((runId) => heldCall(base, runId)));
+
+    // Every watcher connected and caught up (it has the run's requires_action) before any reply.
+    const byRun = runIds.map((runId) =>
+      Array.from(
+        { length: S.perRun },
+        () => new SseWatcher(host, server.port, `/api/chat/runs/${runId}/events`),
+      ),
+    );
+    const all = byRun.flat();
+    for (let i = 0; i < all.length; i += CONNECT_BATCH) {
+      const batch = all.slice(i, i + CONNECT_BATCH);
+      await Promise.all(batch.map((w) => w.open()));
+      watchers.push(...batch);
+    }
+    const caughtUp = await Promise.all(
+      all.map((w) =>
+        w.until((x) => x.events.some((e) => e.type === 'agent.run.requires_action'), 60_000),
+      ),
+    );
+    const notCaughtUp = caughtUp.filter((ok) => !ok).length;
+    const rssConnected = rssMb(server);
+
+    let rssPeak = rssConnected;
+    sampler = setInterval(() => {
+      rssPeak = Math.max(rssPeak, rssMb(server));
+    }, 100);
+    const cpuStart = cpuSeconds(server);
+    const started = Date.now();
+    await Promise.all(
+      runIds.map((runId, i) =>
+        api(base, `/api/chat/runs/${runId}/tool-outputs`, {
+          outputs: [{ toolCallId: calls[i], output }],
+        }),
+      ),
+    );
+    await Promise.all(all.map((w) => w.until((x) => x.ended, 180_000)));
+    const seconds = (Date.now() - started) / 1000;
+    const cpu = cpuSeconds(server) - cpuStart;
+    clearInterval(sampler);
+    rssPeak = Math.max(rssPeak, rssMb(server));
+    for (const w of all) w.close();
+    await Promise.all(all.map((w) => w.until((x) => x.closed, 10_000)));
+    const rssAfter = rssMb(server);
+
+    // The reference: the finished run's whole history, replayed by one more client.
+    const totals = { missed: 0, duplicated: 0, outOfOrder: 0, unknown: 0, garbled: 0 };
+    let delivered = 0;
+    let withTerminal = 0;
+    let referenceEvents = 0;
+    let deltas = 0;
+    for (const [i, runId] of runIds.entries()) {
+      const replay = new SseWatcher(host, server.port, `/api/chat/runs/${runId}/events`);
+      await replay.open();
+      await replay.until((x) => x.ended, 30_000);
+      replay.close();
+      const reference = replay.events;
+      if (!TERMINAL.has(reference.at(-1)?.type ?? '')) {
+        throw new Error(`run ${runId}: its replay has no terminal event (${reference.length})`);
+      }
+      referenceEvents += reference.length;
+      deltas += reference.filter((e) => e.type === 'agent.run.delta').length;
+      const index = new Map(reference.map((e, at) => [e.id, at]));
+      for (const w of byRun[i] as SseWatcher[]) {
+        delivered += w.events.length;
+        const result = check(w.events, reference, index);
+        for (const key of Object.keys(totals) as (keyof typeof totals)[]) {
+          totals[key] += result[key];
+        }
+        if (result.gotTerminal && w.ended) withTerminal++;
+      }
+    }
+    const clean =
+      totals.missed + totals.duplicated + totals.outOfOrder + totals.unknown + totals.garbled ===
+        0 &&
+      withTerminal === clients &&
+      notCaughtUp === 0;
+    return [
+      {
+        figure: `P7 feeds: ${fmt(clients)} SSE clients on ${S.runs} streaming runs (${S.perRun} a run, connected before the reply)`,
+        value: `${fmt(seconds, 1)} s`,
+      },
+      {
+        figure: `P7 events delivered (${fmt(referenceEvents / S.runs, 1)} a run, ${fmt(deltas / S.runs, 1)} of them deltas)`,
+        value: fmt(delivered),
+        ratio: `${fmt(delivered / (referenceEvents * S.perRun), 3)} × expected`,
+      },
+      {
+        figure: `P7 missed · duplicated · out of order (unknown ids ${totals.unknown}, frames unlike the replay's ${totals.garbled})`,
+        value: `${totals.missed} · ${totals.duplicated} · ${totals.outOfOrder}`,
+        target: '0 · 0 · 0',
+        pass: clean,
+      },
+      {
+        figure: `P7 clients that got the terminal event and the end of the feed${notCaughtUp ? ` (${notCaughtUp} never caught up)` : ''}`,
+        value: `${fmt(withTerminal)}/${fmt(clients)}`,
+        pass: withTerminal === clients,
+      },
+      {
+        figure: 'P7 server CPU per delivered event (the runs themselves included)',
+        value: `${fmt((cpu * 1e6) / Math.max(delivered, 1), 1)} µs`,
+        ratio: `${fmt(cpu / seconds, 2)} cores busy`,
+      },
+      {
+        figure: 'P7 server RSS: idle → clients connected → peak → clients gone',
+        value: `${fmt(rssBefore)} → ${fmt(rssConnected)} → ${fmt(rssPeak)} → ${fmt(rssAfter)} MB`,
+        ratio: `${fmt(((rssConnected - rssBefore) * 1024) / clients, 1)} KB a client`,
+      },
+    ];
+  } finally {
+    clearInterval(sampler);
+    for (const w of watchers) w.close();
+    await server.kill('SIGKILL');
+  }
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
+  const dir = mkdtempSync(join(tmpdir(), 'agent-run-feeds-'));
+  const redis = await PrivateRedis.start();
+  const llm = await startFakeLlm({ quiet: true });
+  try {
+    console.log(
+      `agent-run bench P7 feeds${values.quick ? ' --quick' : ''}: ${navigator.hardwareConcurrency} cores, Bun ${Bun.version}\n`,
+    );
+    const rows = await feedFigures({
+      quick: values.quick === true,
+      redisUrl: redis.url,
+      llmUrl: llm.url,
+      dir,
+    });
+    console.log('| figure | value | ratio | target | result |\n| --- | --- | --- | --- | --- |');
+    for (const r of rows) {
+      const result = r.pass === undefined ? '' : r.pass ? 'PASS' : 'FAIL';
+      console.log(
+        `| ${r.figure} | ${r.value} | ${r.ratio ?? ''} | ${r.target ?? ''} | ${result} |`,
+      );
+    }
+    process.exitCode = rows.some((r) => r.pass === false) ? 1 : 0;
+  } finally {
+    await llm.stop();
+    await redis.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
