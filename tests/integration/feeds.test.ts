@@ -3,6 +3,8 @@ import { Redis } from 'ioredis';
 import { type FakeLlm, startFakeLlm } from '../../harness/fake-llm';
 import { waitForJobState, waitForValue } from '../../harness/wait';
 import { runStreamKey } from '../../src/events/stream-writer';
+import type { Entry } from '../../src/feeds/feed-reader';
+import { encodeEntry, formatEntry } from '../../src/feeds/sse';
 import { startTestApp, type TestApp } from '../support/app';
 import { redisTestsEnabled } from '../support/redis';
 import { type FeedEvent, readFeed } from '../support/sse';
@@ -268,6 +270,52 @@ describe.skipIf(!redisTestsEnabled())('live feeds (SSE)', () => {
     );
     expect(await firstChunk(runFeed(body.runId), started?.id)).toBe(': connected\n\n');
     await t.events.waitForTerminal(body.runId);
+  });
+
+  test("a stream's live entry reaches every feed as one object, so its frame is made once", async () => {
+    const probe = new Redis(t.config.redis.url);
+    const key = runStreamKey(t.deps.stream, 'run_sharedframes');
+    const got: Entry[][] = [[], [], []];
+    const releases = await Promise.all(
+      got.map((into) => t.deps.feeds.subscribe(key, '0-0', (entry) => into.push(entry))),
+    );
+    try {
+      const fields = (i: number) => [
+        'type',
+        'agent.run.delta',
+        'eventId',
+        `evt_shared${i}`,
+        'runId',
+        'run_sharedframes',
+        'threadId',
+        'thr_sharedframes',
+        'occurredAt',
+        new Date().toISOString(),
+        'payload',
+        JSON.stringify({ attempt: 1, index: i, text: `piece ${i} ` }),
+      ];
+      await probe.xadd(key, '*', ...fields(0));
+      await probe.xadd(key, '*', ...fields(1));
+      const counts = await waitForValue(
+        () => got.map((entries) => entries.length),
+        (now) => now.every((n) => n === 2),
+      );
+      expect(counts).toEqual([2, 2, 2]);
+      for (const at of [0, 1]) {
+        const [first, ...others] = got.map((entries) => entries[at] as Entry);
+        for (const other of others) {
+          expect(other).toBe(first as Entry);
+          expect(encodeEntry(other)).toBe(encodeEntry(first as Entry));
+        }
+        expect(new TextDecoder().decode(encodeEntry(first as Entry))).toBe(
+          formatEntry(first as Entry),
+        );
+      }
+    } finally {
+      for (const release of releases) release();
+      await probe.del(key);
+      probe.disconnect();
+    }
   });
 
   test('200 concurrent feeds share one reader, and leave nothing behind when closed', async () => {
