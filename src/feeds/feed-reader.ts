@@ -36,8 +36,33 @@ export function isStreamId(text: string): boolean {
   );
 }
 
-/** Stream ids compare as (milliseconds, sequence). */
+/**
+ * Stream ids compare as (milliseconds, sequence). Called for every subscriber of every entry,
+ * so it allocates nothing: Redis writes both parts without leading zeros, so a longer part is
+ * the larger number and parts of one length order as text. Anything else (no `-`, a leading
+ * zero) is compared as numbers.
+ */
 export function compareIds(a: string, b: string): number {
+  if (a === b) return 0;
+  const ad = a.indexOf('-');
+  const bd = b.indexOf('-');
+  if (ad < 1 || bd < 1 || !canonical(a, ad) || !canonical(b, bd)) return compareAsNumbers(a, b);
+  if (ad !== bd) return ad - bd;
+  // Parts of the same lengths: the texts order as the numbers (the common case, and native).
+  if (a.length === b.length) return a < b ? -1 : 1;
+  for (let i = 0; i < ad; i++) {
+    const d = a.charCodeAt(i) - b.charCodeAt(i);
+    if (d !== 0) return d;
+  }
+  return a.length - b.length;
+}
+
+/** Neither part has a leading zero (`0` itself is fine). */
+const canonical = (id: string, dash: number) =>
+  (id.charCodeAt(0) !== 48 || dash === 1) &&
+  (id.charCodeAt(dash + 1) !== 48 || id.length === dash + 2);
+
+function compareAsNumbers(a: string, b: string): number {
   const [am = 0, as = 0] = a.split('-').map(Number);
   const [bm = 0, bs = 0] = b.split('-').map(Number);
   return am === bm ? as - bs : am - bm;
