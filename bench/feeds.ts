@@ -101,6 +101,121 @@ function check(events: SeenEvent[], reference: SeenEvent[], index: Map<string, n
   };
 }
 
+/**
+ * One pass: `runs` runs, each held in `requires_action` while its `perRun` watchers connect and
+ * catch up, then released to stream a `words`-word reply; every watcher held to the run's replay.
+ * `open` collects the watchers, so the caller can close them whatever happens.
+ */
+async function watchRuns(
+  server: ServerProcess,
+  pass: { runs: number; perRun: number; words: number },
+  open: SseWatcher[],
+) {
+  const base = server.baseUrl;
+  const host = '127.0.0.1';
+  const feedPath = (runId: string) => `/api/chat/runs/${runId}/events`;
+  // The tool's answer is what the fake echoes back, word by word: the reply's length.
+  const output = Array.from({ length: pass.words }, (_, i) => `word${i}`).join(' ');
+  const runIds: string[] = [];
+  for (let i = 0; i < pass.runs; i++) {
+    const accepted = await api(base, '/api/chat/messages', {
+      content: `Watch run ${i} [[tool:hold]] [[pace:${PACE_MS}]]`,
+      clientTools: [
+        { name: 'hold', description: 'Waits for the bench.', parameters: { type: 'object' } },
+      ],
+    });
+    runIds.push(accepted.runId);
+  }
+  const calls = await Promise.all(runIds.map((runId) => heldCall(base, runId)));
+
+  // Every watcher connected and caught up (it has the run's requires_action) before any reply.
+  const byRun = runIds.map((runId) =>
+    Array.from({ length: pass.perRun }, () => new SseWatcher(host, server.port, feedPath(runId))),
+  );
+  const all = byRun.flat();
+  for (let i = 0; i < all.length; i += CONNECT_BATCH) {
+    const batch = all.slice(i, i + CONNECT_BATCH);
+    open.push(...batch);
+    await Promise.all(batch.map((w) => w.open()));
+  }
+  const caughtUp = await Promise.all(
+    all.map((w) =>
+      w.until((x) => x.events.some((e) => e.type === 'agent.run.requires_action'), 60_000),
+    ),
+  );
+  const notCaughtUp = caughtUp.filter((ok) => !ok).length;
+  const rssConnected = rssMb(server);
+
+  let rssPeak = rssConnected;
+  const sampler = setInterval(() => {
+    rssPeak = Math.max(rssPeak, rssMb(server));
+  }, 100);
+  const cpuStart = cpuSeconds(server);
+  const started = Date.now();
+  try {
+    await Promise.all(
+      runIds.map((runId, i) =>
+        api(base, `/api/chat/runs/${runId}/tool-outputs`, {
+          outputs: [{ toolCallId: calls[i], output }],
+        }),
+      ),
+    );
+    await Promise.all(all.map((w) => w.until((x) => x.ended, 180_000)));
+  } finally {
+    clearInterval(sampler);
+  }
+  const seconds = (Date.now() - started) / 1000;
+  const cpu = cpuSeconds(server) - cpuStart;
+  rssPeak = Math.max(rssPeak, rssMb(server));
+  for (const w of all) w.close();
+  await Promise.all(all.map((w) => w.until((x) => x.closed, 10_000)));
+  const rssAfter = rssMb(server);
+
+  // The reference: the finished run's whole history, replayed by one more client.
+  const totals = { missed: 0, duplicated: 0, outOfOrder: 0, unknown: 0, garbled: 0 };
+  let delivered = 0;
+  let withTerminal = 0;
+  let referenceEvents = 0;
+  let deltas = 0;
+  for (const [i, runId] of runIds.entries()) {
+    const replay = new SseWatcher(host, server.port, feedPath(runId));
+    open.push(replay);
+    await replay.open();
+    await replay.until((x) => x.ended, 30_000);
+    replay.close();
+    const reference = replay.events;
+    if (!TERMINAL.has(reference.at(-1)?.type ?? '')) {
+      throw new Error(`run ${runId}: its replay has no terminal event (${reference.length})`);
+    }
+    referenceEvents += reference.length;
+    deltas += reference.filter((e) => e.type === 'agent.run.delta').length;
+    const index = new Map(reference.map((e, at) => [e.id, at]));
+    for (const w of byRun[i] as SseWatcher[]) {
+      delivered += w.events.length;
+      const result = check(w.events, reference, index);
+      for (const key of Object.keys(totals) as (keyof typeof totals)[]) totals[key] += result[key];
+      if (result.gotTerminal && w.ended) withTerminal++;
+    }
+  }
+  const clients = all.length;
+  const wrong =
+    totals.missed + totals.duplicated + totals.outOfOrder + totals.unknown + totals.garbled;
+  return {
+    clients,
+    seconds,
+    cpu,
+    delivered,
+    expected: referenceEvents * pass.perRun,
+    referenceEvents,
+    deltas,
+    totals,
+    withTerminal,
+    notCaughtUp,
+    clean: wrong === 0 && withTerminal === clients && notCaughtUp === 0,
+    rss: { connected: rssConnected, peak: rssPeak, after: rssAfter },
+  };
+}
+
 export async function feedFigures(opts: {
   quick: boolean;
   redisUrl: string;
@@ -108,7 +223,6 @@ export async function feedFigures(opts: {
   dir: string;
 }): Promise<Row[]> {
   const S = opts.quick ? { runs: 4, perRun: 50, words: 40 } : { runs: 20, perRun: 50, words: 100 };
-  const clients = S.runs * S.perRun;
   const server = await spawnServer('both', {
     DATABASE_URL: `file:${join(opts.dir, `feeds-${Date.now()}.db`)}`,
     REDIS_URL: opts.redisUrl,
@@ -118,136 +232,53 @@ export async function feedFigures(opts: {
     LOG_LEVEL: 'warn',
     WORKER_CONCURRENCY: String(Math.max(16, S.runs * 2)),
   });
-  const host = '127.0.0.1';
-  const watchers: SseWatcher[] = [];
-  let sampler: ReturnType<typeof setInterval> | undefined;
+  const open: SseWatcher[] = [];
   try {
-    const base = server.baseUrl;
-    const rssBefore = rssMb(server);
-    // The tool's answer is what the fake echoes back, word by word: the reply's length.
-    const output = Array.from({ length: S.words }, (_, i) => `word${i}`).join(' ');
-    const runIds: string[] = [];
-    for (let i = 0; i < S.runs; i++) {
-      const accepted = await api(base, '/api/chat/messages', {
-        content: `Watch run ${i} [[tool:hold]] [[pace:${PACE_MS}]]`,
-        clientTools: [
-          { name: 'hold', description: 'Waits for the bench.', parameters: { type: 'object' } },
-        ],
-      });
-      runIds.push(accepted.runId);
-    }
-    const calls = await Promise.all(runIds.map((runId) => heldCall(base, runId)));
-
-    // Every watcher connected and caught up (it has the run's requires_action) before any reply.
-    const byRun = runIds.map((runId) =>
-      Array.from(
-        { length: S.perRun },
-        () => new SseWatcher(host, server.port, `/api/chat/runs/${runId}/events`),
-      ),
-    );
-    const all = byRun.flat();
-    for (let i = 0; i < all.length; i += CONNECT_BATCH) {
-      const batch = all.slice(i, i + CONNECT_BATCH);
-      await Promise.all(batch.map((w) => w.open()));
-      watchers.push(...batch);
-    }
-    const caughtUp = await Promise.all(
-      all.map((w) =>
-        w.until((x) => x.events.some((e) => e.type === 'agent.run.requires_action'), 60_000),
-      ),
-    );
-    const notCaughtUp = caughtUp.filter((ok) => !ok).length;
-    const rssConnected = rssMb(server);
-
-    let rssPeak = rssConnected;
-    sampler = setInterval(() => {
-      rssPeak = Math.max(rssPeak, rssMb(server));
-    }, 100);
-    const cpuStart = cpuSeconds(server);
-    const started = Date.now();
-    await Promise.all(
-      runIds.map((runId, i) =>
-        api(base, `/api/chat/runs/${runId}/tool-outputs`, {
-          outputs: [{ toolCallId: calls[i], output }],
-        }),
-      ),
-    );
-    await Promise.all(all.map((w) => w.until((x) => x.ended, 180_000)));
-    const seconds = (Date.now() - started) / 1000;
-    const cpu = cpuSeconds(server) - cpuStart;
-    clearInterval(sampler);
-    rssPeak = Math.max(rssPeak, rssMb(server));
-    for (const w of all) w.close();
-    await Promise.all(all.map((w) => w.until((x) => x.closed, 10_000)));
-    const rssAfter = rssMb(server);
-
-    // The reference: the finished run's whole history, replayed by one more client.
-    const totals = { missed: 0, duplicated: 0, outOfOrder: 0, unknown: 0, garbled: 0 };
-    let delivered = 0;
-    let withTerminal = 0;
-    let referenceEvents = 0;
-    let deltas = 0;
-    for (const [i, runId] of runIds.entries()) {
-      const replay = new SseWatcher(host, server.port, `/api/chat/runs/${runId}/events`);
-      await replay.open();
-      await replay.until((x) => x.ended, 30_000);
-      replay.close();
-      const reference = replay.events;
-      if (!TERMINAL.has(reference.at(-1)?.type ?? '')) {
-        throw new Error(`run ${runId}: its replay has no terminal event (${reference.length})`);
-      }
-      referenceEvents += reference.length;
-      deltas += reference.filter((e) => e.type === 'agent.run.delta').length;
-      const index = new Map(reference.map((e, at) => [e.id, at]));
-      for (const w of byRun[i] as SseWatcher[]) {
-        delivered += w.events.length;
-        const result = check(w.events, reference, index);
-        for (const key of Object.keys(totals) as (keyof typeof totals)[]) {
-          totals[key] += result[key];
-        }
-        if (result.gotTerminal && w.ended) withTerminal++;
-      }
-    }
-    const clean =
-      totals.missed + totals.duplicated + totals.outOfOrder + totals.unknown + totals.garbled ===
-        0 &&
-      withTerminal === clients &&
-      notCaughtUp === 0;
+    const rssIdle = rssMb(server);
+    // The same runs with one watcher each first: what the runs cost without the crowd, so the
+    // difference is what the other watchers cost.
+    const one = await watchRuns(server, { ...S, perRun: 1 }, open);
+    const p = await watchRuns(server, S, open);
+    const extraEvents = p.delivered - one.delivered;
+    const feedCpu = ((p.cpu - one.cpu) * 1e6) / Math.max(extraEvents, 1);
     return [
       {
-        figure: `P7 feeds: ${fmt(clients)} SSE clients on ${S.runs} streaming runs (${S.perRun} a run, connected before the reply)`,
-        value: `${fmt(seconds, 1)} s`,
+        figure: `P7 feeds: ${fmt(p.clients)} SSE clients on ${S.runs} streaming runs (${S.perRun} a run, connected before the reply), reply streamed for`,
+        value: `${fmt(p.seconds, 1)} s`,
       },
       {
-        figure: `P7 events delivered (${fmt(referenceEvents / S.runs, 1)} a run, ${fmt(deltas / S.runs, 1)} of them deltas)`,
-        value: fmt(delivered),
-        ratio: `${fmt(delivered / (referenceEvents * S.perRun), 3)} × expected`,
+        figure: `P7 events delivered (${fmt(p.referenceEvents / S.runs, 1)} a run, ${fmt(p.deltas / S.runs, 1)} of them deltas)`,
+        value: fmt(p.delivered),
+        ratio: `${fmt(p.delivered / p.expected, 3)} × expected`,
       },
       {
-        figure: `P7 missed · duplicated · out of order (unknown ids ${totals.unknown}, frames unlike the replay's ${totals.garbled})`,
-        value: `${totals.missed} · ${totals.duplicated} · ${totals.outOfOrder}`,
+        figure: `P7 missed · duplicated · out of order (unknown ids ${p.totals.unknown}, frames unlike the replay's ${p.totals.garbled})`,
+        value: `${p.totals.missed} · ${p.totals.duplicated} · ${p.totals.outOfOrder}`,
         target: '0 · 0 · 0',
-        pass: clean,
+        pass: p.clean && one.clean,
       },
       {
-        figure: `P7 clients that got the terminal event and the end of the feed${notCaughtUp ? ` (${notCaughtUp} never caught up)` : ''}`,
-        value: `${fmt(withTerminal)}/${fmt(clients)}`,
-        pass: withTerminal === clients,
+        figure: `P7 clients that got the terminal event and the end of the feed${p.notCaughtUp ? ` (${p.notCaughtUp} never caught up)` : ''}`,
+        value: `${fmt(p.withTerminal)}/${fmt(p.clients)}`,
+        pass: p.withTerminal === p.clients,
       },
       {
-        figure: 'P7 server CPU per delivered event (the runs themselves included)',
-        value: `${fmt((cpu * 1e6) / Math.max(delivered, 1), 1)} µs`,
-        ratio: `${fmt(cpu / seconds, 2)} cores busy`,
+        figure: 'P7 server CPU per delivered event, the runs themselves included',
+        value: `${fmt((p.cpu * 1e6) / Math.max(p.delivered, 1), 1)} µs`,
+        ratio: `${fmt(p.cpu / p.seconds, 2)} cores busy`,
+      },
+      {
+        figure: `P7 server CPU per event for watchers 2…${S.perRun} of a run (vs the same runs with 1 watcher: ${fmt((one.cpu * 1e6) / Math.max(one.delivered, 1))} µs an event)`,
+        value: `${fmt(feedCpu, 1)} µs`,
       },
       {
         figure: 'P7 server RSS: idle → clients connected → peak → clients gone',
-        value: `${fmt(rssBefore)} → ${fmt(rssConnected)} → ${fmt(rssPeak)} → ${fmt(rssAfter)} MB`,
-        ratio: `${fmt(((rssConnected - rssBefore) * 1024) / clients, 1)} KB a client`,
+        value: `${fmt(rssIdle)} → ${fmt(p.rss.connected)} → ${fmt(p.rss.peak)} → ${fmt(p.rss.after)} MB`,
+        ratio: `${fmt(((p.rss.connected - one.rss.after) * 1024) / p.clients, 1)} KB a client`,
       },
     ];
   } finally {
-    clearInterval(sampler);
-    for (const w of watchers) w.close();
+    for (const w of open) w.close();
     await server.kill('SIGKILL');
   }
 }
