@@ -318,6 +318,40 @@ describe.skipIf(!redisTestsEnabled())('live feeds (SSE)', () => {
     }
   });
 
+  test('the newest matching entry is found however far back it is, across the growing pages', async () => {
+    const probe = new Redis(t.config.redis.url);
+    const key = (back: number) => runStreamKey(t.deps.stream, `run_lastmatching${back}`);
+    const isMark = (fields: { type?: string }) => fields.type === 'mark';
+    // A stream of 1 200 entries whose mark is `back` entries from the newest (1: the newest),
+    // an older mark before it; 0: no mark at all.
+    const cases = [0, 1, 2, 8, 9, 10, 40, 41, 169, 170, 500, 669, 700, 1200];
+    try {
+      expect(await t.deps.feeds.lastMatching(key(0), isMark)).toEqual({
+        lastId: '0-0',
+        found: undefined,
+      });
+      const pipeline = probe.pipeline();
+      for (const back of cases) {
+        for (let at = 1200; at >= 1; at--) {
+          const type = back > 0 && (at === back || at === back + 1) ? 'mark' : 'filler';
+          pipeline.xadd(key(back), `1-${1201 - at}`, 'type', type, 'at', String(at));
+        }
+      }
+      await pipeline.exec();
+      for (const back of cases) {
+        const { lastId, found } = await t.deps.feeds.lastMatching(key(back), isMark);
+        expect({ back, lastId, found: found?.id }).toEqual({
+          back,
+          lastId: '1-1200',
+          found: back === 0 ? undefined : `1-${1201 - back}`,
+        });
+      }
+    } finally {
+      await probe.del(...cases.map(key));
+      probe.disconnect();
+    }
+  });
+
   test('200 concurrent feeds share one reader, and leave nothing behind when closed', async () => {
     const probe = new Redis(t.config.redis.url);
     const clients = async () => ((await probe.client('LIST')) as string).trim().split('\n').length;
