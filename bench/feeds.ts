@@ -10,6 +10,11 @@
  * `PACE_MS` (`[[pace:MS]]`), so the runs are live while they are watched. After the runs end,
  * one more client per run replays the finished run's whole history: the reference each
  * watcher's events are held to.
+ *
+ * Passes on one server: a short warm-up (not counted); the runs with one watcher each (what the
+ * runs cost alone); the runs with `perRun` watchers each (the figures); the runs with one early
+ * watcher and `late` more joining while the reply streams (catch-up handing over to live).
+ * The fake model must be on its default echo (`llm.reset()` after another phase's setDefault).
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -60,7 +65,9 @@ async function heldCall(base: string, runId: string): Promise<string> {
     const run = await api(base, `/api/chat/runs/${runId}?wait=10`);
     if (run.status === 'requires_action') return run.pendingAction.toolCalls[0].toolCallId;
     if (['completed', 'failed', 'cancelled'].includes(run.status)) {
-      throw new Error(`run ${runId} ended (${run.status}) before it asked for its tool`);
+      throw new Error(
+        `run ${runId} ended (${run.status}) before it asked for its tool: is the fake model on its default echo (llm.reset())?`,
+      );
     }
   }
   throw new Error(`run ${runId} never reached requires_action`);
@@ -103,12 +110,13 @@ function check(events: SeenEvent[], reference: SeenEvent[], index: Map<string, n
 
 /**
  * One pass: `runs` runs, each held in `requires_action` while its `perRun` watchers connect and
- * catch up, then released to stream a `words`-word reply; every watcher held to the run's replay.
- * `open` collects the watchers, so the caller can close them whatever happens.
+ * catch up, then released to stream a `words`-word reply, while `late` more watchers of each run
+ * join, spread over the reply; every watcher held to the run's replay. `open` collects the
+ * watchers, so the caller can close them whatever happens.
  */
 async function watchRuns(
   server: ServerProcess,
-  pass: { runs: number; perRun: number; words: number },
+  pass: { runs: number; perRun: number; words: number; late?: number },
   open: SseWatcher[],
 ) {
   const base = server.baseUrl;
@@ -133,6 +141,7 @@ async function watchRuns(
     Array.from({ length: pass.perRun }, () => new SseWatcher(host, server.port, feedPath(runId))),
   );
   const all = byRun.flat();
+  const lateByRun = runIds.map((): SseWatcher[] => []);
   for (let i = 0; i < all.length; i += CONNECT_BATCH) {
     const batch = all.slice(i, i + CONNECT_BATCH);
     open.push(...batch);
@@ -160,6 +169,20 @@ async function watchRuns(
         }),
       ),
     );
+    // Late joiners: spread over the first three quarters of the reply's expected length.
+    const late = pass.late ?? 0;
+    await Promise.all(
+      runIds.flatMap((runId, i) =>
+        Array.from({ length: late }, async (_, k) => {
+          await Bun.sleep(((k + 1) / (late + 1)) * pass.words * PACE_MS * 0.75);
+          const w = new SseWatcher(host, server.port, feedPath(runId));
+          open.push(w);
+          (lateByRun[i] as SseWatcher[]).push(w);
+          all.push(w);
+          await w.open();
+        }),
+      ),
+    );
     await Promise.all(all.map((w) => w.until((x) => x.ended, 180_000)));
   } finally {
     clearInterval(sampler);
@@ -172,9 +195,9 @@ async function watchRuns(
   const rssAfter = rssMb(server);
 
   // The reference: the finished run's whole history, replayed by one more client.
-  const totals = { missed: 0, duplicated: 0, outOfOrder: 0, unknown: 0, garbled: 0 };
+  const early = tally();
+  const joined = tally();
   let delivered = 0;
-  let withTerminal = 0;
   let referenceEvents = 0;
   let deltas = 0;
   for (const [i, runId] of runIds.entries()) {
@@ -190,29 +213,52 @@ async function watchRuns(
     referenceEvents += reference.length;
     deltas += reference.filter((e) => e.type === 'agent.run.delta').length;
     const index = new Map(reference.map((e, at) => [e.id, at]));
-    for (const w of byRun[i] as SseWatcher[]) {
-      delivered += w.events.length;
-      const result = check(w.events, reference, index);
-      for (const key of Object.keys(totals) as (keyof typeof totals)[]) totals[key] += result[key];
-      if (result.gotTerminal && w.ended) withTerminal++;
+    for (const [group, watchers] of [
+      [early, byRun[i]],
+      [joined, lateByRun[i]],
+    ] as const) {
+      for (const w of watchers ?? []) {
+        delivered += w.events.length;
+        group.add(check(w.events, reference, index), w.ended);
+      }
     }
   }
-  const clients = all.length;
-  const wrong =
-    totals.missed + totals.duplicated + totals.outOfOrder + totals.unknown + totals.garbled;
   return {
-    clients,
+    clients: early.clients,
     seconds,
     cpu,
     delivered,
-    expected: referenceEvents * pass.perRun,
+    expected: referenceEvents * (pass.perRun + (pass.late ?? 0)),
     referenceEvents,
     deltas,
-    totals,
-    withTerminal,
+    totals: early.totals,
+    withTerminal: early.withTerminal,
     notCaughtUp,
-    clean: wrong === 0 && withTerminal === clients && notCaughtUp === 0,
+    clean: early.clean() && notCaughtUp === 0,
+    late: joined,
     rss: { connected: rssConnected, peak: rssPeak, after: rssAfter },
+  };
+}
+
+/** Sums watchers' checks: what they missed, saw twice or out of order, and who saw the end. */
+function tally() {
+  const totals = { missed: 0, duplicated: 0, outOfOrder: 0, unknown: 0, garbled: 0 };
+  let clients = 0;
+  let withTerminal = 0;
+  return {
+    totals,
+    get clients() {
+      return clients;
+    },
+    get withTerminal() {
+      return withTerminal;
+    },
+    add(result: ReturnType<typeof check>, ended: boolean) {
+      clients++;
+      for (const key of Object.keys(totals) as (keyof typeof totals)[]) totals[key] += result[key];
+      if (result.gotTerminal && ended) withTerminal++;
+    },
+    clean: () => Object.values(totals).every((n) => n === 0) && withTerminal === clients,
   };
 }
 
@@ -222,7 +268,9 @@ export async function feedFigures(opts: {
   llmUrl: string;
   dir: string;
 }): Promise<Row[]> {
-  const S = opts.quick ? { runs: 4, perRun: 50, words: 40 } : { runs: 20, perRun: 50, words: 100 };
+  const S = opts.quick
+    ? { runs: 4, perRun: 50, words: 40, late: 10 }
+    : { runs: 20, perRun: 50, words: 100, late: 10 };
   const server = await spawnServer('both', {
     DATABASE_URL: `file:${join(opts.dir, `feeds-${Date.now()}.db`)}`,
     REDIS_URL: opts.redisUrl,
@@ -235,10 +283,15 @@ export async function feedFigures(opts: {
   const open: SseWatcher[] = [];
   try {
     const rssIdle = rssMb(server);
-    // The same runs with one watcher each first: what the runs cost without the crowd, so the
-    // difference is what the other watchers cost.
-    const one = await watchRuns(server, { ...S, perRun: 1 }, open);
-    const p = await watchRuns(server, S, open);
+    // A short pass to warm the server up (JIT, connections, statements), not counted; then the
+    // same runs with one watcher each: what the runs cost without the crowd, so the difference
+    // is what the other watchers cost.
+    await watchRuns(server, { runs: 4, perRun: 5, words: 20, late: 2 }, open);
+    const one = await watchRuns(server, { ...S, perRun: 1, late: 0 }, open);
+    const p = await watchRuns(server, { ...S, late: 0 }, open);
+    // Then watchers that join while the replies stream: each catches up from the run's stream
+    // while the shared reader delivers, and must hand over from one to the other seamlessly.
+    const joiners = await watchRuns(server, { ...S, perRun: 1, late: S.late }, open);
     const extraEvents = p.delivered - one.delivered;
     const feedCpu = ((p.cpu - one.cpu) * 1e6) / Math.max(extraEvents, 1);
     return [
@@ -261,6 +314,12 @@ export async function feedFigures(opts: {
         figure: `P7 clients that got the terminal event and the end of the feed${p.notCaughtUp ? ` (${p.notCaughtUp} never caught up)` : ''}`,
         value: `${fmt(p.withTerminal)}/${fmt(p.clients)}`,
         pass: p.withTerminal === p.clients,
+      },
+      {
+        figure: `P7 late joiners: ${fmt(joiners.late.clients)} more clients (${S.late} a run) connecting while the replies stream: missed · duplicated · out of order (unknown ${joiners.late.totals.unknown}, unlike the replay's ${joiners.late.totals.garbled}), ${fmt(joiners.late.withTerminal)} got the end`,
+        value: `${joiners.late.totals.missed} · ${joiners.late.totals.duplicated} · ${joiners.late.totals.outOfOrder}`,
+        target: '0 · 0 · 0',
+        pass: joiners.late.clean() && joiners.clean,
       },
       {
         figure: 'P7 server CPU per delivered event, the runs themselves included',
