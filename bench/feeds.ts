@@ -302,7 +302,7 @@ export async function feedFigures(opts: {
       {
         figure: `P7 events delivered (${fmt(p.referenceEvents / S.runs, 1)} a run, ${fmt(p.deltas / S.runs, 1)} of them deltas)`,
         value: fmt(p.delivered),
-        ratio: `${fmt(p.delivered / p.expected, 3)} × expected`,
+        ratio: `${(p.delivered / p.expected).toFixed(3)} × expected`,
       },
       {
         figure: `P7 missed · duplicated · out of order (unknown ids ${p.totals.unknown}, frames unlike the replay's ${p.totals.garbled})`,
