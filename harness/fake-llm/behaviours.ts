@@ -1,5 +1,5 @@
 import type { OverflowWording } from './context-window';
-import { directiveCalls } from './directives';
+import { directiveCalls, directivePace } from './directives';
 import type { FakeToolCall } from './tool-calls';
 
 export type { FakeToolCall, OverflowWording };
@@ -76,10 +76,15 @@ export interface ChaosOptions {
 
 export type DefaultBehaviour = FakeBehaviour | ((req: RecordedRequest) => FakeBehaviour);
 
-/** The echo: a reply, or the tool calls the last user message's directives ask for. */
+/**
+ * The echo: a reply (streamed word by word at a `[[pace:MS]]`), or the tool calls the last user
+ * message's directives ask for.
+ */
 const echo = (): DefaultBehaviour => (req) => {
   const calls = directiveCalls(req.body);
-  return calls ? { kind: 'tools', calls } : { kind: 'reply' };
+  if (calls) return { kind: 'tools', calls };
+  const pace = directivePace(req.body);
+  return pace === null ? { kind: 'reply' } : { kind: 'stream', delayMs: pace };
 };
 
 export class BehaviourChooser {

@@ -14,6 +14,10 @@ import type { FakeToolCall } from './tool-calls';
  *   `echo: <name> said <result>`, several joined by `; `, the name read from the assistant
  *   message whose tool call the result answers.
  *
+ * - The conversation's latest user message holding `[[pace:MS]]` makes the echo stream its
+ *   answer (the reply, or the echo of tool results) one word every MS milliseconds, so a run
+ *   stays live for a while without configuring the fake (the live-feeds bench uses it).
+ *
  * e.g. `please [[tool:weather {"city":"Paris"}]] and [[tool:clock]]` → two calls, then
  * `echo: weather said {"temp":21}; clock said 12:00` once both results are sent back.
  */
@@ -36,6 +40,17 @@ export function directiveCalls(body: any): FakeToolCall[] | null {
     directive.lastIndex = parsed.end;
   }
   return calls.length > 0 ? calls : null;
+}
+
+/** The `[[pace:MS]]` of the conversation's latest user message: ms between streamed words. */
+// biome-ignore lint/suspicious/noExplicitAny: the request body as sent
+export function directivePace(body: any): number | null {
+  const messages: unknown[] = Array.isArray(body?.messages) ? body.messages : [];
+  // biome-ignore lint/suspicious/noExplicitAny: messages as sent
+  const user = messages.findLast((m: any) => m?.role === 'user') as any;
+  if (typeof user?.content !== 'string') return null;
+  const match = /\[\[pace:(\d{1,5})\]\]/.exec(user.content);
+  return match ? Number(match[1]) : null;
 }
 
 /**

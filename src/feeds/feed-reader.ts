@@ -18,6 +18,8 @@ interface Subscriber {
 const BLOCK_MS = 250;
 const READ_COUNT = 500;
 const PAGE = 500;
+/** `lastMatching`'s first page backwards; each next one is four times longer, up to PAGE. */
+const FIRST_PAGE = 8;
 
 /** A stream id in the form Redis writes it: `<ms>-<seq>`, no leading zeros, safe integers. */
 const STREAM_ID = /^(0|[1-9]\d{0,15})-(0|[1-9]\d{0,15})$/;
@@ -36,8 +38,33 @@ export function isStreamId(text: string): boolean {
   );
 }
 
-/** Stream ids compare as (milliseconds, sequence). */
+/**
+ * Stream ids compare as (milliseconds, sequence). Called for every subscriber of every entry,
+ * so it allocates nothing: Redis writes both parts without leading zeros, so a longer part is
+ * the larger number and parts of one length order as text. Anything else (no `-`, a leading
+ * zero) is compared as numbers.
+ */
 export function compareIds(a: string, b: string): number {
+  if (a === b) return 0;
+  const ad = a.indexOf('-');
+  const bd = b.indexOf('-');
+  if (ad < 1 || bd < 1 || !canonical(a, ad) || !canonical(b, bd)) return compareAsNumbers(a, b);
+  if (ad !== bd) return ad - bd;
+  // Parts of the same lengths: the texts order as the numbers (the common case, and native).
+  if (a.length === b.length) return a < b ? -1 : 1;
+  for (let i = 0; i < ad; i++) {
+    const d = a.charCodeAt(i) - b.charCodeAt(i);
+    if (d !== 0) return d;
+  }
+  return a.length - b.length;
+}
+
+/** Neither part has a leading zero (`0` itself is fine). */
+const canonical = (id: string, dash: number) =>
+  (id.charCodeAt(0) !== 48 || dash === 1) &&
+  (id.charCodeAt(dash + 1) !== 48 || id.length === dash + 2);
+
+function compareAsNumbers(a: string, b: string): number {
   const [am = 0, as = 0] = a.split('-').map(Number);
   const [bm = 0, bs = 0] = b.split('-').map(Number);
   return am === bm ? as - bs : am - bm;
@@ -127,23 +154,24 @@ export function createFeedReader(opts: { redis: RedisTarget; logger: Logger }) {
 
     /**
      * The newest entry of a stream (its id, or 0-0 when it is empty) and the newest entry that
-     * `match` accepts, read backwards a page at a time from the newest, so a match near the
-     * end costs one read.
+     * `match` accepts, read backwards from the newest in pages that start small and grow: every
+     * feed that opens asks this, and the match is often the newest entry (a finished run's
+     * terminal event), so a match near the end costs one short read, not a page of 500.
      */
     async lastMatching(
       key: string,
       match: (fields: Fields) => boolean,
     ): Promise<{ lastId: string; found: Entry | undefined }> {
       let lastId: string | undefined;
-      for (let to = '+'; ; ) {
-        const page = (await query.xrevrange(key, to, '-', 'COUNT', PAGE)) as [string, string[]][];
+      for (let to = '+', count = FIRST_PAGE; ; count = Math.min(count * 4, PAGE)) {
+        const page = (await query.xrevrange(key, to, '-', 'COUNT', count)) as [string, string[]][];
         lastId ??= page[0]?.[0] ?? '0-0';
         for (const [id, raw] of page) {
           const fields = toFields(raw);
           if (match(fields)) return { lastId, found: { id, fields } };
         }
         const oldest = page.at(-1)?.[0];
-        if (page.length < PAGE || !oldest) return { lastId, found: undefined };
+        if (page.length < count || !oldest) return { lastId, found: undefined };
         to = `(${oldest}`;
       }
     },

@@ -24,6 +24,24 @@ export function formatEntry(entry: Entry): string {
   return `id: ${entry.id}\nevent: ${f.type}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
+/**
+ * Each entry's frame, encoded once however many feeds send it: the feed reader hands every
+ * subscriber of a stream the same entry object, so a thousand watchers of one run cost one
+ * JSON parse, one JSON text and one encoding an event, not a thousand. Weak: a frame lives no
+ * longer than its entry.
+ */
+const frames = new WeakMap<Entry, Uint8Array>();
+
+/** `formatEntry` as bytes, shared by every feed the entry goes to (never written to). */
+export function encodeEntry(entry: Entry): Uint8Array {
+  let frame = frames.get(entry);
+  if (!frame) {
+    frame = encoder.encode(formatEntry(entry));
+    frames.set(entry, frame);
+  }
+  return frame;
+}
+
 /** A feed's reset (service.ts), framed like an event: `id` is where the feed goes on from. */
 export function formatReset(reset: FeedReset): string {
   const { id, ...event } = reset;
@@ -72,7 +90,7 @@ function sseResponse(signal: AbortSignal, feed: Extract<Feed, { kind: 'live' }>)
       try {
         release = await feed.open({
           send: (entry) => {
-            if (!closed) c.enqueue(encoder.encode(formatEntry(entry)));
+            if (!closed) c.enqueue(encodeEntry(entry));
           },
           end: finish,
         });

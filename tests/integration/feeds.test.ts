@@ -3,6 +3,8 @@ import { Redis } from 'ioredis';
 import { type FakeLlm, startFakeLlm } from '../../harness/fake-llm';
 import { waitForJobState, waitForValue } from '../../harness/wait';
 import { runStreamKey } from '../../src/events/stream-writer';
+import type { Entry } from '../../src/feeds/feed-reader';
+import { encodeEntry, formatEntry } from '../../src/feeds/sse';
 import { startTestApp, type TestApp } from '../support/app';
 import { redisTestsEnabled } from '../support/redis';
 import { type FeedEvent, readFeed } from '../support/sse';
@@ -271,6 +273,86 @@ describe.skipIf(!redisTestsEnabled())('live feeds (SSE)', () => {
     const cancel = await t.call(`/api/chat/runs/${body.runId}/cancel`, { method: 'POST' });
     expect(cancel.status).toBe(202);
     await t.events.waitForTerminal(body.runId);
+  });
+
+  test("a stream's live entry reaches every feed as one object, so its frame is made once", async () => {
+    const probe = new Redis(t.config.redis.url);
+    const key = runStreamKey(t.deps.stream, 'run_sharedframes');
+    const got: Entry[][] = [[], [], []];
+    const releases = await Promise.all(
+      got.map((into) => t.deps.feeds.subscribe(key, '0-0', (entry) => into.push(entry))),
+    );
+    try {
+      const fields = (i: number) => [
+        'type',
+        'agent.run.delta',
+        'eventId',
+        `evt_shared${i}`,
+        'runId',
+        'run_sharedframes',
+        'threadId',
+        'thr_sharedframes',
+        'occurredAt',
+        new Date().toISOString(),
+        'payload',
+        JSON.stringify({ attempt: 1, index: i, text: `piece ${i} ` }),
+      ];
+      await probe.xadd(key, '*', ...fields(0));
+      await probe.xadd(key, '*', ...fields(1));
+      const counts = await waitForValue(
+        () => got.map((entries) => entries.length),
+        (now) => now.every((n) => n === 2),
+      );
+      expect(counts).toEqual([2, 2, 2]);
+      for (const at of [0, 1]) {
+        const [first, ...others] = got.map((entries) => entries[at] as Entry);
+        for (const other of others) {
+          expect(other).toBe(first as Entry);
+          expect(encodeEntry(other)).toBe(encodeEntry(first as Entry));
+        }
+        expect(new TextDecoder().decode(encodeEntry(first as Entry))).toBe(
+          formatEntry(first as Entry),
+        );
+      }
+    } finally {
+      for (const release of releases) release();
+      await probe.del(key);
+      probe.disconnect();
+    }
+  });
+
+  test('the newest matching entry is found however far back it is, across the growing pages', async () => {
+    const probe = new Redis(t.config.redis.url);
+    const key = (back: number) => runStreamKey(t.deps.stream, `run_lastmatching${back}`);
+    const isMark = (fields: { type?: string }) => fields.type === 'mark';
+    // A stream of 1 200 entries whose mark is `back` entries from the newest (1: the newest),
+    // an older mark before it; 0: no mark at all.
+    const cases = [0, 1, 2, 8, 9, 10, 40, 41, 169, 170, 500, 669, 700, 1200];
+    try {
+      expect(await t.deps.feeds.lastMatching(key(0), isMark)).toEqual({
+        lastId: '0-0',
+        found: undefined,
+      });
+      const pipeline = probe.pipeline();
+      for (const back of cases) {
+        for (let at = 1200; at >= 1; at--) {
+          const type = back > 0 && (at === back || at === back + 1) ? 'mark' : 'filler';
+          pipeline.xadd(key(back), `1-${1201 - at}`, 'type', type, 'at', String(at));
+        }
+      }
+      await pipeline.exec();
+      for (const back of cases) {
+        const { lastId, found } = await t.deps.feeds.lastMatching(key(back), isMark);
+        expect({ back, lastId, found: found?.id }).toEqual({
+          back,
+          lastId: '1-1200',
+          found: back === 0 ? undefined : `1-${1201 - back}`,
+        });
+      }
+    } finally {
+      await probe.del(...cases.map(key));
+      probe.disconnect();
+    }
   });
 
   test('200 concurrent feeds share one reader, and leave nothing behind when closed', async () => {

@@ -10,6 +10,25 @@ describe('compareIds', () => {
     expect(compareIds('5-5', '5-5')).toBe(0);
     expect(compareIds('0-0', '1-0')).toBeLessThan(0);
   });
+
+  test('agrees with comparing the parts as numbers, for ids of any lengths and forms', () => {
+    const parts = ['0', '1', '9', '10', '99', '100', '1700000000000', '1700000000001', '01'];
+    const ids = parts.flatMap((ms) => parts.map((seq) => `${ms}-${seq}`)).concat(['5', '']);
+    const byNumbers = (a: string, b: string) => {
+      const [am = 0, as = 0] = a.split('-').map(Number);
+      const [bm = 0, bs = 0] = b.split('-').map(Number);
+      return Math.sign(am === bm ? as - bs : am - bm);
+    };
+    for (const a of ids) {
+      for (const b of ids) {
+        expect({ a, b, order: Math.sign(compareIds(a, b)) }).toEqual({
+          a,
+          b,
+          order: byNumbers(a, b),
+        });
+      }
+    }
+  });
 });
 
 describe('isStreamId', () => {
