@@ -13,6 +13,7 @@ import { newWebhookSecret } from '../harness/webhook-receiver';
 import { PrivateRedis } from '../harness/private-redis';
 import { type ServerProcess, spawnServer } from '../harness/processes';
 import { promptGrowth } from './growth';
+import { feedFigures } from './feeds';
 import { floorRows, measureFloor } from './floor';
 import { CompletionWatcher, cannon, cpuSeconds, percentile } from './load';
 
@@ -421,6 +422,12 @@ try {
   } finally {
     receiver.stop();
   }
+
+  // P7: 1 000 SSE clients on 20 streaming runs, each held to the run's replay.
+  progress('P7 live feeds: SSE clients watching streaming runs');
+  llm.reset();
+  rows.push(...(await feedFigures({ quick: QUICK, redisUrl: redis.url, llmUrl: llm.url, dir })));
+  await admin.flushall();
 
   // P3: prompt building does not grow with the thread.
   progress(
