@@ -1,6 +1,6 @@
 import type { Store } from '../../db/store';
 import type { OutboxRow } from '../../db/types';
-import { type RunQueue, runJob } from '../../jobs/catalog';
+import { queuePipeline, queueRunJobs, type RunQueue, runJob } from '../../jobs/catalog';
 import type { Logger } from '../logger';
 import type { RedisClient } from '../redis/client';
 import { withTimeout } from '../timeouts';
@@ -8,8 +8,8 @@ import type { EventType } from './event';
 import { appendEvent, type StreamTarget } from './stream-writer';
 
 /**
- * How long one Redis call of a delivery (the XADDs, then the jobs) may take before the rows are
- * left to the relay. A healthy Redis answers in milliseconds.
+ * How long the Redis round trip of a delivery (the XADDs and the jobs) may take before the rows
+ * are left to the relay. A healthy Redis answers in milliseconds.
  */
 const DELIVERY_TIMEOUT_MS = 2000;
 /**
@@ -67,16 +67,22 @@ export function createPublisher(deps: {
     if (!connected() || mine.length === 0) return false;
     for (const row of mine) inFlight.add(row.id);
     try {
-      const pipeline = redis.pipeline();
+      // One round trip on the queue's connection: the XADDs, then the jobs. Redis runs one
+      // connection's commands in order, so a job is added only after its announcement was
+      // written (an XADD that errored while the jobs went in is a stream key of the wrong
+      // type: the rows are left to the relay, and adding their jobs again is a no-op).
+      const pipeline = await queuePipeline(queue);
       for (const row of mine)
         appendEvent(pipeline, stream, { ...row, type: row.type as EventType });
-      const results = await withTimeout(pipeline.exec(), DELIVERY_TIMEOUT_MS, 'XADD');
-      const failed = results?.find(([error]) => error)?.[0];
-      if (failed) throw failed;
       const jobs = mine.flatMap((row) =>
         row.enqueueRunId ? [runJob(row.enqueueRunId, row.threadId)] : [],
       );
-      if (jobs.length > 0) await withTimeout(queue.addBulk(jobs), DELIVERY_TIMEOUT_MS, 'enqueue');
+      const added = queueRunJobs(queue, pipeline, jobs);
+      added.catch(() => {});
+      const results = await withTimeout(pipeline.exec(), DELIVERY_TIMEOUT_MS, 'XADD and enqueue');
+      const failed = results?.find(([error]) => error)?.[0];
+      if (failed) throw failed;
+      await added;
       const marked = await db.markOutboxDelivered(mine.map((row) => row.id));
       // A run that finished meanwhile may have handed its thread's next job to one of these
       // announcements (Store.finishRun): its event is out now, so its job may go too.
