@@ -2,8 +2,8 @@
  * The run job's story, where Bull Board shows it: one line of the job's log per attempt, model
  * call, tool call and ending, and the job's progress (step, tool calls, streamed tokens). Lines
  * and progress are gathered and written together, at most once per PROGRESS_MS while the
- * attempt runs and once at its end, each write one Redis round trip (`jobStoryWriter`): a run
- * that answers within a second writes its whole story in one. Writes are never awaited on the
+ * attempt runs and once at its end, the writes of one turn of the event loop in one Redis round trip
+ * (`jobStoryWriter`): a run that answers within a second writes its whole story at once. Writes are never awaited on the
  * run's path and never throw: a Redis that does not take them loses lines, never the run.
  */
 import type { Job } from 'bullmq';
@@ -101,44 +101,82 @@ export function jobCallsWriter(job: Pick<Job, 'log' | 'updateProgress'>): StoryW
 }
 
 /**
- * One pipeline on the queue's connection: BullMQ's own `addLog` for each line (bounded by the
- * job's `keepLogs`) and `updateProgress`, the scripts `job.log` and `job.updateProgress` run, in
- * one round trip instead of one each.
+ * BullMQ's own scripts, the ones `job.log` (`addLog`, bounded by the job's `keepLogs`) and
+ * `job.updateProgress` run, queued on one pipeline of the queue's connection for every story
+ * written in one turn of the event loop: one round trip for the runs that end together, instead
+ * of a command a line. (A pipeline on that connection is not free: ioredis copies BullMQ's
+ * scripts onto each one, so one a turn rather than one a run.)
  */
 export function jobStoryWriter(queue: RunQueue, job: Job<RunJobData>): StoryWriter {
   return {
-    async write(lines, progress) {
-      const { backend } = queue;
-      const id = job.id as string;
-      const jobKey = backend.toKey(id);
-      const pipeline = await queuePipeline(queue);
-      for (const text of lines) {
-        backend.execCommand(pipeline as never, 'addLog', [
-          jobKey,
-          `${jobKey}:logs`,
-          id,
-          text,
-          job.opts.keepLogs ?? '',
-        ]);
-      }
-      if (progress) {
-        job.progress = progress;
-        backend.execCommand(pipeline as never, 'updateProgress', [
-          jobKey,
-          backend.keys.events,
-          backend.keys.meta,
-          id,
-          JSON.stringify(progress),
-        ]);
-      }
-      for (const [error, result] of (await pipeline.exec()) ?? []) {
-        if (error) throw error;
-        if (typeof result === 'number' && result < 0) {
-          throw new Error(`job ${id}: its story was not written (code ${result})`);
-        }
-      }
+    write(lines, progress) {
+      if (progress) job.progress = progress;
+      return storyBatch(queue)({ job, lines, progress });
     },
   };
+}
+
+type Story = { job: Job<RunJobData>; lines: string[]; progress: RunProgress | undefined };
+const batches = new WeakMap<RunQueue, (story: Story) => Promise<void>>();
+
+function storyBatch(queue: RunQueue): (story: Story) => Promise<void> {
+  let batch = batches.get(queue);
+  if (batch) return batch;
+  let waiting: { story: Story; done: (error?: unknown) => void }[] = [];
+  const flush = async () => {
+    const stories = waiting;
+    waiting = [];
+    try {
+      const { backend } = queue;
+      const pipeline = await queuePipeline(queue);
+      const counts = stories.map(({ story: { job, lines, progress } }) => {
+        const id = job.id as string;
+        const jobKey = backend.toKey(id);
+        for (const text of lines) {
+          backend.execCommand(pipeline as never, 'addLog', [
+            jobKey,
+            `${jobKey}:logs`,
+            id,
+            text,
+            job.opts.keepLogs ?? '',
+          ]);
+        }
+        if (progress) {
+          backend.execCommand(pipeline as never, 'updateProgress', [
+            jobKey,
+            backend.keys.events,
+            backend.keys.meta,
+            id,
+            JSON.stringify(progress),
+          ]);
+        }
+        return lines.length + (progress ? 1 : 0);
+      });
+      const results = (await pipeline.exec()) ?? [];
+      let at = 0;
+      stories.forEach(({ story, done }, i) => {
+        const mine = results.slice(at, at + (counts[i] as number));
+        at += counts[i] as number;
+        const error = mine.find(([error]) => error)?.[0];
+        const code = mine.find(([, result]) => typeof result === 'number' && result < 0)?.[1];
+        done(
+          error ??
+            (code === undefined
+              ? undefined
+              : new Error(`job ${story.job.id}: its story was not written (code ${code})`)),
+        );
+      });
+    } catch (error) {
+      for (const { done } of stories) done(error);
+    }
+  };
+  batch = (story) =>
+    new Promise<void>((resolve, reject) => {
+      if (waiting.length === 0) setImmediate(flush);
+      waiting.push({ story, done: (error) => (error ? reject(error) : resolve()) });
+    });
+  batches.set(queue, batch);
+  return batch;
 }
 
 export function createRunReport(
