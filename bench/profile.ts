@@ -83,6 +83,7 @@ try {
   });
   await Bun.sleep(PHASE === 'p2' ? 2000 : 200);
   const before = cpuSeconds(server);
+  const threadsBefore = threadCpu(proc.pid);
   const startedAt = performance.now();
   let count: number;
   if (PHASE === 'p1') {
@@ -112,6 +113,7 @@ try {
     count = accepted.length;
   }
   const cpuUs = ((cpuSeconds(server) - before) * 1e6) / count;
+  const threadsAfter = threadCpu(proc.pid);
   const measuredMs = performance.now() - startedAt;
   const killedAt = performance.now();
   proc.kill('SIGTERM');
@@ -121,6 +123,27 @@ try {
   console.log(
     `\n${PHASE}: ${count} ${PHASE === 'p1' ? 'messages' : 'runs'}, server CPU ${cpuUs.toFixed(0)} µs each (/proc, all threads)`,
   );
+  // Which of the server's threads used that CPU: the profile sees only the JavaScript one.
+  const byName = new Map<string, { user: number; system: number }>();
+  for (const [tid, after] of threadsAfter) {
+    const was = threadsBefore.get(tid) ?? { name: after.name, user: 0, system: 0 };
+    const sum = byName.get(after.name) ?? { user: 0, system: 0 };
+    sum.user += after.user - was.user;
+    sum.system += after.system - was.system;
+    byName.set(after.name, sum);
+  }
+  console.log('server threads: µs each (user + system)');
+  for (const [name, { user, system }] of [...byName].sort(
+    (a, b) => b[1].user + b[1].system - (a[1].user + a[1].system),
+  )) {
+    if (user + system === 0) continue;
+    const each = (ticks: number) => ((ticks / 100) * 1e6) / count;
+    console.log(
+      `  ${name.padEnd(18)} ${each(user + system)
+        .toFixed(0)
+        .padStart(6)} (${each(user).toFixed(0)} + ${each(system).toFixed(0)})`,
+    );
+  }
   if (PROFILE) {
     const file = readdirSync(dir).find((name) => name.endsWith('.cpuprofile'));
     if (!file) throw new Error('no .cpuprofile was written');
@@ -133,6 +156,22 @@ try {
   await llm.stop();
   await redis.stop();
   rmSync(dir, { recursive: true, force: true });
+}
+
+/** CPU clock ticks of each thread of a process so far, with its name (Linux /proc). */
+function threadCpu(pid: number) {
+  const threads = new Map<string, { name: string; user: number; system: number }>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      threads.set(tid, { name, user: Number(fields[11]), system: Number(fields[12]) });
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return threads;
 }
 
 interface ProfileNode {
