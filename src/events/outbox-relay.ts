@@ -5,7 +5,7 @@ import type { Logger } from '../logger';
 import type { RedisClient } from '../redis/client';
 import { withTimeout } from '../timeouts';
 import type { EventType } from './event';
-import { appendEvent, type StreamTarget } from './stream-writer';
+import { appendEvent, defineStreamCommands, type StreamTarget } from './stream-writer';
 
 /**
  * How long the Redis round trip of a delivery (the XADDs and the jobs) may take before the rows
@@ -50,6 +50,8 @@ export function createPublisher(deps: {
   committed?: (row: OutboxRow) => void;
 }): Publisher {
   const { db, redis, queueRedis, queue, stream, logger, committed } = deps;
+  // The events go out on the queue's connection, in one round trip with their jobs.
+  defineStreamCommands(queueRedis);
   // A delivery whose jobs cannot be added after its XADDs went out is sent again after the lease:
   // start one only when both connections are up (they come back from an outage one by one).
   const connected = () => redis.status === 'ready' && queueRedis.status === 'ready';
