@@ -1,5 +1,5 @@
 /**
- * `bun run bench:profile [--phase p1|p2] [--messages N] [--duration S] [--top N]`: where the
+ * `bun run bench:profile [--phase p1|p2] [--messages N] [--duration S | --amount N] [--top N] [--no-profile]`: where the
  * server's CPU goes. Starts the server child as bench P1 (api role, 50 connections for
  * `--duration` seconds) or P2 (both roles, `--messages` messages, each its own thread, every run
  * waited for) does, but under `bun --cpu-prof`, then stops it with SIGTERM (the profile is
@@ -22,6 +22,8 @@ const { values } = parseArgs({
     phase: { type: 'string', default: 'p1' },
     messages: { type: 'string', default: '3000' },
     duration: { type: 'string', default: '8' },
+    /** P1 posts this many messages instead of posting for `--duration` (a fixed amount compares better: the JIT's cost is spread over what was done). */
+    amount: { type: 'string' },
     top: { type: 'string', default: '40' },
     interval: { type: 'string', default: '250' },
     /** Only the CPU figure: the server runs without the profiler. */
@@ -90,7 +92,9 @@ try {
     const result = await cannon({
       url: `${base}/api/chat/messages`,
       connections: 50,
-      durationS: Number(values.duration),
+      ...(values.amount
+        ? { amount: Number(values.amount) }
+        : { durationS: Number(values.duration) }),
       method: 'POST',
       body,
     });
