@@ -52,7 +52,7 @@ function cuid(): string {
   );
 }
 
-/** 9 base-36 digits of Unix milliseconds: enough until the year 5138. */
+/** 9 base-36 digits of Unix milliseconds: enough until the year 5188. */
 const TIME_DIGITS = 9;
 /** The random part: 7 high digits (started below half their range, so carries never overflow) and 8 low. */
 const HIGH_DIGITS = 7;
@@ -67,7 +67,7 @@ const randomUpTo = (n: number) =>
   Math.floor(((randomBelow(2 ** 21) * 2 ** 32 + randomBelow(2 ** 32)) / 2 ** 53) * n);
 
 /**
- * 24 base-36 digits: the time in milliseconds, then 15 random digits (~77 bits). Within one
+ * 24 base-36 digits: the time in milliseconds, then 15 random digits (about 76 random bits). Within one
  * millisecond of one process the random part grows by a random step (1 to 2^32) instead of
  * being drawn again, so the ids a process makes sort in the order it made them, and one id
  * does not tell the next. A clock that steps back is held at the last time seen.
