@@ -110,7 +110,7 @@ export async function measureFloor(opts: {
 
   progress("floor: the store's commits of a message, and of a run's claim and end");
   // The store runs in this process (bun:sqlite): its CPU time, as the server's is counted.
-  const storeUs = (await storeCost('cuid2', n.store)).cpuUsPerMessage;
+  const storeUs = (await storeCost('server', n.store)).cpuUsPerMessage;
   const runCommitsUs = (await runCommitCost(n.store)).cpuUsPerRun;
 
   progress('floor: streamed openai SDK calls to a fake model in its own process');

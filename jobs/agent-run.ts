@@ -19,7 +19,13 @@ import { announceEnd, cancelledEvent, failRun, type RunEndDeps } from '../src/ru
 import { titleThread } from '../src/threads/titles';
 import { type LoopOutcome, RunNotRunningError, runAgentLoop } from './agent-loop';
 import { parseRunJobData, type RunJobData, type RunQueue } from './catalog';
-import { createRunReport, describeFailure, previewText, type RunReport } from './run-report';
+import {
+  createRunReport,
+  describeFailure,
+  jobStoryWriter,
+  previewText,
+  type RunReport,
+} from './run-report';
 
 export interface RunJobDeps {
   config: Config;
@@ -80,7 +86,7 @@ export function createRunProcessor(deps: RunJobDeps) {
    * tally of rate-limited tries that a 429 right after a long outage is held to.
    */
   return async function processRun(job: Job<RunJobData>, token?: string): Promise<RunJobResult> {
-    const report = createRunReport(job, {
+    const report = createRunReport(jobStoryWriter(deps.queue, job), {
       maxSteps: deps.config.run.maxSteps,
       logger: deps.logger,
     });

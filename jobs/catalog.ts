@@ -1,4 +1,5 @@
-import { type JobsOptions, Queue, UnrecoverableError } from 'bullmq';
+import { Job, type JobsOptions, Queue, UnrecoverableError } from 'bullmq';
+import type { ChainableCommander } from 'ioredis';
 import type { Config } from '../src/config';
 import type { RedisClient } from '../src/redis/client';
 
@@ -60,6 +61,43 @@ export function createRunQueue(config: Config, connection: RedisClient): RunQueu
  */
 export function runJob(runId: string, threadId: string) {
   return { name: `thread ${threadId}`, data: { runId }, opts: { jobId: runId } };
+}
+
+/**
+ * A pipeline on the queue's own connection, for commands that must go in the same round trip as
+ * run jobs (`queueRunJobs`): with one connection, Redis runs them in the order queued.
+ */
+export async function queuePipeline(queue: RunQueue): Promise<ChainableCommander> {
+  const client = await queue.backend.client;
+  return client.pipeline() as unknown as ChainableCommander;
+}
+
+/**
+ * Queues run jobs on a pipeline from `queuePipeline`, as `queue.addBulk` adds them (the queue's
+ * default options under each job's own, the same script), so that they ride in one round trip
+ * with the commands queued before them. Resolves once the pipeline ran, with the job ids;
+ * rejects as `addBulk` would.
+ */
+export function queueRunJobs(
+  queue: RunQueue,
+  pipeline: ChainableCommander,
+  jobs: ReturnType<typeof runJob>[],
+): Promise<string[]> {
+  return Promise.all(
+    jobs.map((job) => {
+      const opts = { ...queue.jobsOpts, ...job.opts, jobId: job.opts.jobId };
+      const instance = new Job<RunJobData>(queue, job.name, job.data, opts, opts.jobId);
+      const json = instance.asJSON();
+      // Protected in the types, and what `Job.createBulk` runs on every job it adds.
+      (instance as unknown as { validateOptions(json: unknown): void }).validateOptions(json);
+      return queue.backend.addJobToTransaction(
+        pipeline as unknown as Parameters<RunQueue['backend']['addJobToTransaction']>[0],
+        json,
+        opts.jobId,
+        { parentKey: undefined, parentDependenciesKey: '' },
+      );
+    }),
+  );
 }
 
 export async function enqueueRun(queue: RunQueue, runId: string, threadId: string) {

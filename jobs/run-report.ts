@@ -1,16 +1,18 @@
 /**
  * The run job's story, where Bull Board shows it: one line of the job's log per attempt, model
- * call, tool call and ending, and the job's progress (step, tool calls, streamed tokens). Each
- * line or progress write is one Redis round trip, so there are few: no line per token, progress
- * at most once per PROGRESS_MS. Writes are never awaited on the run's path and never throw: a
- * Redis that does not take them loses lines, never the run.
+ * call, tool call and ending, and the job's progress (step, tool calls, streamed tokens). Lines
+ * and progress are gathered and written together, at most once per PROGRESS_MS while the
+ * attempt runs and once at its end, the writes of one turn of the event loop in one Redis round trip
+ * (`jobStoryWriter`): a run that answers within a second writes its whole story at once. Writes are never awaited on the
+ * run's path and never throw: a Redis that does not take them loses lines, never the run.
  */
 import type { Job } from 'bullmq';
 import type { MemoryReport, RunUsage } from '../db/types';
 import { LlmError } from '../src/llm/llm';
 import type { Logger } from '../src/logger';
+import { queuePipeline, type RunJobData, type RunQueue } from './catalog';
 
-/** At most one progress write per this many ms while an attempt runs. */
+/** Lines and progress are written at most once per this many ms while an attempt runs. */
 const PROGRESS_MS = 1000;
 /** How long the end of an attempt waits for its lines to land (BullMQ's own finish needs Redis too). */
 const SETTLE_MS = 1000;
@@ -78,12 +80,107 @@ export interface RunReport extends LoopReport {
   }): void;
   /** A piece of the reply streamed. */
   streamed(): void;
-  /** Writes the last progress and waits (at most SETTLE_MS) for every write to land. */
+  /** Writes what is left of the story and waits (at most SETTLE_MS) for every write to land. */
   close(): Promise<void>;
 }
 
+/** Where a report's story goes: lines in order, then the progress if given. */
+export interface StoryWriter {
+  write(lines: string[], progress: RunProgress | undefined): Promise<unknown>;
+}
+
+/** Through the job's own calls: a command a line. */
+export function jobCallsWriter(job: Pick<Job, 'log' | 'updateProgress'>): StoryWriter {
+  return {
+    write: (lines, progress) =>
+      Promise.all([
+        ...lines.map((text) => job.log(text)),
+        ...(progress ? [job.updateProgress(progress)] : []),
+      ]),
+  };
+}
+
+/**
+ * BullMQ's own scripts, the ones `job.log` (`addLog`, bounded by the job's `keepLogs`) and
+ * `job.updateProgress` run, queued on one pipeline of the queue's connection for every story
+ * written in one turn of the event loop: one round trip for the runs that end together, instead
+ * of a command a line. (A pipeline on that connection is not free: ioredis copies BullMQ's
+ * scripts onto each one, so one a turn rather than one a run.)
+ */
+export function jobStoryWriter(queue: RunQueue, job: Job<RunJobData>): StoryWriter {
+  return {
+    write(lines, progress) {
+      if (progress) job.progress = progress;
+      return storyBatch(queue)({ job, lines, progress });
+    },
+  };
+}
+
+type Story = { job: Job<RunJobData>; lines: string[]; progress: RunProgress | undefined };
+const batches = new WeakMap<RunQueue, (story: Story) => Promise<void>>();
+
+function storyBatch(queue: RunQueue): (story: Story) => Promise<void> {
+  let batch = batches.get(queue);
+  if (batch) return batch;
+  let waiting: { story: Story; done: (error?: unknown) => void }[] = [];
+  const flush = async () => {
+    const stories = waiting;
+    waiting = [];
+    try {
+      const { backend } = queue;
+      const pipeline = await queuePipeline(queue);
+      const counts = stories.map(({ story: { job, lines, progress } }) => {
+        const id = job.id as string;
+        const jobKey = backend.toKey(id);
+        for (const text of lines) {
+          backend.execCommand(pipeline as never, 'addLog', [
+            jobKey,
+            `${jobKey}:logs`,
+            id,
+            text,
+            job.opts.keepLogs ?? '',
+          ]);
+        }
+        if (progress) {
+          backend.execCommand(pipeline as never, 'updateProgress', [
+            jobKey,
+            backend.keys.events,
+            backend.keys.meta,
+            id,
+            JSON.stringify(progress),
+          ]);
+        }
+        return lines.length + (progress ? 1 : 0);
+      });
+      const results = (await pipeline.exec()) ?? [];
+      let at = 0;
+      stories.forEach(({ story, done }, i) => {
+        const mine = results.slice(at, at + (counts[i] as number));
+        at += counts[i] as number;
+        const error = mine.find(([error]) => error)?.[0];
+        const code = mine.find(([, result]) => typeof result === 'number' && result < 0)?.[1];
+        done(
+          error ??
+            (code === undefined
+              ? undefined
+              : new Error(`job ${story.job.id}: its story was not written (code ${code})`)),
+        );
+      });
+    } catch (error) {
+      for (const { done } of stories) done(error);
+    }
+  };
+  batch = (story) =>
+    new Promise<void>((resolve, reject) => {
+      if (waiting.length === 0) setImmediate(flush);
+      waiting.push({ story, done: (error) => (error ? reject(error) : resolve()) });
+    });
+  batches.set(queue, batch);
+  return batch;
+}
+
 export function createRunReport(
-  job: Pick<Job, 'log' | 'updateProgress'>,
+  writer: StoryWriter,
   opts: { maxSteps: number; logger: Logger },
 ): RunReport {
   const state: RunProgress = {
@@ -111,18 +208,27 @@ export function createRunReport(
 
   let timer: ReturnType<typeof setTimeout> | undefined;
   let dirty = false;
-  const writeProgress = () => {
+  let lines: string[] = [];
+  const writeStory = () => {
     clearTimeout(timer);
     timer = undefined;
-    if (!dirty) return;
+    if (!dirty && lines.length === 0) return;
+    const progress = dirty ? { ...state } : undefined;
     dirty = false;
-    track(job.updateProgress({ ...state }));
+    track(writer.write(lines, progress));
+    lines = [];
+  };
+  const schedule = () => {
+    timer ??= setTimeout(writeStory, PROGRESS_MS);
   };
   const progressed = () => {
     dirty = true;
-    timer ??= setTimeout(writeProgress, PROGRESS_MS);
+    schedule();
   };
-  const line = (text: string) => track(job.log(text));
+  const line = (text: string) => {
+    lines.push(text);
+    schedule();
+  };
 
   return {
     line,
@@ -186,7 +292,7 @@ export function createRunReport(
       );
     },
     async close() {
-      writeProgress();
+      writeStory();
       if (pending.size === 0) return;
       let timeout: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([

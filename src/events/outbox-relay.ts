@@ -1,15 +1,15 @@
 import type { Store } from '../../db/store';
 import type { OutboxRow } from '../../db/types';
-import { type RunQueue, runJob } from '../../jobs/catalog';
+import { queuePipeline, queueRunJobs, type RunQueue, runJob } from '../../jobs/catalog';
 import type { Logger } from '../logger';
 import type { RedisClient } from '../redis/client';
 import { withTimeout } from '../timeouts';
 import type { EventType } from './event';
-import { appendEvent, type StreamTarget } from './stream-writer';
+import { appendEvent, defineStreamCommands, type StreamTarget } from './stream-writer';
 
 /**
- * How long one Redis call of a delivery (the XADDs, then the jobs) may take before the rows are
- * left to the relay. A healthy Redis answers in milliseconds.
+ * How long the Redis round trip of a delivery (the XADDs and the jobs) may take before the rows
+ * are left to the relay. A healthy Redis answers in milliseconds.
  */
 const DELIVERY_TIMEOUT_MS = 2000;
 /**
@@ -50,6 +50,8 @@ export function createPublisher(deps: {
   committed?: (row: OutboxRow) => void;
 }): Publisher {
   const { db, redis, queueRedis, queue, stream, logger, committed } = deps;
+  // The events go out on the queue's connection, in one round trip with their jobs.
+  defineStreamCommands(queueRedis);
   // A delivery whose jobs cannot be added after its XADDs went out is sent again after the lease:
   // start one only when both connections are up (they come back from an outage one by one).
   const connected = () => redis.status === 'ready' && queueRedis.status === 'ready';
@@ -67,16 +69,22 @@ export function createPublisher(deps: {
     if (!connected() || mine.length === 0) return false;
     for (const row of mine) inFlight.add(row.id);
     try {
-      const pipeline = redis.pipeline();
+      // One round trip on the queue's connection: the XADDs, then the jobs. Redis runs one
+      // connection's commands in order, so a job is added only after its announcement was
+      // written (an XADD that errored while the jobs went in is a stream key of the wrong
+      // type: the rows are left to the relay, and adding their jobs again is a no-op).
+      const pipeline = await queuePipeline(queue);
       for (const row of mine)
         appendEvent(pipeline, stream, { ...row, type: row.type as EventType });
-      const results = await withTimeout(pipeline.exec(), DELIVERY_TIMEOUT_MS, 'XADD');
-      const failed = results?.find(([error]) => error)?.[0];
-      if (failed) throw failed;
       const jobs = mine.flatMap((row) =>
         row.enqueueRunId ? [runJob(row.enqueueRunId, row.threadId)] : [],
       );
-      if (jobs.length > 0) await withTimeout(queue.addBulk(jobs), DELIVERY_TIMEOUT_MS, 'enqueue');
+      const added = queueRunJobs(queue, pipeline, jobs);
+      added.catch(() => {});
+      const results = await withTimeout(pipeline.exec(), DELIVERY_TIMEOUT_MS, 'XADD and enqueue');
+      const failed = results?.find(([error]) => error)?.[0];
+      if (failed) throw failed;
+      await added;
       const marked = await db.markOutboxDelivered(mine.map((row) => row.id));
       // A run that finished meanwhile may have handed its thread's next job to one of these
       // announcements (Store.finishRun): its event is out now, so its job may go too.

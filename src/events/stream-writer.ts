@@ -1,4 +1,5 @@
 import type { ChainableCommander } from 'ioredis';
+import type { RedisClient } from '../redis/client';
 import { isTerminalEvent, isThreadEvent, type Rejection, type StreamEvent } from './event';
 
 export interface StreamTarget {
@@ -37,24 +38,60 @@ const eventFields = (event: StreamEvent) => [
 ];
 
 /**
- * Queues a lifecycle event on a pipeline: on the main stream, and a copy on the run's own stream
- * (which expires RUN_FEED_TTL_S after the terminal event). Re-delivery keeps the `eventId`. A
- * thread's event goes on the main stream only: a copy would come after the run's terminal event
- * and set its stream's expiry back to the safety net.
+ * A lifecycle event's writes as one script: the XADD on the main stream, the copy on the run's
+ * own stream and that stream's expiry, the fields sent once instead of twice, one command
+ * instead of three. KEYS: the main stream, then the run's stream (none for a thread's event);
+ * ARGV: the main stream's MAXLEN, the run stream's MAXLEN, its TTL, then the fields.
+ */
+const ANNOUNCE_LUA = `
+local fields = {}
+for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(fields))
+if #KEYS > 1 then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(fields))
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+end
+return id
+`;
+const ANNOUNCE = 'agentRunAnnounce';
+
+type AnnouncePipeline = ChainableCommander & {
+  [ANNOUNCE](keyCount: number, ...args: (string | number)[]): ChainableCommander;
+};
+
+/**
+ * Defines the announce script on a connection (once; ioredis sends it by its SHA and loads it
+ * when Redis does not know it). `appendEvent` needs it on the connection of its pipeline.
+ */
+export function defineStreamCommands(client: RedisClient): void {
+  if (ANNOUNCE in client) return;
+  client.defineCommand(ANNOUNCE, { lua: ANNOUNCE_LUA });
+}
+
+/**
+ * Queues a lifecycle event on a pipeline (of a connection `defineStreamCommands` was given): on
+ * the main stream, and a copy on the run's own stream (which expires RUN_FEED_TTL_S after the
+ * terminal event). Re-delivery keeps the `eventId`. A thread's event goes on the main stream
+ * only: a copy would come after the run's terminal event and set its stream's expiry back to the
+ * safety net.
  */
 export function appendEvent(
   pipeline: ChainableCommander,
   stream: StreamTarget,
   event: StreamEvent,
 ) {
-  const runKey = runStreamKey(stream, event.runId);
   const fields = eventFields(event);
-  pipeline.xadd(...xaddArgs(stream.key, stream.maxLen, fields));
-  if (isThreadEvent(event.type)) return;
-  pipeline.xadd(...xaddArgs(runKey, RUN_STREAM_MAXLEN, fields));
-  pipeline.expire(
-    runKey,
-    isTerminalEvent(event.type) ? stream.runFeedTtlS : RUN_STREAM_SAFETY_TTL_S,
+  const ttl = isTerminalEvent(event.type) ? stream.runFeedTtlS : RUN_STREAM_SAFETY_TTL_S;
+  const keys = isThreadEvent(event.type)
+    ? [stream.key]
+    : [stream.key, runStreamKey(stream, event.runId)];
+  (pipeline as AnnouncePipeline)[ANNOUNCE](
+    keys.length,
+    ...keys,
+    stream.maxLen,
+    RUN_STREAM_MAXLEN,
+    ttl,
+    ...fields,
   );
 }
 

@@ -50,12 +50,14 @@ export async function buildRunPrompt(
   const { db, llm, config, logger } = deps;
   const shrink = opts.shrink ?? 1;
   const recentMax = config.chat.recentMessages;
-  // The slots before the run's own, and its user message: the run's step messages share its
-  // slot and are the loop's to send, so they are not read as window.
-  const [thread, own] = await Promise.all([
-    db.getThreadMemory(run.threadId, run.seq - 1, Math.max(recentMax - 1, 1)),
-    db.getMessage(run.userMessageId),
-  ]);
+  // The slots before the run's own, and its user message, in one read: the user message is the
+  // one message of its even slot, so it is the newest read through that slot. The run's step
+  // messages are the loop's to send, never window: whatever else is read at or after the run's
+  // slot is left out.
+  const thread = await db.getThreadMemory(run.threadId, run.seq, Math.max(recentMax - 1, 1) + 1);
+  let own = thread?.recent.find((m) => m.id === run.userMessageId);
+  if (thread) thread.recent = thread.recent.filter((m) => m.seq < run.seq);
+  own ??= await db.getMessage(run.userMessageId);
   if (!thread || !own) throw new Error(`run ${run.id}: its thread or user message is gone`);
   let summary = thread.summary;
   let summaryThroughSeq = thread.summaryThroughSeq;

@@ -1,3 +1,4 @@
+import './tracing-channel';
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../config';
 import { redactUrl } from '../redact';

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { createRunReport, previewText } from '../../jobs/run-report';
+import { createRunReport, jobCallsWriter, previewText } from '../../jobs/run-report';
 import { LlmError } from '../../src/llm/llm';
 import { createLogger } from '../../src/logger';
 
@@ -38,7 +38,7 @@ const options = { maxSteps: 10, logger: createLogger('silent') };
 describe('the run report', () => {
   test('one line per attempt, model call, tool call and ending', async () => {
     const { job, lines } = fakeJob();
-    const report = createRunReport(job, options);
+    const report = createRunReport(jobCallsWriter(job), options);
     report.attemptStarted(2, 'gpt-4o-mini', false);
     report.stepStarted(1);
     report.modelAnswered({
@@ -79,7 +79,7 @@ describe('the run report', () => {
 
   test('progress is batched: a thousand streamed pieces make one write, the last state', async () => {
     const { job, progress } = fakeJob();
-    const report = createRunReport(job, options);
+    const report = createRunReport(jobCallsWriter(job), options);
     report.attemptStarted(1, 'm', false);
     report.stepStarted(3);
     for (let i = 0; i < 1000; i++) report.streamed();
@@ -97,7 +97,7 @@ describe('the run report', () => {
 
   test('a Redis that refuses or never answers neither throws nor holds the end for long', async () => {
     const refused = fakeJob(() => Promise.reject(new Error('Connection is closed.')));
-    const report = createRunReport(refused.job, options);
+    const report = createRunReport(jobCallsWriter(refused.job), options);
     report.attemptStarted(1, 'm', false);
     report.streamed();
     report.line('completed');
@@ -105,7 +105,7 @@ describe('the run report', () => {
     expect(refused.lines).toHaveLength(2);
 
     const hung = fakeJob(() => new Promise(() => {}));
-    const stuck = createRunReport(hung.job, options);
+    const stuck = createRunReport(jobCallsWriter(hung.job), options);
     stuck.line('attempt 1');
     const started = performance.now();
     await stuck.close();

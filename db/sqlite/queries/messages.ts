@@ -7,6 +7,12 @@ const p = sql.placeholder;
 /** Memory's statements, run for every run (see db/prepared.ts). */
 const statements = (db: Db) =>
   prepared(db, 'messages', (db) => ({
+    // Memory reads the run's user message on every run.
+    get: db
+      .select()
+      .from(messages)
+      .where(eq(messages.id, p('id')))
+      .prepare(),
     between: db
       .select()
       .from(messages)
@@ -22,7 +28,7 @@ const statements = (db: Db) =>
   }));
 
 export async function getMessage(db: Db, messageId: string): Promise<Message | undefined> {
-  return db.select().from(messages).where(eq(messages.id, messageId)).get();
+  return statements(db).get.get({ id: messageId });
 }
 
 /**
