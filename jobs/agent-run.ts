@@ -1,4 +1,4 @@
-import { DelayedError, type Job, RateLimitError, UnrecoverableError } from 'bullmq';
+import { DelayedError, type Job, RateLimitError, UnrecoverableError, WaitingError } from 'bullmq';
 import { type Store, StoreUnavailableError } from '../db/store';
 import type { OutboxRow, Run, RunAction } from '../db/types';
 import type { Config } from '../src/config';
@@ -50,11 +50,16 @@ const MAX_RATE_LIMIT_WAIT_MS = 5 * 60_000;
 /** How much of the reply the job's return value shows. */
 const REPLY_PREVIEW_CHARS = 200;
 
-/** The job a processor holds, its lock token (to hand it back as delayed), and its story. */
+/**
+ * The job a processor holds, its lock token (to hand it back as delayed), its story, and
+ * BullMQ's signal, aborted when the job's lock turned out not to be this worker's any more
+ * (worker.ts): another attempt holds the run, or is about to.
+ */
 interface HeldJob {
   job: Job<RunJobData>;
   token?: string;
   report: RunReport;
+  lost?: AbortSignal;
 }
 
 /** The job's return value, shown in Bull Board: the reply's id and its first characters. */
@@ -79,13 +84,17 @@ export function createRunProcessor(deps: RunJobDeps) {
    * once (finishRun). Known limit: BullMQ counts each wait as a started try, so they add to the
    * tally of rate-limited tries that a 429 right after a long outage is held to.
    */
-  return async function processRun(job: Job<RunJobData>, token?: string): Promise<RunJobResult> {
+  return async function processRun(
+    job: Job<RunJobData>,
+    token?: string,
+    lost?: AbortSignal,
+  ): Promise<RunJobResult> {
     const report = createRunReport(job, {
       maxSteps: deps.config.run.maxSteps,
       logger: deps.logger,
     });
     try {
-      return await processOnce({ job, token, report });
+      return await processOnce({ job, token, report, lost });
     } catch (error) {
       if (!(error instanceof StoreUnavailableError)) throw error;
       await deps.queue.rateLimit(STORE_WAIT_MS);
@@ -118,7 +127,7 @@ export function createRunProcessor(deps: RunJobDeps) {
     runId: string,
     cancelled: AbortSignal,
   ): Promise<RunJobResult> {
-    const { report } = held;
+    const { report, lost } = held;
     let resumedAttempt = false;
     const claimed = await db.startRunAttempt({
       runId,
@@ -173,12 +182,14 @@ export function createRunProcessor(deps: RunJobDeps) {
 
     let outcome: LoopOutcome;
     const deltas = createDeltaWriter({ redis, stream, ids, attempt, after: () => chain });
+    // A lost job stops the model and tool calls as a cancel does, but ends nothing (handOver).
+    const stop = lost ? AbortSignal.any([cancelled, lost]) : cancelled;
     try {
       outcome = await runAgentLoop({
         deps: { ...deps, logger },
         run,
-        buildPrompt: (fit) => buildRunPrompt({ ...deps, logger }, run, cancelled, fit),
-        signal: cancelled,
+        buildPrompt: (fit) => buildRunPrompt({ ...deps, logger }, run, stop, fit),
+        signal: stop,
         onDelta: (text) => {
           deltas.push(text);
           report.streamed();
@@ -190,6 +201,7 @@ export function createRunProcessor(deps: RunJobDeps) {
       await deltas.close();
     } catch (thrown) {
       await deltas.close();
+      if (lost?.aborted) handOver(held, logger);
       if (thrown instanceof StoreUnavailableError) throw thrown;
       if (cancelled.aborted || thrown instanceof RunNotRunningError) {
         return endCancelled(ends, held, run, attempt, logger);
@@ -205,6 +217,7 @@ export function createRunProcessor(deps: RunJobDeps) {
       return handleFailure(ends, held, run, attempt, error, logger);
     }
 
+    if (lost?.aborted) handOver(held, logger);
     if (outcome.kind === 'pause') return pauseForClient(ends, held, run, outcome.action, logger);
     const reply = outcome;
     const now = new Date();
@@ -347,6 +360,17 @@ export function createRunProcessor(deps: RunJobDeps) {
     const now = await db.getRun(runId);
     if (now?.status !== 'requires_action') await held.job.promote().catch(() => {});
     throw new DelayedError();
+  }
+
+  /**
+   * The job is no longer this worker's: its lock lapsed or was released (its process taken for
+   * dead, liveness.ts), so the run belongs to the attempt that takes the job next. This attempt
+   * stops without writing anything, and BullMQ leaves the job where it is (a WaitingError).
+   */
+  function handOver(held: HeldJob, logger: Logger): never {
+    logger.warn('run attempt stopped: its job is held by another worker now');
+    held.report.line('stopped: the job lock was lost, another attempt takes the run');
+    throw new WaitingError();
   }
 
   /** The attempt stopped for a cancel (or found its run cancelling): the run ends cancelled. */

@@ -50,6 +50,16 @@ export function createWorker(deps: RunJobDeps) {
     connection.disconnect();
     void liveness.stop();
   });
+  // BullMQ does not stop a processor whose lock it failed to renew (the lock lapsed, or the
+  // reaper released it: this process was taken for dead). The job is another attempt's now, so
+  // this one is aborted: it stops its model and tool calls and writes nothing (agent-run.ts).
+  worker.on('lockRenewalFailed', (jobIds) => {
+    for (const jobId of jobIds) {
+      if (worker.cancelJob(jobId, 'job lock lost')) {
+        logger.warn({ runId: jobId }, 'the run job lock was lost: this attempt stops');
+      }
+    }
+  });
   worker.on('error', (error) => {
     if (!isConnectionError(error)) logger.error({ err: error }, 'worker error');
   });

@@ -16,10 +16,13 @@ import { PrivateRedis, PrivateRedisCluster } from '../../harness/private-redis';
 import { postMessage, type ServerProcess, spawnServer } from '../../harness/processes';
 import { openSql } from '../../harness/sql';
 import { createTestDatabase } from '../../harness/test-database';
+import { waitForValue } from '../../harness/wait';
+import { RUN_QUEUE } from '../../jobs/catalog';
 import { GRACE_MS, REAP_EVERY_MS, TTL_MS } from '../../jobs/liveness';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { type RunningRoles, startRoles } from '../../src/roles';
+import { startTestApp } from '../support/app';
 import { redisTestsEnabled } from '../support/redis';
 import { messageRolesOfRun } from '../support/rows';
 
@@ -35,6 +38,15 @@ setDefaultTimeout(60_000);
 /** The killed worker's model calls: still in flight when it dies, however slow the box. */
 const STUCK = { kind: 'reply', delayMs: 60_000, content: 'never delivered' } as const;
 const LOG = 'a worker process is gone';
+
+async function repliesOf(databaseUrl: string, runId: string) {
+  const reader = await openSql(databaseUrl);
+  try {
+    return (await messageRolesOfRun(reader, runId)).filter((role) => role === 'assistant').length;
+  } finally {
+    await reader.close();
+  }
+}
 
 describe.skipIf(!redisTestsEnabled())('a dead worker process is taken over', () => {
   let redis: PrivateRedis;
@@ -73,14 +85,7 @@ describe.skipIf(!redisTestsEnabled())('a dead worker process is taken over', () 
     env.REDIS_STREAM_KEY = key;
     events = new EventReader(redis.url, key);
   };
-  const replies = async (runId: string) => {
-    const reader = await openSql(database.url);
-    try {
-      return (await messageRolesOfRun(reader, runId)).filter((role) => role === 'assistant').length;
-    } finally {
-      await reader.close();
-    }
-  };
+  const replies = (runId: string) => repliesOf(database.url, runId);
   const post = async (baseUrl: string, count: number) => {
     const runIds: string[] = [];
     for (let i = 0; i < count; i++) {
@@ -257,6 +262,46 @@ describe.skipIf(!redisTestsEnabled())('a dead worker process on a Redis Cluster'
       expect(output).not.toContain('CROSSSLOT');
     } finally {
       await events.close();
+    }
+  });
+});
+
+describe.skipIf(!redisTestsEnabled())('an attempt whose job lock is lost', () => {
+  test('stops its model call and writes nothing; the next attempt runs the run once', async () => {
+    const llm = await startFakeLlm({ quiet: true });
+    // A short lock, renewed every second, so the loss is seen soon; a frequent stalled check.
+    const t = await startTestApp({
+      env: { OPENAI_BASE_URL: llm.url, RUN_LOCK_MS: '2000', RUN_STALLED_CHECK_MS: '500' },
+    });
+    try {
+      llm.enqueue(STUCK);
+      const { body } = await t.post({ content: 'lose the lock' });
+      const [first] = await llm.waitForRequests(1);
+      // What the reaper does to a process taken for dead (or a lapse does to a stuck one).
+      await t.deps.redis.del(`${t.config.redis.queuePrefix}:${RUN_QUEUE}:${body.runId}:lock`);
+
+      // The stale attempt let go of its model call: it no longer runs beside the next one.
+      const closedAt = await waitForValue(
+        () => first?.closedAt,
+        (at) => at !== undefined,
+        20_000,
+      );
+      expect(closedAt).toBeDefined();
+      const runEvents = await t.events.waitForTerminal(body.runId);
+      expect(t.events.distinctForRun(body.runId).map((e) => e.type)).toEqual([
+        'agent.run.requested',
+        'agent.run.started',
+        'agent.run.started',
+        'agent.run.completed',
+      ]);
+      expect(runEvents.at(-1)?.payload).toMatchObject({
+        content: 'echo: lose the lock',
+        attempts: 2,
+      });
+      expect(await repliesOf(t.config.databaseUrl, body.runId)).toBe(1);
+    } finally {
+      await t.close();
+      await llm.stop();
     }
   });
 });
