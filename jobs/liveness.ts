@@ -34,7 +34,8 @@ import type { HeartbeatNews, HeartbeatStart } from './heartbeat-thread';
  *   RUN_LOCK_MS; this shortens it to `TTL_MS`.
  * - Redis itself away: every key lapses together. A reaper judges nobody until its own
  *   connection has answered for `GRACE_MS` in a row, time for every live process to reconnect and
- *   beat again (ioredis retries at least every 2 s; the heartbeat beats on reconnecting).
+ *   beat again (ioredis retries at least every 2 s; the heartbeat beats on reconnecting); and a
+ *   script sent before the outage but carried out after it judges nobody (MAX_SCRIPT_DELAY_MS).
  * - A main thread that is stuck for good while its heartbeat goes on: its runs are not taken by
  *   this, but by BullMQ's lock lapse, as before (RUN_LOCK_MS + RUN_STALLED_CHECK_MS).
  * - A worker that dies before its first beat (within milliseconds of starting) is not in the
@@ -51,11 +52,23 @@ export const GRACE_MS = 3000;
 const STOP_WAIT_MS = 1000;
 
 /**
+ * How far the script's run may be from when it was sent (Redis's clock against the sender's):
+ * a call sent before an outage and carried out after it (a client's retry, a TCP retransmission)
+ * would judge everyone whose key lapsed meanwhile, so it judges nobody. Hosts keep their clocks
+ * in step (NTP); one further off than this never reaps, and its dead wait for the lock lapse.
+ */
+const MAX_SCRIPT_DELAY_MS = 2000;
+
+/**
  * KEYS: the registry (set), the active list, the stalled set, the stalled check's throttle key.
  * ARGV: the queue's key prefix (`<prefix>:<queue>:`), the liveness keys' prefix, this worker's
- * id (never judged by itself). Returns the ids of the jobs whose locks it released.
+ * id (never judged by itself), the time it was sent (ms) and MAX_SCRIPT_DELAY_MS. Returns the
+ * ids of the jobs whose locks it released, or false when it ran too far from its sending.
  */
 const REAP_SCRIPT = `
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+if math.abs(now - tonumber(ARGV[4])) > tonumber(ARGV[5]) then return false end
 local workers = redis.call('SMEMBERS', KEYS[1])
 local dead = {}
 local anyDead = false
@@ -117,6 +130,7 @@ export function startLiveness(
   } satisfies HeartbeatStart);
 
   let answeringSince: number | undefined;
+  let warnedOfClock = false;
   let closing = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const keys = [
@@ -131,8 +145,18 @@ export function startLiveness(
       await redis.ping();
       return [];
     }
-    const args = [worker.toKey(''), keyOf(''), worker.id];
-    return (await redis.eval(REAP_SCRIPT, keys.length, ...keys, ...args)) as string[];
+    const args = [worker.toKey(''), keyOf(''), worker.id, Date.now(), MAX_SCRIPT_DELAY_MS];
+    const released = (await redis.eval(REAP_SCRIPT, keys.length, ...keys, ...args)) as
+      | string[]
+      | null;
+    if (released === null && !warnedOfClock) {
+      warnedOfClock = true;
+      logger.warn(
+        { maxDelayMs: MAX_SCRIPT_DELAY_MS },
+        "the reaper's script ran far from its sending (slow Redis, or this host's clock is off Redis's): it judged nobody",
+      );
+    }
+    return released ?? [];
   };
   const reap = async () => {
     try {
