@@ -51,9 +51,10 @@ const MAX_RATE_LIMIT_WAIT_MS = 5 * 60_000;
 const REPLY_PREVIEW_CHARS = 200;
 
 /**
- * The job a processor holds, its lock token (to hand it back as delayed), its story, and
- * BullMQ's signal, aborted when the job's lock turned out not to be this worker's any more
- * (worker.ts): another attempt holds the run, or is about to.
+ * The job a processor holds, its lock token (to hand it back as delayed), its story, and a
+ * signal aborted when the job turned out not to be this processing's any more: BullMQ's, when
+ * its lock could not be renewed (worker.ts), or this worker's own, when BullMQ handed the same
+ * job out again (createRunProcessor). Another attempt holds the run, or is about to.
  */
 interface HeldJob {
   job: Job<RunJobData>;
@@ -76,6 +77,12 @@ export type RunJobResult =
  */
 export function createRunProcessor(deps: RunJobDeps) {
   const { db, redis, stream } = deps;
+  /**
+   * The processing of each job in this worker, by job id. BullMQ hands a job out again when its
+   * lock lapsed or was released, possibly to this same worker, and then tracks only the newer
+   * processing (its lock renews fine): the older one is stopped here (see `handOver`).
+   */
+  const processing = new Map<string, AbortController>();
 
   /**
    * A database that does not answer fails every run alike, and no run's fault: pause the queue
@@ -93,8 +100,26 @@ export function createRunProcessor(deps: RunJobDeps) {
       maxSteps: deps.config.run.maxSteps,
       logger: deps.logger,
     });
+    const id = job.id ?? job.data.runId;
+    const mine = new AbortController();
+    const displaced = processing.get(id);
+    displaced?.abort();
+    processing.set(id, mine);
+    const stale = lost ? AbortSignal.any([lost, mine.signal]) : mine.signal;
+    // BullMQ tracks a job's lock by its id, so the displaced processing's end stops the renewal
+    // of this one's too: this one renews its own lock then (and stops if it is lost as well).
+    const lockMs = deps.config.run.lockMs;
+    const renewal =
+      displaced && token
+        ? setInterval(() => {
+            job.extendLock(token, lockMs).then(
+              (held) => held || mine.abort(),
+              () => {},
+            );
+          }, lockMs / 2)
+        : undefined;
     try {
-      return await processOnce({ job, token, report, lost });
+      return await processOnce({ job, token, report, lost: stale });
     } catch (error) {
       if (!(error instanceof StoreUnavailableError)) throw error;
       await deps.queue.rateLimit(STORE_WAIT_MS);
@@ -107,6 +132,8 @@ export function createRunProcessor(deps: RunJobDeps) {
       );
       throw new RateLimitError();
     } finally {
+      clearInterval(renewal);
+      if (processing.get(id) === mine) processing.delete(id);
       await report.close();
     }
   };

@@ -22,7 +22,7 @@ import { GRACE_MS, REAP_EVERY_MS, TTL_MS } from '../../jobs/liveness';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { type RunningRoles, startRoles } from '../../src/roles';
-import { startTestApp } from '../support/app';
+import { startTestApp, type TestApp } from '../support/app';
 import { redisTestsEnabled } from '../support/redis';
 import { messageRolesOfRun } from '../support/rows';
 
@@ -267,20 +267,33 @@ describe.skipIf(!redisTestsEnabled())('a dead worker process on a Redis Cluster'
 });
 
 describe.skipIf(!redisTestsEnabled())('an attempt whose job lock is lost', () => {
-  test('stops its model call and writes nothing; the next attempt runs the run once', async () => {
-    const llm = await startFakeLlm({ quiet: true });
-    // A short lock, renewed every second, so the loss is seen soon; a frequent stalled check.
-    const t = await startTestApp({
-      env: { OPENAI_BASE_URL: llm.url, RUN_LOCK_MS: '2000', RUN_STALLED_CHECK_MS: '500' },
-    });
+  let llm: FakeLlm;
+  beforeAll(async () => {
+    llm = await startFakeLlm({ quiet: true });
+  });
+  afterAll(async () => {
+    await llm.stop();
+  });
+
+  /**
+   * One run whose first model call never answers; `lose` takes its job's lock away as the
+   * reaper does to a process taken for dead (or a lapse to a stuck one), and sees to it that the
+   * job is handed out again. The stale attempt must let go of its model call, so it no longer
+   * runs beside the next one, and the run must end once, by the next attempt.
+   */
+  const loseTheLock = async (
+    env: Record<string, string>,
+    lose: (t: TestApp, lockKey: string, runId: string) => Promise<void>,
+  ) => {
+    llm.reset();
+    const t = await startTestApp({ env: { OPENAI_BASE_URL: llm.url, ...env } });
     try {
       llm.enqueue(STUCK);
       const { body } = await t.post({ content: 'lose the lock' });
       const [first] = await llm.waitForRequests(1);
-      // What the reaper does to a process taken for dead (or a lapse does to a stuck one).
-      await t.deps.redis.del(`${t.config.redis.queuePrefix}:${RUN_QUEUE}:${body.runId}:lock`);
+      const queueKey = `${t.config.redis.queuePrefix}:${RUN_QUEUE}`;
+      await lose(t, `${queueKey}:${body.runId}:lock`, body.runId);
 
-      // The stale attempt let go of its model call: it no longer runs beside the next one.
       const closedAt = await waitForValue(
         () => first?.closedAt,
         (at) => at !== undefined,
@@ -301,7 +314,31 @@ describe.skipIf(!redisTestsEnabled())('an attempt whose job lock is lost', () =>
       expect(await repliesOf(t.config.databaseUrl, body.runId)).toBe(1);
     } finally {
       await t.close();
-      await llm.stop();
     }
+  };
+
+  test('its lock renewal fails: it stops and writes nothing; the next attempt runs the run once', async () => {
+    // Renewed every second; the stalled check left at its default, run by hand below.
+    await loseTheLock({ RUN_LOCK_MS: '2000' }, async (t, lockKey, runId) => {
+      await t.deps.redis.del(lockKey);
+      const first = llm.requests[0];
+      await waitForValue(
+        () => first?.closedAt,
+        (at) => at !== undefined,
+        20_000,
+      );
+      // Stopped, the job left where it was: BullMQ's stalled check hands it out again.
+      const queueKey = lockKey.slice(0, lockKey.length - `${runId}:lock`.length - 1);
+      await t.deps.redis.sadd(`${queueKey}:stalled`, runId);
+      await t.deps.redis.del(`${queueKey}:stalled-check`);
+      await t.worker?.startStalledCheckTimer();
+    });
+  });
+
+  test('the same worker is handed its job again: the older attempt stops', async () => {
+    // The lock is not renewed again within the test; a stalled check every half second.
+    await loseTheLock({ RUN_STALLED_CHECK_MS: '500' }, async (t, lockKey) => {
+      await t.deps.redis.del(lockKey);
+    });
   });
 });
