@@ -1,4 +1,4 @@
-import { DelayedError, type Job, RateLimitError, UnrecoverableError } from 'bullmq';
+import { DelayedError, type Job, RateLimitError, UnrecoverableError, WaitingError } from 'bullmq';
 import { type Store, StoreUnavailableError } from '../db/store';
 import type { OutboxRow, Run, RunAction } from '../db/types';
 import type { Config } from '../src/config';
@@ -56,11 +56,17 @@ const MAX_RATE_LIMIT_WAIT_MS = 5 * 60_000;
 /** How much of the reply the job's return value shows. */
 const REPLY_PREVIEW_CHARS = 200;
 
-/** The job a processor holds, its lock token (to hand it back as delayed), and its story. */
+/**
+ * The job a processor holds, its lock token (to hand it back as delayed), its story, and a
+ * signal aborted when the job turned out not to be this processing's any more: BullMQ's, when
+ * its lock could not be renewed (worker.ts), or this worker's own, when BullMQ handed the same
+ * job out again (createRunProcessor). Another attempt holds the run, or is about to.
+ */
 interface HeldJob {
   job: Job<RunJobData>;
   token?: string;
   report: RunReport;
+  lost?: AbortSignal;
 }
 
 /** The job's return value, shown in Bull Board: the reply's id and its first characters. */
@@ -77,6 +83,12 @@ export type RunJobResult =
  */
 export function createRunProcessor(deps: RunJobDeps) {
   const { db, redis, stream } = deps;
+  /**
+   * The processing of each job in this worker, by job id. BullMQ hands a job out again when its
+   * lock lapsed or was released, possibly to this same worker, and then tracks only the newer
+   * processing (its lock renews fine): the older one is stopped here (see `handOver`).
+   */
+  const processing = new Map<string, AbortController>();
 
   /**
    * A database that does not answer fails every run alike, and no run's fault: pause the queue
@@ -85,13 +97,35 @@ export function createRunProcessor(deps: RunJobDeps) {
    * once (finishRun). Known limit: BullMQ counts each wait as a started try, so they add to the
    * tally of rate-limited tries that a 429 right after a long outage is held to.
    */
-  return async function processRun(job: Job<RunJobData>, token?: string): Promise<RunJobResult> {
+  return async function processRun(
+    job: Job<RunJobData>,
+    token?: string,
+    lost?: AbortSignal,
+  ): Promise<RunJobResult> {
     const report = createRunReport(jobStoryWriter(deps.queue, job), {
       maxSteps: deps.config.run.maxSteps,
       logger: deps.logger,
     });
+    const id = job.id ?? job.data.runId;
+    const mine = new AbortController();
+    const displaced = processing.get(id);
+    displaced?.abort();
+    processing.set(id, mine);
+    const stale = lost ? AbortSignal.any([lost, mine.signal]) : mine.signal;
+    // BullMQ tracks a job's lock by its id, so the displaced processing's end stops the renewal
+    // of this one's too: this one renews its own lock then (and stops if it is lost as well).
+    const lockMs = deps.config.run.lockMs;
+    const renewal =
+      displaced && token
+        ? setInterval(() => {
+            job.extendLock(token, lockMs).then(
+              (held) => held || mine.abort(),
+              () => {},
+            );
+          }, lockMs / 2)
+        : undefined;
     try {
-      return await processOnce({ job, token, report });
+      return await processOnce({ job, token, report, lost: stale });
     } catch (error) {
       if (!(error instanceof StoreUnavailableError)) throw error;
       await deps.queue.rateLimit(STORE_WAIT_MS);
@@ -104,6 +138,8 @@ export function createRunProcessor(deps: RunJobDeps) {
       );
       throw new RateLimitError();
     } finally {
+      clearInterval(renewal);
+      if (processing.get(id) === mine) processing.delete(id);
       await report.close();
     }
   };
@@ -124,7 +160,7 @@ export function createRunProcessor(deps: RunJobDeps) {
     runId: string,
     cancelled: AbortSignal,
   ): Promise<RunJobResult> {
-    const { report } = held;
+    const { report, lost } = held;
     let resumedAttempt = false;
     const claimed = await db.startRunAttempt({
       runId,
@@ -179,12 +215,14 @@ export function createRunProcessor(deps: RunJobDeps) {
 
     let outcome: LoopOutcome;
     const deltas = createDeltaWriter({ redis, stream, ids, attempt, after: () => chain });
+    // A lost job stops the model and tool calls as a cancel does, but ends nothing (handOver).
+    const stop = lost ? AbortSignal.any([cancelled, lost]) : cancelled;
     try {
       outcome = await runAgentLoop({
         deps: { ...deps, logger },
         run,
-        buildPrompt: (fit) => buildRunPrompt({ ...deps, logger }, run, cancelled, fit),
-        signal: cancelled,
+        buildPrompt: (fit) => buildRunPrompt({ ...deps, logger }, run, stop, fit),
+        signal: stop,
         onDelta: (text) => {
           deltas.push(text);
           report.streamed();
@@ -196,6 +234,7 @@ export function createRunProcessor(deps: RunJobDeps) {
       await deltas.close();
     } catch (thrown) {
       await deltas.close();
+      if (lost?.aborted) handOver(held, logger);
       if (thrown instanceof StoreUnavailableError) throw thrown;
       if (cancelled.aborted || thrown instanceof RunNotRunningError) {
         return endCancelled(ends, held, run, attempt, logger);
@@ -211,6 +250,7 @@ export function createRunProcessor(deps: RunJobDeps) {
       return handleFailure(ends, held, run, attempt, error, logger);
     }
 
+    if (lost?.aborted) handOver(held, logger);
     if (outcome.kind === 'pause') return pauseForClient(ends, held, run, outcome.action, logger);
     const reply = outcome;
     const now = new Date();
@@ -353,6 +393,17 @@ export function createRunProcessor(deps: RunJobDeps) {
     const now = await db.getRun(runId);
     if (now?.status !== 'requires_action') await held.job.promote().catch(() => {});
     throw new DelayedError();
+  }
+
+  /**
+   * The job is no longer this worker's: its lock lapsed or was released (its process taken for
+   * dead, liveness.ts), so the run belongs to the attempt that takes the job next. This attempt
+   * stops without writing anything, and BullMQ leaves the job where it is (a WaitingError).
+   */
+  function handOver(held: HeldJob, logger: Logger): never {
+    logger.warn('run attempt stopped: its job is held by another worker now');
+    held.report.line('stopped: the job lock was lost, another attempt takes the run');
+    throw new WaitingError();
   }
 
   /** The attempt stopped for a cancel (or found its run cancelling): the run ends cancelled. */

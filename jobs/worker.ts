@@ -4,6 +4,7 @@ import { createRedisClient, isConnectionError } from '../src/redis/client';
 import { failRun } from '../src/runs/service';
 import { createRunProcessor, type RunJobDeps, type RunJobResult } from './agent-run';
 import { RUN_QUEUE, type RunJobData } from './catalog';
+import { startLiveness } from './liveness';
 import { describeFailure } from './run-report';
 
 /**
@@ -27,6 +28,8 @@ export function createWorker(deps: RunJobDeps) {
     // LLM_TIMEOUT_MS (a minute) never loses it; it only lapses when the worker is gone (or its
     // event loop is blocked for lockDuration). Then the stalled check, every stalledInterval,
     // hands the job to another worker: recovery within about lockDuration + stalledInterval.
+    // That is the path for a process that is alive but stuck; a dead process's runs are taken
+    // over in seconds by the liveness reaper (liveness.ts), whatever these say.
     lockDuration: config.run.lockMs,
     stalledInterval: config.run.stalledCheckMs,
     // A job recovered from two stalls is failed on the third rather than crashing workers
@@ -37,7 +40,26 @@ export function createWorker(deps: RunJobDeps) {
     limiter: { max: 1_000_000_000, duration: 1000 },
   });
 
-  worker.once('closed', () => connection.disconnect());
+  const liveness = startLiveness(worker, {
+    redis: deps.redis,
+    target: { url: config.redis.url, clusterNodes: config.redis.clusterNodes },
+    logger,
+  });
+  // After close: its runs have finished or been handed back, so its liveness key can go.
+  worker.once('closed', () => {
+    connection.disconnect();
+    void liveness.stop();
+  });
+  // BullMQ does not stop a processor whose lock it failed to renew (the lock lapsed, or the
+  // reaper released it: this process was taken for dead). The job is another attempt's now, so
+  // this one is aborted: it stops its model and tool calls and writes nothing (agent-run.ts).
+  worker.on('lockRenewalFailed', (jobIds) => {
+    for (const jobId of jobIds) {
+      if (worker.cancelJob(jobId, 'job lock lost')) {
+        logger.warn({ runId: jobId }, 'the run job lock was lost: this attempt stops');
+      }
+    }
+  });
   worker.on('error', (error) => {
     if (!isConnectionError(error)) logger.error({ err: error }, 'worker error');
   });
