@@ -10,8 +10,8 @@
  *   Target ≤ 15 s.
  *
  * "Started" is the attempt's `agent.run.started` (its `occurredAt`: the moment the attempt was
- * claimed in the store). WORKER_CONCURRENCY is N, so that all N runs are in flight at once: it is
- * not a recovery setting. After each figure the runs are waited for, and the bench fails loudly
+ * claimed in the store). Every setting is the default (WORKER_CONCURRENCY's 256 holds all N runs
+ * in flight at once). After each figure the runs are waited for, and the bench fails loudly
  * unless every run completed with exactly one terminal event.
  *
  * `recoveryFigures` is what `bun run bench` calls, on its private Redis (flushed after each
@@ -98,7 +98,6 @@ function envOf(f: Figure, name: string): Record<string, string> {
     OPENAI_BASE_URL: f.llm.url,
     ADMIN_PASSWORD: 'bench',
     LOG_LEVEL: 'warn',
-    WORKER_CONCURRENCY: String(f.runs),
   };
 }
 

@@ -15,6 +15,8 @@ import { type ServerProcess, spawnServer } from '../harness/processes';
 import { promptGrowth } from './growth';
 import { feedFigures } from './feeds';
 import { floorRows, measureFloor } from './floor';
+import { recoveryFigures } from './recovery';
+import { oneWorkerRate } from './scale-out';
 import { CompletionWatcher, cannon, cpuSeconds, percentile } from './load';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
@@ -463,6 +465,30 @@ try {
     target: '≥ 0.8',
     pass: p4Ratio >= 0.8 && p4.completed === P4_USERS * S.p4Rounds,
   });
+  // P6: PostgreSQL at SQLite's pace: end-to-end runs/s with 1 API and 1 worker process on each.
+  progress('P6 PostgreSQL against SQLite: 1 API + 1 worker process, an instant model');
+  const p6 = { messages: QUICK ? 300 : 2000, threads: 50, redisUrl: redis.url };
+  const sqliteRate = await oneWorkerRate({ ...p6, db: 'sqlite' });
+  await admin.flushall();
+  const postgresRate = await oneWorkerRate({ ...p6, db: 'postgres' });
+  await admin.flushall();
+  const p6Ratio = postgresRate / sqliteRate;
+  rows.push({
+    figure: `P6 scale-out with one worker, ${fmt(p6.messages)} messages over ${p6.threads} threads: SQLite`,
+    value: `${fmt(sqliteRate)} runs/s`,
+  });
+  rows.push({
+    figure: 'P6 the same on PostgreSQL',
+    value: `${fmt(postgresRate)} runs/s`,
+    ratio: `${p6Ratio.toFixed(2)} × SQLite`,
+    target: '≥ 0.8',
+    pass: p6Ratio >= 0.8,
+  });
+
+  // R1, R2: a dead worker's runs are running again within seconds, with the default settings.
+  progress('R1 recovery and R2 takeover: runs of a 5 s model, a process SIGKILLed');
+  rows.push(...(await recoveryFigures({ quick: QUICK, redisUrl: redis.url, dir })));
+  await admin.flushall();
 } finally {
   admin.disconnect();
   await llm.stop();
@@ -480,4 +506,11 @@ console.log(
   `\n${rows.filter((r) => r.pass).length} PASS, ${failed.length} FAIL in ${((Date.now() - t0) / 1000).toFixed(0)} s` +
     (QUICK ? ' (quick smoke run: figures are rough, targets are not enforced)' : ''),
 );
-process.exit(!QUICK && failed.length > 0 ? 1 : 0);
+// Every target's figure must be there, as a number, in --quick too (which judges none of them).
+const TARGETS = ['P1 ', 'P2 run', 'P2 added latency', 'P3 growth', 'P4 ', 'P6 the same', 'P7 missed', 'P8 the same', 'R1 ', 'R2 ', 'T1 tool-step run'];
+const missing = TARGETS.filter(
+  (prefix) =>
+    !rows.some((r) => r.figure.startsWith(prefix) && r.pass !== undefined && !/n\/a|NaN/.test(r.value)),
+);
+if (missing.length > 0) console.log(`figures missing or not numbers: ${missing.join(', ')}`);
+process.exit(missing.length > 0 || (!QUICK && failed.length > 0) ? 1 : 0);
