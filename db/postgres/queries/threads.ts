@@ -6,8 +6,8 @@ import type { Db, Tx } from '../database';
 import { messages, type OutboxRow, type Thread, threadMetadata, threads } from '../schema';
 import { storable } from '../storable';
 import { insertOutbox } from './outbox';
-import { webhooksOf } from './webhooks';
 import { readThreadDetails } from './thread-list';
+import { webhooksOf } from './webhooks';
 
 const p = sql.placeholder;
 /** A run's reads and writes of its thread, run for every run (see db/prepared.ts). */
