@@ -25,6 +25,12 @@ export interface WriteUnit<T> {
    * in the same order and never deadlock on each other. Units that lock no thread come first.
    */
   threadId?: string;
+  /**
+   * Goes after every thread lock of its group: for a unit that locks rows which others lock
+   * while they hold a thread's lock (the outbox rows `finishRun` hands a job to), so the group
+   * never holds one of those while it waits for a thread.
+   */
+  last?: boolean;
   run: (conn: Conn) => Promise<T>;
 }
 
@@ -42,8 +48,9 @@ const MAX_GROUPS_IN_FLIGHT = 2;
 
 /**
  * Group commit, as on SQLite (db/sqlite/group-commit.ts): the write units asked for while the
- * previous groups are out (ingress, a run's start) are sent as one transaction on one
- * connection: `begin`, every unit's statements pipelined, `commit`. A transaction's round trips
+ * previous groups are out (ingress, a run's start and finish, a summary, marking outbox rows
+ * delivered) are sent as one transaction on one connection: `begin`, every unit's statements
+ * pipelined, `commit`. A transaction's round trips
  * and its commit cost more than its rows, so under load this is one commit, and one round trip
  * per step, for a whole batch. Each unit is still all-or-nothing and resolves only once its
  * rows are committed: if any unit fails (an error of its own, a deadlock, a lost connection),
@@ -100,7 +107,7 @@ async function commitGroup(client: postgres.Sql, group: Pending[]) {
   );
 }
 
-const order = (unit: WriteUnit<unknown>) => unit.threadId ?? '';
+const order = (unit: WriteUnit<unknown>) => (unit.last ? '\uffff' : (unit.threadId ?? ''));
 
 /**
  * Whether a statement's error means its connection is gone: the driver's own errors (the
@@ -110,56 +117,65 @@ const lostConnection = (error: unknown) =>
   !(error instanceof postgres.PostgresError) || /^(08|57P0)/.test(error.code);
 
 /**
- * A reserved connection as a `Conn`, and whether it was lost: the driver writes a statement
- * sent on a lost connection to a socket that is gone (an uncaught TypeError), and takes a lost
- * connection released back as an open one, so neither may happen.
+ * A transaction's connection as a `Conn`, and whether it was lost. Once it is, every statement
+ * of ours still waiting on it fails at once (the driver keeps statements queued behind one in
+ * flight, and does not fail them when the socket closes), and none is sent on it again (the
+ * driver would write it to a socket that is gone: an uncaught TypeError).
  */
-function holdConnection(reserved: postgres.ReservedSql) {
+function holdConnection(tx: Pick<postgres.Sql, 'unsafe'>) {
+  const waiting = new Set<(error: unknown) => void>();
+  const lose = () =>
+    Object.assign(new Error('the connection was lost'), { code: 'CONNECTION_CLOSED' });
   const held = {
     lost: false,
     query(text: string, params: unknown[] = []): Promise<RawRow[]> {
-      if (held.lost) {
-        return Promise.reject(
-          Object.assign(new Error('the connection was lost'), { code: 'CONNECTION_CLOSED' }),
+      if (held.lost) return Promise.reject(lose());
+      return new Promise<RawRow[]>((resolve, reject) => {
+        waiting.add(reject);
+        const statement = tx.unsafe(text, params as never[]);
+        statement.execute();
+        statement.then(
+          (rows) => {
+            waiting.delete(reject);
+            resolve(rows as unknown as RawRow[]);
+          },
+          (error: unknown) => {
+            waiting.delete(reject);
+            reject(error);
+            if (lostConnection(error) && !held.lost) {
+              held.lost = true;
+              for (const fail of waiting) fail(lose());
+              waiting.clear();
+            }
+          },
         );
-      }
-      const statement = reserved.unsafe(text, params as never[]);
-      statement.execute();
-      return statement.then(
-        (rows) => rows as unknown as RawRow[],
-        (error: unknown) => {
-          if (lostConnection(error)) held.lost = true;
-          throw error;
-        },
-      );
+      });
     },
   };
   return held;
 }
 
-/** Runs `units` in one transaction on one connection; resolves with their results once committed. */
-async function inTransaction(client: postgres.Sql, units: WriteUnit<unknown>[]) {
-  const reserved = await client.reserve();
-  const conn = holdConnection(reserved);
-  try {
-    const begun = conn.query('begin');
-    const running = units.map((unit) => unit.run(conn));
-    const settled = await Promise.allSettled([begun, ...running]);
+/**
+ * Runs `units` in one transaction; resolves with their results once committed. The driver's
+ * `begin` holds the connection, and rolls back (or gives up on a lost connection) when a unit
+ * fails; the units' statements go out together on its connection, pipelined.
+ */
+function inTransaction(client: postgres.Sql, units: WriteUnit<unknown>[]): Promise<unknown[]> {
+  return client.begin(async (tx) => {
+    const conn = holdConnection(tx);
+    const settled = await Promise.allSettled(units.map((unit) => unit.run(conn)));
     const failed = settled.find((s) => s.status === 'rejected');
-    if (failed) {
-      if (!conn.lost) await conn.query('rollback').catch(() => {});
-      throw failed.reason;
-    }
-    const committed = (await conn.query('commit')) as unknown as { command: string };
-    // A transaction that failed answers COMMIT with ROLLBACK; none of its units got an error
-    // only if a unit swallowed one, which units must not do. Never report it as committed.
-    if (committed.command !== 'COMMIT') throw new Error(`commit answered ${committed.command}`);
-    return settled.slice(1).map((s) => (s as PromiseFulfilledResult<unknown>).value);
-  } finally {
-    // A lost connection is the driver's to reconnect: released, it would be handed out as open.
-    if (!conn.lost) reserved.release();
-  }
+    // The connection is gone: the driver fails the whole `begin` when it sees the socket close.
+    // Settling here would have it send a rollback on that dead connection, which leaves the
+    // connection stuck for good when the pool reconnects it.
+    if (failed && conn.lost) await Bun.sleep(LOST_CONNECTION_WAIT_MS);
+    if (failed) throw failed.reason;
+    return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value);
+  }) as Promise<unknown[]>;
 }
+
+/** How long a group on a lost connection waits for the driver to fail its `begin`. */
+const LOST_CONNECTION_WAIT_MS = 10_000;
 
 const committers = new WeakMap<postgres.Sql, ReturnType<typeof createGroupCommitter>>();
 
@@ -171,17 +187,4 @@ export function commitWrite<T>(client: postgres.Sql, unit: WriteUnit<T>): Promis
     committers.set(client, committer);
   }
   return committer(unit);
-}
-
-/**
- * Runs `run` in a transaction of its own on one connection, its statements pipelined behind
- * the `begin`; for a write that locks more than one thread's rows or decides from what it read
- * whether to write (so it is no part of a group).
- */
-export async function commitAlone<T>(
-  client: postgres.Sql,
-  run: (conn: Conn) => Promise<T>,
-): Promise<T> {
-  const [result] = await inTransaction(client, [{ run }]);
-  return result as T;
 }

@@ -14,7 +14,7 @@ import type {
 } from '../../store';
 import { isFinishedStatus, type RunCancel, UNFINISHED_RUN_STATUSES } from '../../types';
 import { clientOf, type Db, type Tx } from '../database';
-import { type Conn, commitAlone } from '../group-commit';
+import { type Conn, commitWrite } from '../group-commit';
 import { Params, runFromRow } from '../raw-rows';
 import { messages, type Run, runs, threads } from '../schema';
 import { storable } from '../storable';
@@ -32,15 +32,18 @@ const LOCK_RUN = `
 /**
  * See `Store.finishRun`. Its thread is locked before it looks for the next run, as
  * `insertRunRequest` locks it before it asks whether a run is unfinished: see there for why.
- * Sent to the driver: the lock goes out with the `begin`, the finish is one statement, then the
- * commit. A run found cancelling (or a finish with no event) ends cancelled, which takes the
- * drizzle path below: that transaction locks and reads the run again.
+ * A unit of the group commit (db/postgres/group-commit.ts), ordered by the event's thread: the
+ * lock goes out with the group, the finish is one statement. A run found cancelling (or a
+ * finish with no event) ends cancelled, which takes the drizzle path below: that transaction
+ * locks and reads the run again.
  */
 export async function finishRun(db: Db, input: RunFinish): Promise<RunEnd | null> {
-  if (input.event) {
-    const finished = await commitAlone(clientOf(db), (conn) =>
-      finishLocked(conn, input, webhooksOf(db)),
-    );
+  const { event } = input;
+  if (event) {
+    const finished = await commitWrite(clientOf(db), {
+      threadId: event.threadId,
+      run: (conn) => finishLocked(conn, input, event, webhooksOf(db)),
+    });
     if (finished !== 'cancelling') return finished;
   }
   return db.transaction(async (tx) => {
@@ -58,9 +61,10 @@ export async function finishRun(db: Db, input: RunFinish): Promise<RunEnd | null
 async function finishLocked(
   conn: Conn,
   input: RunFinish,
+  event: Event,
   webhooks: WebhookTargets,
 ): Promise<RunEnd | null | 'cancelling'> {
-  const { runId, reply, event } = input;
+  const { runId, reply } = input;
   const now = input.now.toISOString();
   // 1. The run: none, or finished already (another delivery of the job finished it first).
   // Locked, and its thread with it.
@@ -68,7 +72,7 @@ async function finishLocked(
   const run = locked ? runFromRow(locked) : undefined;
   if (!run || isFinishedStatus(run.status)) return null;
   // A cancel that came first wins: the run ends cancelled, with no reply.
-  if (run.status === 'cancelling' || !event) return 'cancelling';
+  if (run.status === 'cancelling') return 'cancelling';
   // Steps 2 to 6 are the parts of one statement: one round trip.
   const params = new Params();
   const id = params.add(runId);
