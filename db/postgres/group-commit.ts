@@ -94,8 +94,16 @@ async function commitGroup(client: postgres.Sql, group: Pending[]) {
         client,
         group.map((p) => p.unit),
       );
-    } catch {
-      // Retried one by one below: the error is the unit's own, and it gets it again.
+    } catch (error) {
+      // The database is not to be had (the connection was lost, or none could be made): each
+      // unit on its own would only try to connect again, and every failed try lengthens the
+      // driver's back-off before the next. Fail them all at once, as SQLite does when its
+      // write lock is not to be had. Any other error is retried one by one below: the error is
+      // the unit's own, and it gets it again.
+      if (lostConnection(error)) {
+        for (const p of group) p.reject(error);
+        return;
+      }
     }
     if (results) {
       for (const [i, p] of group.entries()) p.resolve(results[i]);
@@ -114,7 +122,11 @@ const order = (unit: WriteUnit<unknown>) => (unit.last ? '\uffff' : (unit.thread
  * socket closed or failed) and the server's connection and shutdown states (class 08, 57P0x).
  */
 const lostConnection = (error: unknown) =>
-  !(error instanceof postgres.PostgresError) || /^(08|57P0)/.test(error.code);
+  error instanceof postgres.PostgresError
+    ? /^(08|57P0)/.test(error.code)
+    : /^(E[A-Z]+|CONNECT_TIMEOUT|CONNECTION_[A-Z]+)$/.test(
+        String((error as { code?: unknown })?.code ?? ''),
+      );
 
 /**
  * A transaction's connection as a `Conn`, and whether it was lost. Once it is, every statement
