@@ -14,9 +14,10 @@ export interface Conn {
 
 /**
  * One unit of writes on PostgreSQL: statements sent on `conn`, inside the transaction the
- * committer holds. Statements sent before the unit's first `await` go out in the same pipeline
- * as the other units' and the `begin`. It must not commit, roll back or catch a statement's
- * error, and it may run twice (see below), so it only reads and writes the database.
+ * committer holds. Statements sent before the unit's first `await` go out in one pipeline with
+ * the other units' first statements, and so on for each step. It must not commit, roll back or
+ * catch a statement's error, and it may run twice (see below), so it only reads and writes the
+ * database.
  */
 export interface WriteUnit<T> {
   /**
@@ -50,12 +51,12 @@ const MAX_GROUPS_IN_FLIGHT = 2;
  * Group commit, as on SQLite (db/sqlite/group-commit.ts): the write units asked for while the
  * previous groups are out (ingress, a run's start and finish, a summary, marking outbox rows
  * delivered) are sent as one transaction on one connection: `begin`, every unit's statements
- * pipelined, `commit`. A transaction's round trips
- * and its commit cost more than its rows, so under load this is one commit, and one round trip
- * per step, for a whole batch. Each unit is still all-or-nothing and resolves only once its
- * rows are committed: if any unit fails (an error of its own, a deadlock, a lost connection),
- * the group is rolled back and each unit is run again in a transaction of its own, so one
- * failing write cannot fail or half-apply the others.
+ * pipelined, `commit`. A transaction's round trips and its commit cost more than its rows, so
+ * under load this is one commit, and one round trip a step, for a whole batch. Each unit is
+ * still all-or-nothing and resolves only once its rows are committed: if any unit fails (an
+ * error of its own, a deadlock), the group is rolled back and each unit is run again in a
+ * transaction of its own, so one failing write cannot fail or half-apply the others; if the
+ * database is not to be had, they all fail at once.
  */
 function createGroupCommitter(client: postgres.Sql) {
   let pending: Pending[] = [];

@@ -1,10 +1,23 @@
 import { and, asc, eq, inArray, isNull, lt, or, type SQL, sql } from 'drizzle-orm';
+import { prepared } from '../../prepared';
 import type { DeliveredOutboxRow, Event, WebhookTargets } from '../../store';
-import { clientOf, type Db, type Tx } from '../database';
-import { type Conn, commitWrite } from '../group-commit';
+import type { Db, Tx } from '../database';
+import type { Conn } from '../group-commit';
 import { outboxFromRow, type Params } from '../raw-rows';
 import { type OutboxRow, outbox } from '../schema';
 import { deliveriesCte, writeDeliveries } from './webhooks';
+
+const p = sql.placeholder;
+/** The relay's statements, run for every batch it delivers (see db/prepared.ts). */
+const statements = (db: Db) =>
+  prepared(db, 'outbox', (db) => ({
+    markDelivered: db
+      .update(outbox)
+      .set({ deliveredAt: sql`${p('now')}::timestamptz` })
+      .where(sql`${outbox.id} = any(${p('ids')}::bigint[])`)
+      .returning({ id: outbox.id, threadId: outbox.threadId, enqueueRunId: outbox.enqueueRunId })
+      .prepare('mark_outbox_delivered'),
+  }));
 
 /**
  * See `Store.claimPendingOutbox`. SKIP LOCKED lets relays in several processes claim at the
@@ -39,26 +52,14 @@ export async function claimPendingOutbox(
 }
 
 /**
- * Marks a delivered batch in one statement, a unit of the group commit (it would be a commit of
- * its own). The ids travel as one array: one statement text for every length of batch.
+ * Marks a delivered batch in one statement, prepared once, outside the group commit: a mark
+ * that waited for a group let a retried attempt find its earlier attempt's rows undelivered
+ * and send them again (seen as a second `started`). The ids travel as one array: one statement
+ * for every length of batch, not an IN list rebuilt for each.
  */
 export async function markOutboxDelivered(db: Db, ids: number[]): Promise<DeliveredOutboxRow[]> {
   if (ids.length === 0) return [];
-  const rows = await commitWrite(clientOf(db), {
-    // A finish hands a job to an undelivered row while it holds the row's thread.
-    last: true,
-    run: (conn) =>
-      conn.query(
-        `update outbox set delivered_at = $1::timestamptz where id = any($2::bigint[])
-         returning id, thread_id, enqueue_run_id`,
-        [new Date().toISOString(), `{${ids.join(',')}}`],
-      ),
-  });
-  return rows.map((r) => ({
-    id: Number(r.id),
-    threadId: r.thread_id as string,
-    enqueueRunId: r.enqueue_run_id as string | null,
-  }));
+  return statements(db).markDelivered.execute({ now: new Date().toISOString(), ids });
 }
 
 /**
