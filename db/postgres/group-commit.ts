@@ -26,12 +26,6 @@ export interface WriteUnit<T> {
    * in the same order and never deadlock on each other. Units that lock no thread come first.
    */
   threadId?: string;
-  /**
-   * Goes after every thread lock of its group: for a unit that locks rows which others lock
-   * while they hold a thread's lock (the outbox rows `finishRun` hands a job to), so the group
-   * never holds one of those while it waits for a thread.
-   */
-  last?: boolean;
   run: (conn: Conn) => Promise<T>;
 }
 
@@ -116,7 +110,7 @@ async function commitGroup(client: postgres.Sql, group: Pending[]) {
   );
 }
 
-const order = (unit: WriteUnit<unknown>) => (unit.last ? '\uffff' : (unit.threadId ?? ''));
+const order = (unit: WriteUnit<unknown>) => unit.threadId ?? '';
 
 /**
  * Whether a statement's error means its connection is gone: the driver's own errors (the
