@@ -1,10 +1,11 @@
 /**
- * `bun run bench:scale-out [--db sqlite|postgres] [--messages N] [--threads N]`: end-to-end
- * throughput with 1, 2 and 3 worker processes. Each round: a fresh database
+ * `bun run bench:scale-out [--db sqlite|postgres] [--messages N] [--threads N] [--workers 1,2,3]`:
+ * end-to-end throughput with 1, 2 and 3 worker processes (or the counts `--workers` lists). Each round: a fresh database
  * (harness/test-database.ts), a flushed private Redis, 1 `bun src/main.ts api` process and N
  * `bun src/main.ts worker` processes, an instant fake model, and M messages (default 500) over
  * T threads (default 50) posted 32 at a time, each thread's in order. Time is from the first
  * POST to the last terminal event on the stream (its `occurredAt`). Ends with one table.
+ * `oneWorkerRate` is the 1-worker round on its own, for the main bench.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,33 +19,12 @@ import { type ProcessGroup, startProcessGroup } from '../harness/processes';
 import { createTestDatabase } from '../harness/test-database';
 import { postThreadedMessages } from '../harness/threaded-messages';
 
-const { values } = parseArgs({
-  options: {
-    db: { type: 'string', default: 'sqlite' },
-    messages: { type: 'string', default: '500' },
-    threads: { type: 'string', default: '50' },
-  },
-});
-const DB = values.db;
-if (DB !== 'sqlite' && DB !== 'postgres') {
-  console.error(`--db must be sqlite or postgres, got "${DB}"`);
-  process.exit(2);
-}
-const MESSAGES = Number(values.messages);
-const THREADS = Number(values.threads);
-if (!Number.isInteger(MESSAGES) || MESSAGES < 1 || !Number.isInteger(THREADS) || THREADS < 1) {
-  console.error('--messages and --threads must be positive integers');
-  process.exit(2);
-}
-const WORKER_COUNTS = [1, 2, 3];
+type Dialect = 'sqlite' | 'postgres';
+const DEFAULT_WORKER_COUNTS = [1, 2, 3];
 const POST_CONCURRENCY = 32;
 /** A round that has not ended by then is reported as incomplete (and the bench fails). */
 const ROUND_TIMEOUT_MS = 150_000;
 const PROGRESS_EVERY_MS = 2000;
-
-const t0 = Date.now();
-const progress = (line: string) =>
-  console.log(`[scale-out ${((Date.now() - t0) / 1000).toFixed(0).padStart(3)}s] ${line}`);
 
 interface Row {
   workers: number;
@@ -54,12 +34,25 @@ interface Row {
   seconds: number;
 }
 
-/** One round: a fresh store, 1 API + `workers` worker processes, MESSAGES messages. */
-async function round(workers: number, redis: PrivateRedis, llmUrl: string): Promise<Row> {
+interface RoundOptions {
+  db: Dialect;
+  messages: number;
+  threads: number;
+  workers: number;
+  redisUrl: string;
+  llmUrl: string;
+  /** Progress lines; none when omitted. */
+  progress?: (line: string) => void;
+}
+
+/** One round: a fresh store, 1 API + `workers` worker processes, `messages` messages. */
+async function round(opts: RoundOptions): Promise<Row> {
+  const { db: DB, messages: MESSAGES, threads: THREADS, workers, redisUrl } = opts;
+  const progress = opts.progress ?? (() => {});
   const dir = mkdtempSync(join(tmpdir(), 'agent-run-scale-out-'));
-  const database = await createTestDatabase(dir, DB as 'sqlite' | 'postgres');
+  const database = await createTestDatabase(dir, DB);
   const streamKey = `scale_out_${workers}`;
-  const events = new EventReader(redis.url, streamKey);
+  const events = new EventReader(redisUrl, streamKey);
   let group: ProcessGroup | undefined;
   try {
     progress(`${workers} worker(s): starting 1 API + ${workers} worker processes on ${DB}`);
@@ -67,9 +60,9 @@ async function round(workers: number, redis: PrivateRedis, llmUrl: string): Prom
       workers,
       env: {
         DATABASE_URL: database.url,
-        REDIS_URL: redis.url,
+        REDIS_URL: redisUrl,
         REDIS_STREAM_KEY: streamKey,
-        OPENAI_BASE_URL: llmUrl,
+        OPENAI_BASE_URL: opts.llmUrl,
         ADMIN_PASSWORD: 'bench',
         LOG_LEVEL: 'warn',
       },
@@ -140,50 +133,127 @@ async function round(workers: number, redis: PrivateRedis, llmUrl: string): Prom
   }
 }
 
-const redis = await PrivateRedis.start();
-const llm = await startFakeLlm({ quiet: true }); // the echo, at once
-const admin = new Redis(redis.url);
-admin.on('error', () => {});
-const rows: Row[] = [];
-let failure: unknown;
-try {
-  console.log(
-    `agent-run scale-out: ${MESSAGES} messages over ${THREADS} threads, ${DB}, ` +
-      `${navigator.hardwareConcurrency} cores, Bun ${Bun.version}, instant model, ` +
-      'WORKER_CONCURRENCY default (16) per worker\n',
-  );
-  for (const workers of WORKER_COUNTS) {
-    rows.push(await round(workers, redis, llm.url));
-    await admin.flushall();
+/**
+ * Runs/s with 1 API and 1 worker process on `db`: one round as the CLI runs it, on a private
+ * Redis of its own unless `redisUrl` is given (then it must be one nothing else uses: the
+ * round's stream key is its own, but it is not flushed). Throws if the round did not end every
+ * run, or any run failed. For bench/run.ts's P6 (PostgreSQL ÷ SQLite).
+ */
+export async function oneWorkerRate(opts: {
+  db: Dialect;
+  messages: number;
+  threads: number;
+  redisUrl?: string;
+}): Promise<number> {
+  const redis = opts.redisUrl ? undefined : await PrivateRedis.start();
+  const llm = await startFakeLlm({ quiet: true }); // the echo, at once
+  try {
+    const row = await round({
+      db: opts.db,
+      messages: opts.messages,
+      threads: opts.threads,
+      workers: 1,
+      redisUrl: opts.redisUrl ?? (redis as PrivateRedis).url,
+      llmUrl: llm.url,
+    });
+    if (row.ended < opts.messages || row.failed > 0) {
+      throw new Error(
+        `scale-out on ${opts.db}: ${row.accepted} accepted, ${row.ended} ended, ${row.failed} failed of ${opts.messages}`,
+      );
+    }
+    return row.ended / row.seconds;
+  } finally {
+    await llm.stop();
+    await redis?.stop();
   }
-} catch (error) {
-  failure = error;
-} finally {
-  admin.disconnect();
-  await llm.stop();
-  await redis.stop();
 }
 
-const fmt = (n: number, digits: number) =>
-  Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits }) : 'n/a';
-const base = rows[0] ? rows[0].ended / rows[0].seconds : Number.NaN;
-console.log(
-  '\n| workers | messages | seconds | runs/s | vs 1 worker |\n| --- | --- | --- | --- | --- |',
-);
-for (const row of rows) {
-  const rate = row.ended / row.seconds;
-  const note =
-    row.ended < MESSAGES || row.failed > 0
-      ? ` (${row.accepted} accepted, ${row.ended} ended, ${row.failed} failed)`
-      : '';
+if (import.meta.main) await main();
+
+async function main() {
+  const { values } = parseArgs({
+    options: {
+      db: { type: 'string', default: 'sqlite' },
+      messages: { type: 'string', default: '500' },
+      threads: { type: 'string', default: '50' },
+      workers: { type: 'string', default: DEFAULT_WORKER_COUNTS.join(',') },
+    },
+  });
+  const DB = values.db;
+  if (DB !== 'sqlite' && DB !== 'postgres') {
+    console.error(`--db must be sqlite or postgres, got "${DB}"`);
+    process.exit(2);
+  }
+  const MESSAGES = Number(values.messages);
+  const THREADS = Number(values.threads);
+  if (!Number.isInteger(MESSAGES) || MESSAGES < 1 || !Number.isInteger(THREADS) || THREADS < 1) {
+    console.error('--messages and --threads must be positive integers');
+    process.exit(2);
+  }
+  const WORKER_COUNTS = values.workers.split(',').map(Number);
+  if (WORKER_COUNTS.some((n) => !Number.isInteger(n) || n < 1)) {
+    console.error(`--workers must be a list of positive integers, got "${values.workers}"`);
+    process.exit(2);
+  }
+  const t0 = Date.now();
+  const progress = (line: string) =>
+    console.log(`[scale-out ${((Date.now() - t0) / 1000).toFixed(0).padStart(3)}s] ${line}`);
+
+  const redis = await PrivateRedis.start();
+  const llm = await startFakeLlm({ quiet: true }); // the echo, at once
+  const admin = new Redis(redis.url);
+  admin.on('error', () => {});
+  const rows: Row[] = [];
+  let failure: unknown;
+  try {
+    console.log(
+      `agent-run scale-out: ${MESSAGES} messages over ${THREADS} threads, ${DB}, ` +
+        `${navigator.hardwareConcurrency} cores, Bun ${Bun.version}, instant model, ` +
+        'WORKER_CONCURRENCY default (16) per worker\n',
+    );
+    for (const workers of WORKER_COUNTS) {
+      rows.push(
+        await round({
+          db: DB,
+          messages: MESSAGES,
+          threads: THREADS,
+          workers,
+          redisUrl: redis.url,
+          llmUrl: llm.url,
+          progress,
+        }),
+      );
+      await admin.flushall();
+    }
+  } catch (error) {
+    failure = error;
+  } finally {
+    admin.disconnect();
+    await llm.stop();
+    await redis.stop();
+  }
+
+  const fmt = (n: number, digits: number) =>
+    Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits }) : 'n/a';
+  const base = rows[0] ? rows[0].ended / rows[0].seconds : Number.NaN;
   console.log(
-    `| ${row.workers} | ${row.ended}${note} | ${fmt(row.seconds, 2)} | ${fmt(rate, 0)} | ` +
-      `${fmt(rate / base, 2)} × |`,
+    '\n| workers | messages | seconds | runs/s | vs 1 worker |\n| --- | --- | --- | --- | --- |',
   );
+  for (const row of rows) {
+    const rate = row.ended / row.seconds;
+    const note =
+      row.ended < MESSAGES || row.failed > 0
+        ? ` (${row.accepted} accepted, ${row.ended} ended, ${row.failed} failed)`
+        : '';
+    console.log(
+      `| ${row.workers} | ${row.ended}${note} | ${fmt(row.seconds, 2)} | ${fmt(rate, 0)} | ` +
+        `${fmt(rate / base, 2)} × |`,
+    );
+  }
+  const incomplete = rows.some((r) => r.ended < MESSAGES || r.failed > 0);
+  if (failure) console.error('\nscale-out stopped:', failure);
+  console.log(
+    `\n${incomplete || failure ? 'INCOMPLETE' : 'done'} in ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+  );
+  process.exit(incomplete || failure ? 1 : 0);
 }
-const incomplete = rows.some((r) => r.ended < MESSAGES || r.failed > 0);
-if (failure) console.error('\nscale-out stopped:', failure);
-console.log(
-  `\n${incomplete || failure ? 'INCOMPLETE' : 'done'} in ${((Date.now() - t0) / 1000).toFixed(0)} s`,
-);
-process.exit(incomplete || failure ? 1 : 0);

@@ -9,9 +9,9 @@ import type { Db } from '../database';
 import type { OutboxRow, Run } from '../schema';
 import { storable } from '../storable';
 import { insertOutbox } from './outbox';
-import { webhooksOf } from './webhooks';
 import { lockRun } from './run-ends';
 import { storeStepMessages } from './steps';
+import { webhooksOf } from './webhooks';
 
 /**
  * See `Store.pauseRun`. The run is locked first, with its thread, as `commitStep` locks it: a

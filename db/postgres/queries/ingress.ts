@@ -7,11 +7,13 @@ import {
   type WebhookTargets,
 } from '../../store';
 import type { Run } from '../../types';
-import type { Db, Tx } from '../database';
-import { insertOutbox } from './outbox';
-import { webhooksOf } from './webhooks';
+import { clientOf, type Db, type Tx } from '../database';
+import { type Conn, commitWrite } from '../group-commit';
+import { Params } from '../raw-rows';
+import { insertedOutboxRow, insertOutbox, outboxInsertCtes } from './outbox';
 import { cancelThreadRuns } from './run-ends';
-import { UNFINISHED } from './runs';
+import { UNFINISHED, UNFINISHED_TEXT } from './runs';
+import { webhooksOf } from './webhooks';
 
 /**
  * See `Store.insertRunRequest`. PostgreSQL runs many of these at once, so the order of locks
@@ -25,6 +27,9 @@ export async function insertRunRequest<R>(
   db: Db,
   input: RunRequest<R>,
 ): Promise<RunRequestResult<R>> {
+  if (input.multitask === 'enqueue' && !input.idempotency) {
+    return commitWrite(clientOf(db), enqueueUnit(input, webhooksOf(db)));
+  }
   try {
     return await db.transaction((tx) => write(tx, input, webhooksOf(db)));
   } catch (error) {
@@ -32,6 +37,79 @@ export async function insertRunRequest<R>(
     if (error instanceof ThreadBusyError) return { kind: 'busy', runId: error.runId };
     throw error;
   }
+}
+
+/**
+ * Takes the thread's slot, creating the thread on first use; locks the thread row (see
+ * `insertRunRequest`). The hot path's first statement.
+ */
+const CLAIM_SLOT = `
+  insert into threads (id, created_at, updated_at, next_seq, message_count)
+  values ($1, $2::timestamptz, $2::timestamptz, 2, 1)
+  on conflict (id) do update set next_seq = threads.next_seq + 2,
+    message_count = threads.message_count + 1, updated_at = excluded.updated_at`;
+
+/**
+ * The common message (`enqueue`, no idempotency key) as a unit of the group commit: two
+ * statements sent at once, with no answer awaited between them. The first takes the thread's
+ * slot and its lock; the second, with a snapshot taken after that lock (so it sees a finish
+ * that committed while it waited), reads the slot back, asks whether a run of the thread is
+ * unfinished, and inserts the message, its run and its outbox row (with the run's job only if
+ * none was) and the event's webhook deliveries.
+ */
+function enqueueUnit<R>(input: RunRequest<R>, webhooks: WebhookTargets) {
+  const { threadId, event } = input;
+  const now = input.now.toISOString();
+  const params = new Params();
+  const thread = params.add(threadId);
+  const runId = params.add(input.runId);
+  const messageId = params.add(input.messageId);
+  const at = `${params.add(now)}::timestamptz`;
+  const text = `
+    with busy as (
+      select 1 from runs where thread_id = ${thread} and status in ${UNFINISHED_TEXT} limit 1
+    ),
+    slot as (select next_seq - 2 as seq from threads where id = ${thread}),
+    message as (
+      insert into messages (id, thread_id, run_id, role, content, seq, tokens, created_at)
+      select ${messageId}, ${thread}, ${runId}, 'user', ${params.add(input.content)}, seq,
+             ${params.add(input.tokens)}::integer, ${at}
+      from slot
+    ),
+    run as (
+      insert into runs (id, thread_id, user_message_id, seq, model, tools, client_tools,
+                        webhook_url, created_at)
+      select ${runId}, ${thread}, ${messageId}, seq, ${params.add(input.model)},
+             ${params.add(JSON.stringify(input.tools))}::jsonb,
+             ${params.add(JSON.stringify(input.clientTools))}::jsonb,
+             ${params.add(input.webhookUrl)}, ${at}
+      from slot
+    ),
+    ${outboxInsertCtes(
+      params,
+      event,
+      `case when exists (select 1 from busy) then null else ${runId} end`,
+      now,
+      webhooks,
+      input.webhookUrl,
+    )}
+    select id, enqueue_run_id from stored`;
+  return {
+    threadId,
+    run: async (conn: Conn): Promise<RunRequestResult<R>> => {
+      const [, [row]] = await Promise.all([
+        conn.query(CLAIM_SLOT, [threadId, now]),
+        conn.query(text, params.values),
+      ]);
+      if (!row) throw new Error('outbox insert returned no row');
+      return {
+        kind: 'created',
+        row: insertedOutboxRow(event, row as never, input.now),
+        ended: [],
+        cancelling: [],
+      };
+    },
+  };
 }
 
 /** One accepted message's writes, inside the transaction the caller holds. */

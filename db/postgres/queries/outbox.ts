@@ -2,15 +2,15 @@ import { and, asc, eq, inArray, isNull, lt, or, type SQL, sql } from 'drizzle-or
 import { prepared } from '../../prepared';
 import type { DeliveredOutboxRow, Event, WebhookTargets } from '../../store';
 import type { Db, Tx } from '../database';
+import type { Conn } from '../group-commit';
+import { outboxFromRow, type Params } from '../raw-rows';
 import { type OutboxRow, outbox } from '../schema';
-import { writeDeliveries } from './webhooks';
+import { deliveriesCte, writeDeliveries } from './webhooks';
 
 const p = sql.placeholder;
 /** The relay's statements, run for every batch it delivers (see db/prepared.ts). */
 const statements = (db: Db) =>
   prepared(db, 'outbox', (db) => ({
-    // The ids travel as one array: one statement for every length of batch, not an IN list
-    // rebuilt for each.
     markDelivered: db
       .update(outbox)
       .set({ deliveredAt: sql`${p('now')}::timestamptz` })
@@ -51,11 +51,15 @@ export async function claimPendingOutbox(
   return rows.sort((a, b) => a.id - b.id);
 }
 
-/** Marks a delivered batch in one statement, prepared once. */
+/**
+ * Marks a delivered batch in one statement, prepared once, outside the group commit: a mark
+ * that waited for a group let a retried attempt find its earlier attempt's rows undelivered
+ * and send them again (seen as a second `started`). The ids travel as one array: one statement
+ * for every length of batch, not an IN list rebuilt for each.
+ */
 export async function markOutboxDelivered(db: Db, ids: number[]): Promise<DeliveredOutboxRow[]> {
   if (ids.length === 0) return [];
-  const q = statements(db);
-  return q.markDelivered.execute({ now: new Date().toISOString(), ids });
+  return statements(db).markDelivered.execute({ now: new Date().toISOString(), ids });
 }
 
 /**
@@ -91,6 +95,58 @@ export async function insertOutbox(
   if (!row) throw new Error('outbox insert returned no row');
   await writeDeliveries(tx, webhooks, event, now);
   return row;
+}
+
+/**
+ * `insertOutbox` as parts of one WITH query for the hot writes that send their SQL to the driver:
+ * the row's insert (`stored`, returning its id and `enqueue_run_id`) and its webhook deliveries
+ * (see `deliveriesCte`). `enqueueRunId` is SQL: a parameter, or what the statement decides.
+ */
+export function outboxInsertCtes(
+  params: Params,
+  event: Event,
+  enqueueRunId: string,
+  now: string,
+  webhooks: WebhookTargets,
+  runWebhookUrl?: string | null,
+): string {
+  return `
+    stored as (
+      insert into outbox (event_id, type, run_id, thread_id, occurred_at, payload, enqueue_run_id,
+                          created_at)
+      values (${params.add(event.eventId)}, ${params.add(event.type)}, ${params.add(event.runId)},
+              ${params.add(event.threadId)}, ${params.add(event.occurredAt)}, ${params.add(event.payload)},
+              ${enqueueRunId}, ${params.add(now)}::timestamptz)
+      returning id, enqueue_run_id
+    )${deliveriesCte(params, webhooks, event, now, runWebhookUrl)}`;
+}
+
+/** The outbox row a `stored` CTE of `outboxInsertCtes` inserted, from its id and enqueued run. */
+export const insertedOutboxRow = (
+  event: Event,
+  inserted: { id: unknown; enqueue_run_id: unknown },
+  now: Date,
+): OutboxRow => ({
+  id: Number(inserted.id),
+  eventId: event.eventId,
+  type: event.type,
+  runId: event.runId,
+  threadId: event.threadId,
+  occurredAt: event.occurredAt,
+  payload: event.payload,
+  enqueueRunId: (inserted.enqueue_run_id as string | null) ?? null,
+  createdAt: now,
+  deliveredAt: null,
+  claimedUntil: null,
+});
+
+/** `pendingRows` on a connection of the hot writes (see db/postgres/group-commit.ts). */
+export async function pendingRowsOn(conn: Conn, runId: string): Promise<OutboxRow[]> {
+  const rows = await conn.query(
+    `select * from outbox where delivered_at is null and run_id = $1 order by id`,
+    [runId],
+  );
+  return rows.map(outboxFromRow);
 }
 
 /**

@@ -13,102 +13,143 @@ import type {
   WebhookTargets,
 } from '../../store';
 import { isFinishedStatus, type RunCancel, UNFINISHED_RUN_STATUSES } from '../../types';
-import type { Db, Tx } from '../database';
+import { clientOf, type Db, type Tx } from '../database';
+import { type Conn, commitWrite } from '../group-commit';
+import { Params, runFromRow } from '../raw-rows';
 import { messages, type Run, runs, threads } from '../schema';
 import { storable } from '../storable';
-import { handEnqueueStatement, insertOutbox } from './outbox';
-import { UNFINISHED } from './runs';
+import { handEnqueueStatement, insertedOutboxRow, insertOutbox, outboxInsertCtes } from './outbox';
+import { UNFINISHED, UNFINISHED_TEXT } from './runs';
 import { webhooksOf } from './webhooks';
 
 const json = (value: unknown) => (value == null ? null : JSON.stringify(value));
 
+/** The run, locked with its thread (see `insertRunRequest` for why the thread), as `lockRun`. */
+const LOCK_RUN = `
+  select runs.* from runs inner join threads on threads.id = runs.thread_id
+  where runs.id = $1 for update`;
+
 /**
  * See `Store.finishRun`. Its thread is locked before it looks for the next run, as
  * `insertRunRequest` locks it before it asks whether a run is unfinished: see there for why.
+ * A unit of the group commit (db/postgres/group-commit.ts), ordered by the event's thread: the
+ * lock goes out with the group, the finish is one statement. A run found cancelling (or a
+ * finish with no event) ends cancelled, which takes the drizzle path below: that transaction
+ * locks and reads the run again.
  */
-export function finishRun(db: Db, input: RunFinish): Promise<RunEnd | null> {
-  const { runId, reply, event } = input;
-  const now = input.now.toISOString();
+export async function finishRun(db: Db, input: RunFinish): Promise<RunEnd | null> {
+  const { event } = input;
+  if (event) {
+    const finished = await commitWrite(clientOf(db), {
+      threadId: event.threadId,
+      run: (conn) => finishLocked(conn, input, event, webhooksOf(db)),
+    });
+    if (finished !== 'cancelling') return finished;
+  }
   return db.transaction(async (tx) => {
-    // 1. The run: none, or finished already (another delivery of the job finished it first).
-    // Locked, and its thread with it.
-    const run = await lockRun(tx, runId);
+    const run = await lockRun(tx, input.runId);
     if (!run || isFinishedStatus(run.status)) return null;
-    // A cancel that came first wins: the run ends cancelled, with no reply.
-    if (run.status === 'cancelling' || !event) {
-      return endCancelled(
-        tx,
-        run,
-        { attempts: input.attempts, now: input.now },
-        { ...input, webhooks: webhooksOf(db) },
-      );
-    }
-    // Steps 2 to 5 are the parts of one statement: one round trip.
-    // 2. The reply, in the slot after its user message (after the run's steps there), counted
-    // on the thread.
-    const storeReply = reply
-      ? sql`
-        stored_reply as (
-          insert into messages (id, thread_id, run_id, role, content, seq, position, tokens,
-                                created_at)
-          values (${reply.id}, ${run.threadId}, ${runId}, 'assistant', ${reply.content},
-                  ${run.seq + 1}, ${reply.position}, ${reply.tokens}::integer, ${now}::timestamptz)
-        ),
-        counted as (
-          update threads set message_count = message_count + 1, updated_at = ${now}::timestamptz
-          where id = ${run.threadId}
-        ),`
-      : sql``;
-    // 3. The run's end.
-    const status = reply ? 'completed' : 'failed';
-    const finished = sql`
-      finished as (
-        update runs set status = ${status}, attempts = ${input.attempts},
-          error = ${json(input.error)}::jsonb, usage = ${json(input.usage)}::jsonb,
-          steps = coalesce(${input.steps ?? null}::integer, steps),
-          tool_call_count = coalesce(${input.toolCallCount ?? null}::integer, tool_call_count),
-          memory = coalesce(${json(input.memory)}::jsonb, memory),
-          reply_message_id = ${reply?.id ?? null}, action = null,
-          finished_at = ${now}::timestamptz
-        where id = ${runId}
-      )`;
-    // 4. The thread's next unfinished run.
-    const next = sql`
-      next_run as (
-        select id from runs
-        where thread_id = ${run.threadId} and status in ${UNFINISHED} and id <> ${runId}
-        order by seq limit 1
-      )`;
-    // 5. Its announcement still in the outbox: that row enqueues it, after the announcement.
-    const handed = sql`
-      handed as (${handEnqueueStatement(sql`(select id from next_run)`)}
-      )`;
-    const [found] = await tx.execute<{ id: string | null; handed: boolean }>(sql`
-      with ${storeReply} ${finished}, ${next}, ${handed}
-      select (select id from next_run) as id, exists (select 1 from handed) as handed`);
-    // 6. The terminal event's row, with the next run's job unless step 5 handed it over.
-    const row = await insertOutbox(
+    return endCancelled(
       tx,
-      event,
-      found?.handed ? null : (found?.id ?? null),
-      input.now,
-      webhooksOf(db),
+      run,
+      { attempts: input.attempts, now: input.now },
+      { ...input, webhooks: webhooksOf(db) },
     );
-    const ended: Run = {
-      ...run,
-      status,
-      attempts: input.attempts,
-      error: input.error ?? null,
-      usage: input.usage ?? null,
-      steps: input.steps ?? run.steps,
-      toolCallCount: input.toolCallCount ?? run.toolCallCount,
-      memory: input.memory ?? run.memory,
-      replyMessageId: reply?.id ?? null,
-      action: null,
-      finishedAt: input.now,
-    };
-    return { status, run: ended, row };
   });
+}
+
+async function finishLocked(
+  conn: Conn,
+  input: RunFinish,
+  event: Event,
+  webhooks: WebhookTargets,
+): Promise<RunEnd | null | 'cancelling'> {
+  const { runId, reply } = input;
+  const now = input.now.toISOString();
+  // 1. The run: none, or finished already (another delivery of the job finished it first).
+  // Locked, and its thread with it.
+  const [locked] = await conn.query(LOCK_RUN, [runId]);
+  const run = locked ? runFromRow(locked) : undefined;
+  if (!run || isFinishedStatus(run.status)) return null;
+  // A cancel that came first wins: the run ends cancelled, with no reply.
+  if (run.status === 'cancelling') return 'cancelling';
+  // Steps 2 to 6 are the parts of one statement: one round trip.
+  const params = new Params();
+  const id = params.add(runId);
+  const thread = params.add(run.threadId);
+  const at = `${params.add(now)}::timestamptz`;
+  // 2. The reply, in the slot after its user message (after the run's steps there), counted
+  // on the thread.
+  const storeReply = reply
+    ? `
+      stored_reply as (
+        insert into messages (id, thread_id, run_id, role, content, seq, position, tokens,
+                              created_at)
+        values (${params.add(reply.id)}, ${thread}, ${id}, 'assistant', ${params.add(reply.content)},
+                ${params.add(run.seq + 1)}::integer, ${params.add(reply.position)}::integer,
+                ${params.add(reply.tokens)}::integer, ${at})
+      ),
+      counted as (
+        update threads set message_count = message_count + 1, updated_at = ${at}
+        where id = ${thread}
+      ),`
+    : '';
+  // 3. The run's end.
+  const status = reply ? 'completed' : 'failed';
+  const finished = `
+    finished as (
+      update runs set status = ${params.add(status)}, attempts = ${params.add(input.attempts)}::integer,
+        error = ${params.add(json(input.error))}::jsonb, usage = ${params.add(json(input.usage))}::jsonb,
+        steps = coalesce(${params.add(input.steps ?? null)}::integer, steps),
+        tool_call_count = coalesce(${params.add(input.toolCallCount ?? null)}::integer, tool_call_count),
+        memory = coalesce(${params.add(json(input.memory))}::jsonb, memory),
+        reply_message_id = ${params.add(reply?.id ?? null)}::text, action = null,
+        finished_at = ${at}
+      where id = ${id}
+    )`;
+  // 4. The thread's next unfinished run.
+  const next = `
+    next_run as (
+      select id from runs
+      where thread_id = ${thread} and status in ${UNFINISHED_TEXT} and id <> ${id}
+      order by seq limit 1
+    )`;
+  // 5. Its announcement still in the outbox: that row enqueues it, after the announcement.
+  const handed = `
+    handed as (
+      update outbox set enqueue_run_id = run_id
+      where run_id = (select id from next_run) and type = 'agent.run.requested'
+        and delivered_at is null
+      returning id
+    )`;
+  // 6. The terminal event's row, with the next run's job unless step 5 handed it over.
+  const row = outboxInsertCtes(
+    params,
+    event,
+    'case when exists (select 1 from handed) then null else (select id from next_run) end',
+    now,
+    webhooks,
+  );
+  const [inserted] = await conn.query(
+    `with ${storeReply} ${finished}, ${next}, ${handed}, ${row}
+     select id, enqueue_run_id from stored`,
+    params.values,
+  );
+  if (!inserted) throw new Error('outbox insert returned no row');
+  const ended: Run = {
+    ...run,
+    status,
+    attempts: input.attempts,
+    error: input.error ?? null,
+    usage: input.usage ?? null,
+    steps: input.steps ?? run.steps,
+    toolCallCount: input.toolCallCount ?? run.toolCallCount,
+    memory: input.memory ?? run.memory,
+    replyMessageId: reply?.id ?? null,
+    action: null,
+    finishedAt: input.now,
+  };
+  return { status, run: ended, row: insertedOutboxRow(event, inserted as never, input.now) };
 }
 
 /** See `Store.cancelRun`; the run and its thread are locked as in `finishRun`. */

@@ -1,31 +1,23 @@
-import {
-  and,
-  asc,
-  desc,
-  eq,
-  getTableColumns,
-  inArray,
-  lt,
-  notExists,
-  notInArray,
-  sql,
-} from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, lt, notExists, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
 import { prepared } from '../../prepared';
 import type { RunAttempt, RunError, RunStart } from '../../store';
 import { UNFINISHED_RUN_STATUSES } from '../../types';
-import type { Db } from '../database';
+import { clientOf, type Db } from '../database';
+import { commitWrite } from '../group-commit';
+import { Params, runFromRow } from '../raw-rows';
 import { type Message, messages, type Run, runs } from '../schema';
 import { storable } from '../storable';
 import { getMessage } from './messages';
-import { insertOutbox, pendingRows } from './outbox';
+import { insertedOutboxRow, outboxInsertCtes, pendingRowsOn } from './outbox';
 import { webhooksOf } from './webhooks';
 
 /**
  * `UNFINISHED_RUN_STATUSES` as a list of SQL literals, for the statements written as plain SQL:
  * the text stays what it was when the values were typed into it, so the planner sees them.
  */
-export const UNFINISHED = sql.raw(`(${UNFINISHED_RUN_STATUSES.map((s) => `'${s}'`).join(', ')})`);
+export const UNFINISHED_TEXT = `(${UNFINISHED_RUN_STATUSES.map((s) => `'${s}'`).join(', ')})`;
+export const UNFINISHED = sql.raw(UNFINISHED_TEXT);
 
 /**
  * A run in these states is not started again: done, being ended by its cancel, or paused for
@@ -72,54 +64,64 @@ export async function getRunWithReply(
 }
 
 /**
- * See `Store.startRunAttempt`: the attempt and its announcement in one transaction (so plain
- * statements, not the prepared ones).
+ * Claims the run for an attempt if it may start, with its old `resumed` as `was_resumed`: whether
+ * it was resumed is only known before the update clears it, and RETURNING sees the new row. The
+ * old row is locked first. One statement all the same.
  */
-export async function startRunAttempt(db: Db, input: RunStart): Promise<RunAttempt | null> {
-  if (!storable(input.runId)) return null;
+const CLAIM_ATTEMPT = `
+  with old as (
+    select id, resumed from runs
+    where id = $1 and status not in (${NOT_STARTABLE.map((s) => `'${s}'`).join(', ')})
+    for update
+  )
+  update runs set status = 'running',
+    attempts = runs.attempts + case when runs.resumed then 0 else 1 end,
+    resumed = false, started_at = coalesce(runs.started_at, $2::timestamptz), finished_at = null
+  from old where runs.id = old.id
+  returning runs.*, old.resumed as was_resumed`;
+
+/**
+ * See `Store.startRunAttempt`: the attempt and its announcement in one transaction, a unit of
+ * the group commit (db/postgres/group-commit.ts): the claim goes out with the group's `begin`,
+ * then what the attempt found decides the rest.
+ */
+export function startRunAttempt(db: Db, input: RunStart): Promise<RunAttempt | null> {
+  if (!storable(input.runId)) return Promise.resolve(null);
   const now = input.now.toISOString();
-  return db.transaction(async (tx) => {
-    // The run as it was, locked: whether it was resumed is only known before the update clears
-    // it, and RETURNING sees the new row. One statement all the same.
-    const old = tx
-      .select({ id: runs.id, resumed: runs.resumed })
-      .from(runs)
-      .where(and(eq(runs.id, input.runId), notInArray(runs.status, [...NOT_STARTABLE])))
-      .for('update')
-      .as('old');
-    const [claimed] = await tx
-      .update(runs)
-      .set({
-        status: 'running',
-        // A resumed run (its client answered) goes on without spending an attempt.
-        attempts: sql`${runs.attempts} + case when ${runs.resumed} then 0 else 1 end`,
-        resumed: false,
-        startedAt: sql`coalesce(${runs.startedAt}, ${now}::timestamptz)`,
-        finishedAt: null,
-      })
-      .from(old)
-      .where(eq(runs.id, old.id))
-      .returning({ ...getTableColumns(runs), wasResumed: old.resumed });
-    if (!claimed) {
-      // Not started: unknown, done, cancelling (then this job only has to end it) or paused
-      // for its client (then it waits on, or fails past its deadline).
-      const [found] = await tx.select().from(runs).where(eq(runs.id, input.runId));
-      if (found?.status !== 'cancelling' && found?.status !== 'requires_action') return null;
-      const earlier = found.attempts > 0 ? await pendingRows(tx, found.id) : [];
-      return { run: found, row: null, earlier };
-    }
-    const { wasResumed, ...run } = claimed;
-    // Only a run tried before can have rows an earlier attempt left behind.
-    const triedBefore = wasResumed ? run.attempts > 0 : run.attempts > 1;
-    const earlier = triedBefore ? await pendingRows(tx, run.id) : [];
-    const row = await insertOutbox(
-      tx,
-      input.startedEvent(run, wasResumed),
-      null,
-      input.now,
-      webhooksOf(db),
-    );
-    return { run, row, earlier };
+  const webhooks = webhooksOf(db);
+  return commitWrite(clientOf(db), {
+    run: async (conn): Promise<RunAttempt | null> => {
+      const [claimed] = await conn.query(CLAIM_ATTEMPT, [input.runId, now]);
+      if (!claimed) {
+        // Not started: unknown, done, cancelling (then this job only has to end it) or paused
+        // for its client (then it waits on, or fails past its deadline).
+        const [raw] = await conn.query('select * from runs where id = $1', [input.runId]);
+        const found = raw ? runFromRow(raw) : undefined;
+        if (found?.status !== 'cancelling' && found?.status !== 'requires_action') return null;
+        const earlier = found.attempts > 0 ? await pendingRowsOn(conn, found.id) : [];
+        return { run: found, row: null, earlier };
+      }
+      const run = runFromRow(claimed);
+      const wasResumed = claimed.was_resumed as boolean;
+      // Only a run tried before can have rows an earlier attempt left behind; read before this
+      // attempt's row is inserted, in the same round trip.
+      const triedBefore = wasResumed ? run.attempts > 0 : run.attempts > 1;
+      const earlier = triedBefore ? pendingRowsOn(conn, run.id) : Promise.resolve([]);
+      const event = input.startedEvent(run, wasResumed);
+      const params = new Params();
+      const text = `with ${outboxInsertCtes(params, event, 'null', now, webhooks)}
+        select id, enqueue_run_id from stored`;
+      const [row] = await Promise.all([
+        conn.query(text, params.values),
+        earlier.then(() => {}),
+      ]).then(([rows]) => rows);
+      if (!row) throw new Error('outbox insert returned no row');
+      return {
+        run,
+        row: insertedOutboxRow(event, row as never, input.now),
+        earlier: await earlier,
+      };
+    },
   });
 }
 

@@ -10,8 +10,8 @@ import type { Db } from '../database';
 import { type Message, messages, type Run, runs } from '../schema';
 import { storable } from '../storable';
 import { insertOutbox } from './outbox';
-import { webhooksOf } from './webhooks';
 import { lockRun } from './run-ends';
+import { webhooksOf } from './webhooks';
 
 const p = sql.placeholder;
 /** The read outside a transaction (see db/prepared.ts); `commitStep` runs in one. */

@@ -2,12 +2,13 @@ import { and, desc, eq, lte, sql } from 'drizzle-orm';
 import { prepared } from '../../prepared';
 import type { Event, ThreadDetails, ThreadMemory } from '../../store';
 import type { TitleSource } from '../../types';
-import type { Db, Tx } from '../database';
+import { clientOf, type Db, type Tx } from '../database';
+import { commitWrite } from '../group-commit';
 import { messages, type OutboxRow, type Thread, threadMetadata, threads } from '../schema';
 import { storable } from '../storable';
 import { insertOutbox } from './outbox';
-import { webhooksOf } from './webhooks';
 import { readThreadDetails } from './thread-list';
+import { webhooksOf } from './webhooks';
 
 const p = sql.placeholder;
 /** A run's reads and writes of its thread, run for every run (see db/prepared.ts). */
@@ -18,16 +19,6 @@ const statements = (db: Db) =>
       .from(threads)
       .where(eq(threads.id, p('id')))
       .prepare('get_thread'),
-    saveSummary: db
-      .update(threads)
-      .set({
-        summary: sql`${p('text')}`,
-        summaryThroughMessageId: sql`${p('throughMessageId')}`,
-        summaryThroughSeq: sql`${p('throughSeq')}::integer`,
-        summaryTokens: sql`${p('tokens')}::integer`,
-      })
-      .where(eq(threads.id, p('threadId')))
-      .prepare('save_summary'),
     memory: db
       .select({
         summary: threads.summary,
@@ -117,13 +108,28 @@ async function insertMetadataRows(tx: Tx, threadId: string, metadata: Record<str
  * Stores a summary together with the last message it covers (id and conversation slot). Once a
  * thread is longer than the window this runs on every run, so it is prepared once.
  */
+const SAVE_SUMMARY = `
+  update threads set summary = $2, summary_through_message_id = $3,
+    summary_through_seq = $4::integer, summary_tokens = $5::integer
+  where id = $1`;
+
 export async function saveSummary(
   db: Db,
   threadId: string,
   summary: { text: string; throughMessageId: string; throughSeq: number; tokens: number },
 ): Promise<void> {
-  const q = statements(db);
-  await q.saveSummary.execute({ threadId, ...summary });
+  // A unit of the group commit: its own statement would be a commit of its own.
+  await commitWrite(clientOf(db), {
+    threadId,
+    run: (conn) =>
+      conn.query(SAVE_SUMMARY, [
+        threadId,
+        summary.text,
+        summary.throughMessageId,
+        summary.throughSeq,
+        summary.tokens,
+      ]),
+  });
 }
 
 /**

@@ -10,6 +10,7 @@ import type {
 import { NO_WEBHOOKS } from '../../store';
 import { deliveryEvent, isRunEvent } from '../../webhook-event';
 import type { Db, Tx } from '../database';
+import type { Params } from '../raw-rows';
 import { type WebhookDelivery, webhookDeliveries } from '../schema';
 
 /**
@@ -59,6 +60,51 @@ export async function writeDeliveries(
       where ${perRun} and id = ${event.runId} and webhook_url is not null
     ) t
     on conflict (event_id, url) do nothing`);
+}
+
+/**
+ * `writeDeliveries` as a part of the statement that inserts the event's outbox row (a WITH
+ * query of the hot writes, see `outboxInsertCtes`): the same rows, no statement of its own. ''
+ * when no one is sent the event. `runWebhookUrl`: the run's own URL when the caller knows it
+ * (ingress, whose run row the same statement inserts, so a read of it would not see it); else
+ * it is read from the run's row.
+ */
+export function deliveriesCte(
+  params: Params,
+  targets: WebhookTargets,
+  event: Event,
+  at: string,
+  runWebhookUrl?: string | null,
+): string {
+  if (!targets.events.includes(event.type)) return '';
+  const perRun = targets.perRun && isRunEvent(event.type);
+  const sources: string[] = [];
+  if (targets.url !== null) {
+    sources.push(
+      `select ${params.add(newDeliveryId())}::text as id, ${params.add(targets.url)}::text as url`,
+    );
+  }
+  if (perRun && runWebhookUrl === undefined) {
+    sources.push(
+      `select ${params.add(newDeliveryId())}::text as id, webhook_url as url from runs where id = ${params.add(event.runId)} and webhook_url is not null`,
+    );
+  } else if (perRun && runWebhookUrl !== null) {
+    sources.push(
+      `select ${params.add(newDeliveryId())}::text as id, ${params.add(runWebhookUrl)}::text as url`,
+    );
+  }
+  if (sources.length === 0) return '';
+  const ts = `${params.add(at)}::timestamptz`;
+  return `,
+    deliveries as (
+      insert into webhook_deliveries
+        (id, event_id, event_type, run_id, thread_id, url, event, next_attempt_at, created_at,
+         updated_at)
+      select t.id, ${params.add(event.eventId)}, ${params.add(event.type)}, ${params.add(event.runId)},
+             ${params.add(event.threadId)}, t.url, ${params.add(deliveryEvent(event))}, ${ts}, ${ts}, ${ts}
+      from (${sources.join(' union all ')}) t
+      on conflict (event_id, url) do nothing
+    )`;
 }
 
 /** Part of a thread's deletion (`deleteThread`): the deliveries of its events so far. */
