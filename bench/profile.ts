@@ -1,5 +1,5 @@
 /**
- * `bun run bench:profile [--phase p1|p2] [--messages N] [--duration S | --amount N] [--top N] [--no-profile]`: where the
+ * `bun run bench:profile [--phase p1|p2] [--db sqlite|postgres] [--messages N] [--duration S | --amount N] [--top N] [--no-profile]`: where the
  * server's CPU goes. Starts the server child as bench P1 (api role, 50 connections for
  * `--duration` seconds) or P2 (both roles, `--messages` messages, each its own thread, every run
  * waited for) does, but under `bun --cpu-prof`, then stops it with SIGTERM (the profile is
@@ -15,11 +15,14 @@ import { spawn } from 'bun';
 import { startFakeLlm } from '../harness/fake-llm';
 import { freePort } from '../harness/ports';
 import { PrivateRedis } from '../harness/private-redis';
+import { createTestDatabase } from '../harness/test-database';
 import { CompletionWatcher, cannon, cpuSeconds } from './load';
 
 const { values } = parseArgs({
   options: {
     phase: { type: 'string', default: 'p1' },
+    /** The server's store: its own SQLite file, or a new database on TEST_POSTGRES_URL. */
+    db: { type: 'string', default: 'sqlite' },
     messages: { type: 'string', default: '3000' },
     duration: { type: 'string', default: '8' },
     /** P1 posts this many messages instead of posting for `--duration` (a fixed amount compares better: the JIT's cost is spread over what was done). */
@@ -35,6 +38,7 @@ const ROOT = join(import.meta.dir, '..');
 const PROFILE = values['no-profile'] !== true;
 
 const dir = mkdtempSync(join(tmpdir(), 'agent-run-profile-'));
+const database = await createTestDatabase(dir, values.db === 'postgres' ? 'postgres' : 'sqlite');
 const redis = await PrivateRedis.start();
 const llm = await startFakeLlm({ quiet: true });
 try {
@@ -51,7 +55,7 @@ try {
     {
       env: {
         ...process.env,
-        DATABASE_URL: `file:${join(dir, 'profile.db')}`,
+        DATABASE_URL: database.url,
         REDIS_URL: redis.url,
         REDIS_STREAM_KEY: 'bench_events',
         OPENAI_BASE_URL: llm.url,
@@ -159,6 +163,7 @@ try {
 } finally {
   await llm.stop();
   await redis.stop();
+  await database.drop();
   rmSync(dir, { recursive: true, force: true });
 }
 
