@@ -23,16 +23,9 @@ import { parseArgs } from 'node:util';
 import { startFakeLlm } from '../harness/fake-llm';
 import { PrivateRedis } from '../harness/private-redis';
 import { type ServerProcess, spawnServer } from '../harness/processes';
+import type { Row } from './load';
 import { cpuSeconds } from './load';
 import { type SeenEvent, SseWatcher } from './sse-client';
-
-export type Row = {
-  figure: string;
-  value: string;
-  ratio?: string;
-  target?: string;
-  pass?: boolean;
-};
 
 /** Between two words of a streamed reply: slower than the delta writer's 50 ms batching. */
 const PACE_MS = 60;

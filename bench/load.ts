@@ -3,6 +3,15 @@ import autocannon from 'autocannon';
 import { type Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 
+/** One row of the bench's table: a figure, and for a target its ratio and verdict. */
+export type Row = {
+  figure: string;
+  value: string;
+  ratio?: string;
+  target?: string;
+  pass?: boolean;
+};
+
 /** One autocannon run (the load generator lives in this process, never in the server's). */
 export async function cannon(opts: {
   url: string;

@@ -28,13 +28,7 @@ import { type FakeLlm, startFakeLlm } from '../harness/fake-llm';
 import { PrivateRedis } from '../harness/private-redis';
 import { postMessage, type ServerProcess, spawnServer } from '../harness/processes';
 
-export type Row = {
-  figure: string;
-  value: string;
-  ratio?: string;
-  target?: string;
-  pass?: boolean;
-};
+import type { Row } from './load';
 
 const MODEL_DELAY_MS = 5000;
 const R1_TARGET_S = 10;

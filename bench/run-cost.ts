@@ -14,6 +14,7 @@ import type { Store } from '../db/store';
 import { buildEvent } from '../src/events/event';
 import { newMessageId, newRunId, newThreadId } from '../src/ids';
 import { messageTokens } from '../src/memory/tokens';
+import { type Ids, runRequest } from './store-cost';
 
 const GROUP = 50;
 const CONTENT = 'How many moons does Jupiter have?';
@@ -22,30 +23,8 @@ const CONTENT_TOKENS = messageTokens({ content: CONTENT });
 const REPLY_TOKENS = messageTokens({ content: REPLY });
 const MODEL = 'gpt-4o-mini';
 
-type Ids = { threadId: string; messageId: string; runId: string };
-
 async function accept(store: Store, ids: Ids) {
-  const now = new Date();
-  const result = await store.insertRunRequest({
-    ...ids,
-    content: CONTENT,
-    tokens: CONTENT_TOKENS,
-    model: MODEL,
-    multitask: 'enqueue',
-    tools: [],
-    clientTools: [],
-    webhookUrl: null,
-    now,
-    cancelledEvent: () => {
-      throw new Error('enqueue cancels nothing');
-    },
-    event: buildEvent(
-      'agent.run.requested',
-      ids,
-      { messageId: ids.messageId, model: MODEL, content: CONTENT },
-      now,
-    ),
-  });
+  const result = await store.insertRunRequest(runRequest(ids));
   if (result.kind !== 'created') throw new Error(`the run was not accepted: ${result.kind}`);
   await store.markOutboxDelivered([result.row.id]);
 }

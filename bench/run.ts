@@ -9,15 +9,15 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { startFakeLlm } from '../harness/fake-llm';
-import { newWebhookSecret } from '../harness/webhook-receiver';
 import { PrivateRedis } from '../harness/private-redis';
 import { type ServerProcess, spawnServer } from '../harness/processes';
-import { promptGrowth } from './growth';
+import { newWebhookSecret } from '../harness/webhook-receiver';
 import { feedFigures } from './feeds';
 import { floorRows, measureFloor } from './floor';
+import { promptGrowth } from './growth';
+import { CompletionWatcher, cannon, cpuSeconds, percentile, type Row } from './load';
 import { recoveryFigures } from './recovery';
 import { oneWorkerRate } from './scale-out';
-import { CompletionWatcher, cannon, cpuSeconds, percentile } from './load';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
 const QUICK = values.quick === true;
@@ -44,7 +44,6 @@ const t0 = Date.now();
 const progress = (line: string) =>
   console.log(`[bench ${((Date.now() - t0) / 1000).toFixed(0).padStart(3)}s] ${line}`);
 
-type Row = { figure: string; value: string; ratio?: string; target?: string; pass?: boolean };
 const rows: Row[] = [];
 const fmt = (n: number, digits = 0) =>
   Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits }) : 'n/a';
@@ -507,10 +506,24 @@ console.log(
     (QUICK ? ' (quick smoke run: figures are rough, targets are not enforced)' : ''),
 );
 // Every target's figure must be there, as a number, in --quick too (which judges none of them).
-const TARGETS = ['P1 ', 'P2 run', 'P2 added latency', 'P3 growth', 'P4 ', 'P6 the same', 'P7 missed', 'P8 the same', 'R1 ', 'R2 ', 'T1 tool-step run'];
+const TARGETS = [
+  'P1 ',
+  'P2 run',
+  'P2 added latency',
+  'P3 growth',
+  'P4 ',
+  'P6 the same',
+  'P7 missed',
+  'P8 the same',
+  'R1 ',
+  'R2 ',
+  'T1 tool-step run',
+];
 const missing = TARGETS.filter(
   (prefix) =>
-    !rows.some((r) => r.figure.startsWith(prefix) && r.pass !== undefined && !/n\/a|NaN/.test(r.value)),
+    !rows.some(
+      (r) => r.figure.startsWith(prefix) && r.pass !== undefined && !/n\/a|NaN/.test(r.value),
+    ),
 );
 if (missing.length > 0) console.log(`figures missing or not numbers: ${missing.join(', ')}`);
 process.exit(missing.length > 0 || (!QUICK && failed.length > 0) ? 1 : 0);

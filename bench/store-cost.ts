@@ -16,7 +16,7 @@ const CONTENT = 'How many moons does Jupiter have?';
 /** Counted once, outside the clock: this measures the storage, as the ids below. */
 const CONTENT_TOKENS = messageTokens({ content: CONTENT });
 
-type Ids = { threadId: string; messageId: string; runId: string };
+export type Ids = { threadId: string; messageId: string; runId: string };
 
 /** Every id a Cuid2, random by design (the server's ids before message and run ids were time-ordered). */
 const cuid2Ids = (): Ids => ({
@@ -39,6 +39,31 @@ const orderedIds = (): Ids => {
   return { threadId: `thr_${key}`, messageId: `msg_${key}`, runId: `run_${key}` };
 };
 
+/** An accepted message's request to the store, as ingress makes it: `enqueue`, no tools. */
+export function runRequest(ids: Ids) {
+  const now = new Date();
+  return {
+    ...ids,
+    content: CONTENT,
+    tokens: CONTENT_TOKENS,
+    model: 'gpt-4o-mini',
+    multitask: 'enqueue' as const,
+    tools: [],
+    clientTools: [],
+    webhookUrl: null,
+    now,
+    cancelledEvent: (): never => {
+      throw new Error('enqueue cancels nothing');
+    },
+    event: buildEvent(
+      'agent.run.requested',
+      ids,
+      { messageId: ids.messageId, model: 'gpt-4o-mini', content: CONTENT },
+      now,
+    ),
+  };
+}
+
 /**
  * µs a message and messages a second, with Cuid2 ids, the server's ids, or time-ordered ones
  * throughout.
@@ -54,28 +79,7 @@ export async function storeCost(kind: 'cuid2' | 'server' | 'ordered', messages: 
     const cpuBefore = process.cpuUsage();
     for (let done = 0; done < messages; done += GROUP) {
       const group = Array.from({ length: Math.min(GROUP, messages - done) }, (_, i) => {
-        const ids = allIds[done + i] as Ids;
-        const now = new Date();
-        return store.insertRunRequest({
-          ...ids,
-          content: CONTENT,
-          tokens: CONTENT_TOKENS,
-          model: 'gpt-4o-mini',
-          multitask: 'enqueue',
-          tools: [],
-          clientTools: [],
-          webhookUrl: null,
-          now,
-          cancelledEvent: () => {
-            throw new Error('enqueue cancels nothing');
-          },
-          event: buildEvent(
-            'agent.run.requested',
-            ids,
-            { messageId: ids.messageId, model: 'gpt-4o-mini', content: CONTENT },
-            now,
-          ),
-        });
+        return store.insertRunRequest(runRequest(allIds[done + i] as Ids));
       });
       const results = await Promise.all(group);
       await store.markOutboxDelivered(
