@@ -209,7 +209,7 @@ async function main() {
     console.log(
       `agent-run scale-out: ${MESSAGES} messages over ${THREADS} threads, ${DB}, ` +
         `${navigator.hardwareConcurrency} cores, Bun ${Bun.version}, instant model, ` +
-        'WORKER_CONCURRENCY default (16) per worker\n',
+        'WORKER_CONCURRENCY default (256) per worker\n',
     );
     for (const workers of WORKER_COUNTS) {
       rows.push(
