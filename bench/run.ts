@@ -22,9 +22,10 @@ import { oneWorkerRate } from './scale-out';
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
 const QUICK = values.quick === true;
 const S = QUICK
-  ? { durationS: 1, p2Runs: 400, lightRuns: 40, t1Runs: 200, p8Runs: 200, p4Rounds: 1, builds: 50 }
+  ? { durationS: 1, warmUpRuns: 200, p2Runs: 400, lightRuns: 40, t1Runs: 200, p8Runs: 200, p4Rounds: 1, builds: 50 }
   : {
       durationS: 5,
+      warmUpRuns: 1000,
       p2Runs: 3000,
       lightRuns: 200,
       t1Runs: 2000,
@@ -154,13 +155,27 @@ async function endToEnd(
   env: Record<string, string>,
   body: () => string,
   runs: number,
-  opts: { connections?: number; latency?: boolean } = {},
+  opts: { connections?: number; latency?: boolean; warmUp?: number } = {},
 ) {
   const server = await spawnServer('both', env);
   const watcher = new CompletionWatcher(redis.url, 'bench_events', { keepPayloads: true });
   const accepted = new Map<string, number>();
   try {
     const idleRss = rssMb(server);
+    if (opts.warmUp) {
+      // Not counted: the first runs compile the server's code (Bun's JIT thread is part of the
+      // process's CPU), as P1's warm-up and the floor's do; the figure is a warm server's.
+      const warming: string[] = [];
+      await cannon({
+        url: `${server.baseUrl}/api/chat/messages`,
+        connections: opts.connections ?? 50,
+        amount: opts.warmUp,
+        method: 'POST',
+        body,
+        onAccepted: (text) => warming.push(JSON.parse(text).runId),
+      });
+      await watcher.waitFor(warming, 120_000);
+    }
     const cpu = cpuSeconds(server);
     const start = Date.now();
     await cannon({
@@ -290,7 +305,10 @@ try {
   // P2: end to end with an instant model: API and worker in one process (the default).
   progress('P2 end to end: instant model, 50 connections');
   llm.reset();
-  const p2 = await endToEnd(serverEnv(), message, S.p2Runs, { latency: true });
+  const p2 = await endToEnd(serverEnv(), message, S.p2Runs, {
+    latency: true,
+    warmUp: S.warmUpRuns,
+  });
   const p2Ratio = p2.cpuPerRun / floor.p2;
   rows.push({
     figure: `P2 end to end, ${fmt(p2.done)}/${fmt(p2.accepted)} runs (202→completed p50 ${fmt(percentile(p2.latencies, 50))} ms, p99 ${fmt(percentile(p2.latencies, 99))} ms)`,
@@ -400,9 +418,10 @@ try {
     const withThem: number[] = [];
     for (let pass = 0; pass < 2; pass++) {
       llm.reset();
-      without.push((await endToEnd(serverEnv(), message, S.p8Runs)).cpuPerRun);
+      const warmUp = S.warmUpRuns;
+      without.push((await endToEnd(serverEnv(), message, S.p8Runs, { warmUp })).cpuPerRun);
       llm.reset();
-      const run = await endToEnd(serverEnv(configured), message, S.p8Runs);
+      const run = await endToEnd(serverEnv(configured), message, S.p8Runs, { warmUp });
       if (run.done !== S.p8Runs) throw new Error(`P8: ${run.done}/${S.p8Runs} runs completed`);
       withThem.push(run.cpuPerRun);
     }
