@@ -567,18 +567,21 @@ export class StoreUnavailableError extends Error {
   override name = 'StoreUnavailableError';
 }
 
+/** Whether the error's code or errno, or its cause's (drizzle wraps the driver's error), matches. */
+export function hasErrorCode(error: unknown, codes: RegExp): boolean {
+  for (let e = error; e instanceof Error; e = e.cause) {
+    const { code, errno } = e as { code?: unknown; errno?: unknown };
+    if (codes.test(String(code ?? '')) || codes.test(String(errno ?? ''))) return true;
+  }
+  return false;
+}
+
 /**
- * The same store, with every failure whose error code (or its cause's: drizzle wraps the
- * driver's error) matches `codes` rethrown as a `StoreUnavailableError`, so callers need not
- * know the engine's error codes.
+ * The same store, with every failure whose error matches `codes` (`hasErrorCode`) rethrown as a
+ * `StoreUnavailableError`, so callers need not know the engine's error codes.
  */
 export function withUnavailable(store: Store, codes: RegExp): Store {
-  const isUnavailable = (error: unknown): boolean => {
-    for (let e = error; e instanceof Error; e = e.cause) {
-      if (codes.test(String((e as { code?: unknown }).code ?? ''))) return true;
-    }
-    return false;
-  };
+  const isUnavailable = (error: unknown) => hasErrorCode(error, codes);
   const guarded: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(store)) {
     guarded[name] =

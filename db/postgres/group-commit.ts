@@ -1,4 +1,4 @@
-import postgres from 'postgres';
+import { lostConnection } from './database';
 
 /** A row as the driver gives it (see db/postgres/raw-rows.ts). */
 export type RawRow = Record<string, unknown>;
@@ -52,7 +52,7 @@ const MAX_GROUPS_IN_FLIGHT = 2;
  * transaction of its own, so one failing write cannot fail or half-apply the others; if the
  * database is not to be had, they all fail at once.
  */
-function createGroupCommitter(client: postgres.Sql) {
+function createGroupCommitter(client: Bun.SQL) {
   let pending: Pending[] = [];
   let inFlight = 0;
   let scheduled = false;
@@ -80,7 +80,7 @@ function createGroupCommitter(client: postgres.Sql) {
     });
 }
 
-async function commitGroup(client: postgres.Sql, group: Pending[]) {
+async function commitGroup(client: Bun.SQL, group: Pending[]) {
   if (group.length > 1) {
     group.sort((a, b) => order(a.unit).localeCompare(order(b.unit)));
     let results: unknown[] | undefined;
@@ -113,81 +113,32 @@ async function commitGroup(client: postgres.Sql, group: Pending[]) {
 const order = (unit: WriteUnit<unknown>) => unit.threadId ?? '';
 
 /**
- * Whether a statement's error means its connection is gone: the driver's own errors (the
- * socket closed or failed) and the server's connection and shutdown states (class 08, 57P0x).
+ * A transaction's connection as a `Conn`: each statement is sent at once (`execute`), so the
+ * statements the units ask for before they await go out together, pipelined. A statement on a
+ * connection that is lost fails with the driver's connection error, as do those behind it.
  */
-const lostConnection = (error: unknown) =>
-  error instanceof postgres.PostgresError
-    ? /^(08|57P0)/.test(error.code)
-    : /^(E[A-Z]+|CONNECT_TIMEOUT|CONNECTION_[A-Z]+)$/.test(
-        String((error as { code?: unknown })?.code ?? ''),
-      );
-
-/**
- * A transaction's connection as a `Conn`, and whether it was lost. Once it is, every statement
- * of ours still waiting on it fails at once (the driver keeps statements queued behind one in
- * flight, and does not fail them when the socket closes), and none is sent on it again (the
- * driver would write it to a socket that is gone: an uncaught TypeError).
- */
-function holdConnection(tx: Pick<postgres.Sql, 'unsafe'>) {
-  const waiting = new Set<(error: unknown) => void>();
-  const lose = () =>
-    Object.assign(new Error('the connection was lost'), { code: 'CONNECTION_CLOSED' });
-  const held = {
-    lost: false,
-    query(text: string, params: unknown[] = []): Promise<RawRow[]> {
-      if (held.lost) return Promise.reject(lose());
-      return new Promise<RawRow[]>((resolve, reject) => {
-        waiting.add(reject);
-        const statement = tx.unsafe(text, params as never[]);
-        statement.execute();
-        statement.then(
-          (rows) => {
-            waiting.delete(reject);
-            resolve(rows as unknown as RawRow[]);
-          },
-          (error: unknown) => {
-            waiting.delete(reject);
-            reject(error);
-            if (lostConnection(error) && !held.lost) {
-              held.lost = true;
-              for (const fail of waiting) fail(lose());
-              waiting.clear();
-            }
-          },
-        );
-      });
-    },
-  };
-  return held;
-}
+const connOf = (tx: Bun.SQL): Conn => ({
+  query: (text, params = []) => tx.unsafe(text, params).execute() as Promise<RawRow[]>,
+});
 
 /**
  * Runs `units` in one transaction; resolves with their results once committed. The driver's
- * `begin` holds the connection, and rolls back (or gives up on a lost connection) when a unit
- * fails; the units' statements go out together on its connection, pipelined.
+ * `begin` holds the connection and rolls back when a unit fails.
  */
-function inTransaction(client: postgres.Sql, units: WriteUnit<unknown>[]): Promise<unknown[]> {
+function inTransaction(client: Bun.SQL, units: WriteUnit<unknown>[]): Promise<unknown[]> {
   return client.begin(async (tx) => {
-    const conn = holdConnection(tx);
+    const conn = connOf(tx);
     const settled = await Promise.allSettled(units.map((unit) => unit.run(conn)));
     const failed = settled.find((s) => s.status === 'rejected');
-    // The connection is gone: the driver fails the whole `begin` when it sees the socket close.
-    // Settling here would have it send a rollback on that dead connection, which leaves the
-    // connection stuck for good when the pool reconnects it.
-    if (failed && conn.lost) await Bun.sleep(LOST_CONNECTION_WAIT_MS);
     if (failed) throw failed.reason;
     return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value);
   }) as Promise<unknown[]>;
 }
 
-/** How long a group on a lost connection waits for the driver to fail its `begin`. */
-const LOST_CONNECTION_WAIT_MS = 10_000;
-
-const committers = new WeakMap<postgres.Sql, ReturnType<typeof createGroupCommitter>>();
+const committers = new WeakMap<Bun.SQL, ReturnType<typeof createGroupCommitter>>();
 
 /** Runs `unit` in a group transaction; resolves with its result after the commit. */
-export function commitWrite<T>(client: postgres.Sql, unit: WriteUnit<T>): Promise<T> {
+export function commitWrite<T>(client: Bun.SQL, unit: WriteUnit<T>): Promise<T> {
   let committer = committers.get(client);
   if (!committer) {
     committer = createGroupCommitter(client);

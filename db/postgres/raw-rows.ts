@@ -1,7 +1,7 @@
 /**
  * The hot writes send their SQL straight to the driver (db/postgres/group-commit.ts), so their
- * rows come back as the driver gives them: snake_case, timestamps as text (drizzle turns the
- * driver's date parsing off), bigint as text, jsonb parsed. These map them to the schema's rows,
+ * rows come back as the driver gives them: snake_case, timestamps as `Date`s, bigint as text,
+ * jsonb parsed. These map them to the schema's rows,
  * as drizzle's columns would.
  */
 import type { OutboxRow, Run } from './schema';

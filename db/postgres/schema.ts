@@ -2,9 +2,9 @@ import { sql } from 'drizzle-orm';
 import {
   bigint,
   boolean,
+  customType,
   index,
   integer,
-  jsonb,
   pgTable,
   text,
   timestamp,
@@ -30,6 +30,16 @@ import {
  */
 const at = (name: string) => timestamp(name, { withTimezone: true, precision: 3, mode: 'date' });
 const createdAt = () => at('created_at').notNull().defaultNow();
+
+/**
+ * A jsonb column whose value goes to the driver as it is: Bun's client encodes a value for a
+ * jsonb parameter itself (drizzle's own jsonb column would hand it a JSON text, which it would
+ * store as one JSON string), and gives jsonb back decoded.
+ */
+const jsonb = customType<{ data: unknown; driverData: unknown }>({
+  dataType: () => 'jsonb',
+  toDriver: (value) => value,
+});
 
 export const threads = pgTable(
   'threads',

@@ -24,7 +24,7 @@ export async function pauseRun(db: Db, input: RunPause): Promise<{ row: OutboxRo
     const run = await lockRun(tx, input.runId);
     if (run?.status !== 'running') return null;
     await tx.execute(sql`
-      update runs set status = 'requires_action', action = ${JSON.stringify(input.action)}::jsonb
+      update runs set status = 'requires_action', action = ${JSON.stringify(input.action)}::text::jsonb
       where id = ${run.id}`);
     return { row: await insertOutbox(tx, input.event, null, input.now, webhooksOf(db)) };
   });
@@ -58,7 +58,7 @@ export async function answerRun(db: Db, input: RunAnswer): Promise<RunAnswerResu
     await tx.execute(sql`
       with ${stored} answered as (
         update runs set status = 'queued', action = null, resumed = true,
-          approved = ${JSON.stringify(approved)}::jsonb, tool_call_count = ${input.toolCallCount}
+          approved = ${JSON.stringify(approved)}::text::jsonb, tool_call_count = ${input.toolCallCount}
         where id = ${run.id}
       )
       select 1`);

@@ -80,8 +80,8 @@ function enqueueUnit<R>(input: RunRequest<R>, webhooks: WebhookTargets) {
       insert into runs (id, thread_id, user_message_id, seq, model, tools, client_tools,
                         webhook_url, created_at)
       select ${runId}, ${thread}, ${messageId}, seq, ${params.add(input.model)},
-             ${params.add(JSON.stringify(input.tools))}::jsonb,
-             ${params.add(JSON.stringify(input.clientTools))}::jsonb,
+             ${params.add(JSON.stringify(input.tools))}::text::jsonb,
+             ${params.add(JSON.stringify(input.clientTools))}::text::jsonb,
              ${params.add(input.webhookUrl)}, ${at}
       from slot
     ),
@@ -126,7 +126,7 @@ async function write<R>(
   if (idem) {
     const claimed = await tx.execute(sql`
       insert into idempotency_keys (key, request_hash, response, created_at)
-      values (${idem.key}, ${idem.requestHash}, ${JSON.stringify(idem.response)}::jsonb,
+      values (${idem.key}, ${idem.requestHash}, ${JSON.stringify(idem.response)}::text::jsonb,
               ${now}::timestamptz)
       on conflict do nothing
       returning key`);
@@ -182,7 +182,7 @@ async function write<R>(
     insert into runs (id, thread_id, user_message_id, seq, model, tools, client_tools,
                       webhook_url, created_at)
     values (${runId}, ${threadId}, ${messageId}, ${seq}, ${input.model},
-            ${JSON.stringify(input.tools)}::jsonb, ${JSON.stringify(input.clientTools)}::jsonb,
+            ${JSON.stringify(input.tools)}::text::jsonb, ${JSON.stringify(input.clientTools)}::text::jsonb,
             ${input.webhookUrl}, ${now}::timestamptz)`);
   // 6. The announcement's outbox row, with the run's job only if no run of the thread was busy.
   const row = await insertOutbox(

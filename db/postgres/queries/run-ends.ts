@@ -99,10 +99,10 @@ async function finishLocked(
   const finished = `
     finished as (
       update runs set status = ${params.add(status)}, attempts = ${params.add(input.attempts)}::integer,
-        error = ${params.add(json(input.error))}::jsonb, usage = ${params.add(json(input.usage))}::jsonb,
+        error = ${params.add(json(input.error))}::text::jsonb, usage = ${params.add(json(input.usage))}::text::jsonb,
         steps = coalesce(${params.add(input.steps ?? null)}::integer, steps),
         tool_call_count = coalesce(${params.add(input.toolCallCount ?? null)}::integer, tool_call_count),
-        memory = coalesce(${params.add(json(input.memory))}::jsonb, memory),
+        memory = coalesce(${params.add(json(input.memory))}::text::jsonb, memory),
         reply_message_id = ${params.add(reply?.id ?? null)}::text, action = null,
         finished_at = ${at}
       where id = ${id}
@@ -166,7 +166,7 @@ export async function cancelRun(
     if (run.status === 'cancelling') return { kind: 'cancelling', run };
     if (run.status === 'running') {
       await tx.execute(sql`
-        update runs set status = 'cancelling', cancel = ${json(input.cancel)}::jsonb
+        update runs set status = 'cancelling', cancel = ${json(input.cancel)}::text::jsonb
         where id = ${run.id}`);
       return { kind: 'cancelling', run: { ...run, status: 'cancelling', cancel: input.cancel } };
     }
@@ -225,7 +225,7 @@ export async function cancelThreadRuns(
       );
     } else if (run.status === 'running') {
       await tx.execute(sql`
-        update runs set status = 'cancelling', cancel = ${json(input.cancel)}::jsonb
+        update runs set status = 'cancelling', cancel = ${json(input.cancel)}::text::jsonb
         where id = ${run.id}`);
       cancelling.push({ ...run, status: 'cancelling', cancel: input.cancel });
     } else {
@@ -268,7 +268,7 @@ async function endCancelled(
   const [found] = await tx.execute<{ id: string | null; handed: boolean }>(sql`
     with finished as (
       update runs set status = 'cancelled', attempts = ${end.attempts},
-        cancel = ${json(cancel)}::jsonb, action = null, finished_at = ${now}::timestamptz
+        cancel = ${json(cancel)}::text::jsonb, action = null, finished_at = ${now}::timestamptz
       where id = ${run.id}
     ),
     earlier as (

@@ -39,7 +39,11 @@ const statements = (db: Db) =>
       .prepare('get_run'),
     retry: db
       .update(runs)
-      .set({ status: 'queued', attempts: sql`${p('attempts')}`, error: sql`${p('error')}::jsonb` })
+      .set({
+        status: 'queued',
+        attempts: sql`${p('attempts')}`,
+        error: sql`${p('error')}::text::jsonb`,
+      })
       .where(and(eq(runs.id, p('id')), eq(runs.status, 'running')))
       .returning({ id: runs.id })
       .prepare('record_run_retry'),

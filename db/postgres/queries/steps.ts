@@ -84,8 +84,8 @@ export async function commitStep(db: Db, input: StepCommit): Promise<StepCommitR
       with ${stored} progressed as (
         update runs set steps = coalesce(${input.steps ?? null}::integer, steps),
           tool_call_count = coalesce(${input.toolCallCount ?? null}::integer, tool_call_count),
-          usage = coalesce(${json(input.usage)}::jsonb, usage),
-          memory = coalesce(${json(input.memory)}::jsonb, memory)
+          usage = coalesce(${json(input.usage)}::text::jsonb, usage),
+          memory = coalesce(${json(input.memory)}::text::jsonb, memory)
         where id = ${runId}
       )
       select 1`);
@@ -116,7 +116,7 @@ export function storeStepMessages(
       values ${sql.join(
         stepMessages.map(
           (m) => sql`(${m.id}, ${run.threadId}, ${run.id}, ${m.role}, ${m.content}, ${seq},
-                      ${m.position}, ${json(m.role === 'assistant' ? m.toolCalls : null)}::jsonb,
+                      ${m.position}, ${json(m.role === 'assistant' ? m.toolCalls : null)}::text::jsonb,
                       ${m.role === 'tool' ? m.toolCallId : null},
                       ${m.role === 'tool' ? m.name : null},
                       ${m.role === 'tool' ? m.isError : null}::boolean, ${m.tokens}::integer,

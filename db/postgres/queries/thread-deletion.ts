@@ -59,7 +59,7 @@ export async function deleteThread(
     const cancelledRunIds = unfinished.map((run) => run.id);
     if (unfinished.length > 0) {
       await tx.execute(sql`
-        update runs set status = 'cancelled', cancel = coalesce(cancel, ${JSON.stringify(cancel)}::jsonb),
+        update runs set status = 'cancelled', cancel = coalesce(cancel, ${JSON.stringify(cancel)}::text::jsonb),
           action = null, finished_at = ${now.toISOString()}::timestamptz
         where ${inArray(runs.id, cancelledRunIds)}`);
     }

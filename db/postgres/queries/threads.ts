@@ -57,7 +57,7 @@ export async function createThread(
     const created = await tx.execute(sql`
       insert into threads (id, created_at, updated_at, message_count, next_seq, metadata)
       values (${threadId}, ${now}::timestamptz, ${now}::timestamptz, 0, 0,
-              ${JSON.stringify(metadata)}::jsonb)
+              ${JSON.stringify(metadata)}::text::jsonb)
       on conflict do nothing
       returning id`);
     if (created.length === 0) return { kind: 'exists' as const };
@@ -83,7 +83,7 @@ export async function updateThread(
   const title = input.title ?? null;
   return db.transaction(async (tx) => {
     const updated = await tx.execute(sql`
-      update threads set metadata = coalesce(${json}::jsonb, metadata),
+      update threads set metadata = coalesce(${json}::text::jsonb, metadata),
         title = coalesce(${title}::text, title),
         title_source = case when ${title}::text is null then title_source else 'user' end,
         updated_at = ${input.now.toISOString()}::timestamptz
