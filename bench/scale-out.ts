@@ -7,7 +7,7 @@
  * POST to the last terminal event on the stream (its `occurredAt`). Ends with one table.
  * `oneWorkerRate` is the 1-worker round on its own, for the main bench.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -32,6 +32,63 @@ interface Row {
   ended: number;
   failed: number;
   seconds: number;
+  /** CPU µs a run, from the first POST to the last run's end (see `cpuSnapshot`). */
+  cpu: CpuPerRun;
+}
+
+/**
+ * Where a round's CPU went, per run ended: the API process, the worker processes, the
+ * PostgreSQL server's processes (0 on SQLite, whose work is in the API and the workers), and
+ * the whole machine (those, Redis, the fake model and this process; /proc/stat).
+ */
+export interface CpuPerRun {
+  api: number;
+  workers: number;
+  database: number;
+  machine: number;
+}
+
+/** CPU ticks so far: of the given processes, of PostgreSQL's processes, of the machine. */
+function cpuSnapshot(pids: number[]) {
+  const ticks = (pid: number | string) => {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ');
+      return Number(fields?.[11]) + Number(fields?.[12]); // utime + stime
+    } catch {
+      return 0; // ended meanwhile
+    }
+  };
+  let database = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(pid)) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres') database += ticks(pid);
+    } catch {
+      // ended meanwhile
+    }
+  }
+  // The first line of /proc/stat: user nice system idle iowait irq softirq steal …
+  const all = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').split(/\s+/).slice(1, 9);
+  const [user, nice, system, , , irq, softirq, steal] = all.map(Number);
+  const machine =
+    (user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0);
+  return { processes: pids.map(ticks), database, machine };
+}
+
+/** µs a run between two snapshots; the first of `pids` is the API, the rest the workers. */
+function cpuPerRun(
+  before: ReturnType<typeof cpuSnapshot>,
+  after: ReturnType<typeof cpuSnapshot>,
+  runs: number,
+): CpuPerRun {
+  const us = (ticks: number) => (ticks * 10_000) / runs; // 100 ticks a second
+  const delta = after.processes.map((t, i) => t - (before.processes[i] ?? 0));
+  return {
+    api: us(delta[0] ?? 0),
+    workers: us(delta.slice(1).reduce((a, b) => a + b, 0)),
+    database: us(after.database - before.database),
+    machine: us(after.machine - before.machine),
+  };
 }
 
 interface RoundOptions {
@@ -71,6 +128,8 @@ async function round(opts: RoundOptions): Promise<Row> {
     const accepted = new Set<string>();
     let answered = 0;
     let sent = false;
+    const pids = [group.api, ...group.workers].map((p) => p.proc.pid);
+    const cpuBefore = cpuSnapshot(pids);
     const first = Date.now();
     const sending = postThreadedMessages({
       baseUrl: group.api.baseUrl,
@@ -114,6 +173,7 @@ async function round(opts: RoundOptions): Promise<Row> {
         `${workers} worker(s): ${answered}/${MESSAGES} posted, ${ended.size}/${MESSAGES} runs ended`,
       );
     }
+    const cpuAfter = cpuSnapshot(pids);
     const posted = await sending;
 
     const mine = [...accepted].map((id) => ended.get(id)).filter((e) => e !== undefined);
@@ -124,6 +184,7 @@ async function round(opts: RoundOptions): Promise<Row> {
       ended: mine.length,
       failed: mine.filter((e) => e.type === 'agent.run.failed').length,
       seconds: mine.length > 0 ? (last - first) / 1000 : Number.NaN,
+      cpu: cpuPerRun(cpuBefore, cpuAfter, Math.max(mine.length, 1)),
     };
   } finally {
     await group?.stop();
@@ -144,7 +205,7 @@ export async function oneWorkerRate(opts: {
   messages: number;
   threads: number;
   redisUrl?: string;
-}): Promise<number> {
+}): Promise<{ rate: number; cpu: CpuPerRun }> {
   const redis = opts.redisUrl ? undefined : await PrivateRedis.start();
   const llm = await startFakeLlm({ quiet: true }); // the echo, at once
   try {
@@ -161,12 +222,18 @@ export async function oneWorkerRate(opts: {
         `scale-out on ${opts.db}: ${row.accepted} accepted, ${row.ended} ended, ${row.failed} failed of ${opts.messages}`,
       );
     }
-    return row.ended / row.seconds;
+    return { rate: row.ended / row.seconds, cpu: row.cpu };
   } finally {
     await llm.stop();
     await redis?.stop();
   }
 }
+
+/** `CpuPerRun` as one table cell: API · workers · database server · machine. */
+export const formatCpu = (cpu: CpuPerRun) =>
+  [cpu.api, cpu.workers, cpu.database, cpu.machine]
+    .map((us) => Math.round(us).toLocaleString('en-US'))
+    .join(' · ');
 
 if (import.meta.main) await main();
 
@@ -237,7 +304,7 @@ async function main() {
     Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits }) : 'n/a';
   const base = rows[0] ? rows[0].ended / rows[0].seconds : Number.NaN;
   console.log(
-    '\n| workers | messages | seconds | runs/s | vs 1 worker |\n| --- | --- | --- | --- | --- |',
+    '\n| workers | messages | seconds | runs/s | vs 1 worker | CPU µs a run: API · workers · database server · machine |\n| --- | --- | --- | --- | --- | --- |',
   );
   for (const row of rows) {
     const rate = row.ended / row.seconds;
@@ -247,7 +314,7 @@ async function main() {
         : '';
     console.log(
       `| ${row.workers} | ${row.ended}${note} | ${fmt(row.seconds, 2)} | ${fmt(rate, 0)} | ` +
-        `${fmt(rate / base, 2)} × |`,
+        `${fmt(rate / base, 2)} × | ${formatCpu(row.cpu)} |`,
     );
   }
   const incomplete = rows.some((r) => r.ended < MESSAGES || r.failed > 0);
