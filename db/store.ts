@@ -218,6 +218,12 @@ export interface RunAttempt {
    * died before they went out. They go out before `row`, so the stream keeps the run's order.
    */
   earlier: OutboxRow[];
+  /**
+   * No attempt claimed the run before this one (it had never started): no step can have been
+   * committed for it, so the run job need not read its steps back. Not the attempt count: a
+   * rate-limited try gives its attempt back.
+   */
+  firstClaim: boolean;
 }
 
 /** How `finishRun` ended a run, and the outbox row of its terminal event (to deliver). */

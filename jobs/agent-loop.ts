@@ -122,6 +122,11 @@ export async function runAgentLoop(opts: {
   deps: LoopDeps;
   run: Run;
   /**
+   * No attempt claimed the run before this one (its first, not resumed): no step can have been
+   * committed for it, so there are none to read back.
+   */
+  firstAttempt?: boolean;
+  /**
    * Memory's prompt for one model call: system prompt, summary and the thread's window up to the
    * user message, within what is left of the model's context after the tools and the run's own
    * steps; `shrink` (the overflow retry) halves the window's budget.
@@ -160,7 +165,7 @@ export async function runAgentLoop(opts: {
     !approved.has(call.toolCallId);
   let usage: RunUsage = run.usage ?? { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
   let memory: MemoryReport | undefined;
-  let progress = replaySteps(await db.listRunSteps(run.id));
+  let progress = replaySteps(opts.firstAttempt ? [] : await db.listRunSteps(run.id));
 
   // One commit at a time, in order: the run's counts are absolute, and its events keep order.
   let commits: Promise<unknown> = Promise.resolve();

@@ -221,6 +221,7 @@ export function createRunProcessor(deps: RunJobDeps) {
       outcome = await runAgentLoop({
         deps: { ...deps, logger },
         run,
+        firstAttempt: claimed.firstClaim,
         buildPrompt: (fit) => buildRunPrompt({ ...deps, logger }, run, stop, fit),
         signal: stop,
         onDelta: (text) => {

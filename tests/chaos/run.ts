@@ -14,10 +14,11 @@ import { type SQL, sql } from 'drizzle-orm';
 import { Redis } from 'ioredis';
 import type { Run } from '../../db/types';
 import { startFakeLlm } from '../../harness/fake-llm';
-import { newWebhookSecret, startWebhookReceiver } from '../../harness/webhook-receiver';
 import { PrivateRedis } from '../../harness/private-redis';
 import { type ServerProcess, spawnServer } from '../../harness/processes';
 import { openSql } from '../../harness/sql';
+import { createTestDatabase } from '../../harness/test-database';
+import { newWebhookSecret, startWebhookReceiver } from '../../harness/webhook-receiver';
 
 const { values } = parseArgs({
   options: {
@@ -25,8 +26,14 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '50' },
     'kill-every-ms': { type: 'string', default: '3000' },
     seed: { type: 'string', default: '7' },
+    /** The store: a SQLite file (the default), or a new database on TEST_POSTGRES_URL. */
+    db: { type: 'string', default: 'sqlite' },
   },
 });
+if (values.db !== 'sqlite' && values.db !== 'postgres') {
+  console.error(`--db must be sqlite or postgres, got "${values.db}"`);
+  process.exit(2);
+}
 const MESSAGES = Number(values.messages);
 const THREADS = Number(values.threads);
 const KILL_EVERY_MS = Number(values['kill-every-ms']);
@@ -38,6 +45,7 @@ const log = (line: string) =>
   console.log(`[chaos ${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s] ${line}`);
 
 const dir = mkdtempSync(join(tmpdir(), 'agent-run-chaos-'));
+const database = await createTestDatabase(dir, values.db);
 const redis = await PrivateRedis.start({ persist: true });
 const llm = await startFakeLlm({ quiet: true });
 llm.setChaos({ seed: SEED, fail5xx: 0.2, stall: 0.05, rateLimit: 0.05 });
@@ -51,7 +59,7 @@ const receiver = await startWebhookReceiver({
 });
 const streamKey = 'chaos_events';
 const env = {
-  DATABASE_URL: `file:${join(dir, 'chaos.db')}`,
+  DATABASE_URL: database.url,
   REDIS_URL: redis.url,
   REDIS_STREAM_KEY: streamKey,
   OPENAI_BASE_URL: llm.url,
@@ -224,6 +232,7 @@ await worker.kill('SIGTERM');
 await llm.stop();
 receiver.close();
 await redis.stop();
+await database.drop();
 rmSync(dir, { recursive: true, force: true });
 process.exit(
   lost === 0 &&

@@ -68,13 +68,13 @@ export async function getRunWithReply(
 }
 
 /**
- * Claims the run for an attempt if it may start, with its old `resumed` as `was_resumed`: whether
- * it was resumed is only known before the update clears it, and RETURNING sees the new row. The
- * old row is locked first. One statement all the same.
+ * Claims the run for an attempt if it may start, with its old `resumed` as `was_resumed` and
+ * whether it had never started as `first_claim`: both are only known before the update, and
+ * RETURNING sees the new row. The old row is locked first. One statement all the same.
  */
 const CLAIM_ATTEMPT = `
   with old as (
-    select id, resumed from runs
+    select id, resumed, started_at from runs
     where id = $1 and status not in (${NOT_STARTABLE.map((s) => `'${s}'`).join(', ')})
     for update
   )
@@ -82,7 +82,7 @@ const CLAIM_ATTEMPT = `
     attempts = runs.attempts + case when runs.resumed then 0 else 1 end,
     resumed = false, started_at = coalesce(runs.started_at, $2::timestamptz), finished_at = null
   from old where runs.id = old.id
-  returning runs.*, old.resumed as was_resumed`;
+  returning runs.*, old.resumed as was_resumed, old.started_at is null as first_claim`;
 
 /**
  * See `Store.startRunAttempt`: the attempt and its announcement in one transaction, a unit of
@@ -103,7 +103,7 @@ export function startRunAttempt(db: Db, input: RunStart): Promise<RunAttempt | n
         const found = raw ? runFromRow(raw) : undefined;
         if (found?.status !== 'cancelling' && found?.status !== 'requires_action') return null;
         const earlier = found.attempts > 0 ? await pendingRowsOn(conn, found.id) : [];
-        return { run: found, row: null, earlier };
+        return { run: found, row: null, earlier, firstClaim: false };
       }
       const run = runFromRow(claimed);
       const wasResumed = claimed.was_resumed as boolean;
@@ -124,6 +124,7 @@ export function startRunAttempt(db: Db, input: RunStart): Promise<RunAttempt | n
         run,
         row: insertedOutboxRow(event, row as never, input.now),
         earlier: await earlier,
+        firstClaim: claimed.first_claim === true,
       };
     },
   });

@@ -109,6 +109,7 @@ const statements = (db: Db) =>
         finishedAt: sql`${p('now')}`,
       })
       .where(eq(runs.id, p('id')))
+      .returning()
       .prepare(),
     next: db
       .select({ id: runs.id })
@@ -162,7 +163,7 @@ export async function finishRun(db: Db, input: RunFinish): Promise<RunEnd | null
     }
     // 3. The run's end.
     const status = reply ? 'completed' : 'failed';
-    q.finish.run({
+    const ended = q.finish.get({
       id: runId,
       status,
       attempts: input.attempts,
@@ -184,7 +185,7 @@ export async function finishRun(db: Db, input: RunFinish): Promise<RunEnd | null
       enqueueRunId: handed ? null : (next?.id ?? null),
       now: input.now,
     }) as OutboxRow;
-    return { status, run: q.getRun.get({ id: runId }) as Run, row };
+    return { status, run: ended as Run, row };
   });
 }
 

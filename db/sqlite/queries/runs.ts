@@ -68,7 +68,7 @@ export async function startRunAttempt(db: Db, input: RunStart): Promise<RunAttem
     const earlier = run.attempts > 0 ? q.pendingRows.all({ runId: input.runId }) : [];
     // Nothing to start: a cancelling run is only ended, a paused one waits for its client.
     if (run.status === 'cancelling' || run.status === 'requires_action') {
-      return { run, row: null, earlier };
+      return { run, row: null, earlier, firstClaim: false };
     }
     const started = q.startAttempt.get({ id: input.runId, now: input.now.getTime() }) as Run;
     const row = q.insertOutbox.get({
@@ -76,7 +76,7 @@ export async function startRunAttempt(db: Db, input: RunStart): Promise<RunAttem
       enqueueRunId: null,
       now: input.now,
     }) as OutboxRow;
-    return { run: started, row, earlier };
+    return { run: started, row, earlier, firstClaim: run.startedAt === null };
   });
 }
 
