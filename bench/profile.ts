@@ -1,5 +1,5 @@
 /**
- * `bun run bench:profile [--phase p1|p2] [--db sqlite|postgres] [--messages N] [--duration S | --amount N] [--top N] [--no-profile]`: where the
+ * `bun run bench:profile [--phase p1|p2] [--db sqlite|postgres] [--messages N] [--duration S | --amount N] [--top N] [--warm-up N] [--no-profile]`: where the
  * server's CPU goes. Starts the server child as bench P1 (api role, 50 connections for
  * `--duration` seconds) or P2 (both roles, `--messages` messages, each its own thread, every run
  * waited for) does, but under `bun --cpu-prof`, then stops it with SIGTERM (the profile is
@@ -28,6 +28,8 @@ const { values } = parseArgs({
     /** P1 posts this many messages instead of posting for `--duration` (a fixed amount compares better: the JIT's cost is spread over what was done). */
     amount: { type: 'string' },
     top: { type: 'string', default: '40' },
+    /** Messages posted first, not measured: the JIT's first passes (its later tiers go on longer). */
+    'warm-up': { type: 'string', default: '500' },
     interval: { type: 'string', default: '250' },
     /** Only the CPU figure: the server runs without the profiler. */
     'no-profile': { type: 'boolean', default: false },
@@ -83,7 +85,7 @@ try {
   await cannon({
     url: `${base}/api/chat/messages`,
     connections: 50,
-    amount: 500,
+    amount: Number(values['warm-up']),
     method: 'POST',
     body,
   });
