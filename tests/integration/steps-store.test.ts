@@ -516,4 +516,33 @@ describe(`durable steps in the store (${TEST_DATABASE})`, () => {
     // A new run's counts start at zero.
     expect([without.steps, without.toolCallCount]).toEqual([0, 0]);
   });
+
+  test('firstClaim: only a run that never started; not after a rate-limited try gave its attempt back', async () => {
+    const run = (await accept(newThreadId())).id;
+    const claim = () =>
+      store.startRunAttempt({
+        runId: run,
+        now: new Date(),
+        startedEvent: (r) =>
+          buildEvent('agent.run.started', { runId: r.id, threadId: r.threadId }, { attempt: 1 }),
+      });
+    const first = await claim();
+    expect([first?.run.attempts, first?.firstClaim]).toEqual([1, true]);
+    const committed = await store.commitStep({
+      runId: run,
+      now: new Date(),
+      messages: [toolCall(0, ['search'])],
+      events: [],
+      steps: 1,
+    });
+    expect(committed.kind).toBe('committed');
+    // A rate-limited try gives its attempt back: the next claim counts 1 again, and the step
+    // committed before must still be read back.
+    expect(
+      await store.recordRunRetry(run, 0, { code: 'llm_rate_limited', message: 'slow down' }),
+    ).toBe(true);
+    const again = await claim();
+    expect([again?.run.attempts, again?.firstClaim]).toEqual([1, false]);
+    expect(await store.listRunSteps(run)).toHaveLength(1);
+  });
 });
