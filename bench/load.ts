@@ -173,8 +173,11 @@ export const percentile = (values: number[], p: number) => {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
 };
 
-/** CPU seconds a server process has used so far, all its threads (Linux /proc). */
-export const cpuSeconds = (server: { proc: { pid: number } }) => {
-  const fields = readFileSync(`/proc/${server.proc.pid}/stat`, 'utf8').split(') ')[1]?.split(' ');
-  return (Number(fields?.[11]) + Number(fields?.[12])) / 100; // utime + stime, in clock ticks
+/** CPU clock ticks (100 a second) a process has used so far, all its threads (Linux /proc). */
+export const cpuTicks = (pid: number | string) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ');
+  return Number(fields?.[11]) + Number(fields?.[12]); // utime + stime
 };
+
+/** CPU seconds a server process has used so far, all its threads (Linux /proc). */
+export const cpuSeconds = (server: { proc: { pid: number } }) => cpuTicks(server.proc.pid) / 100;

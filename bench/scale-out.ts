@@ -18,6 +18,7 @@ import { PrivateRedis } from '../harness/private-redis';
 import { type ProcessGroup, startProcessGroup } from '../harness/processes';
 import { createTestDatabase } from '../harness/test-database';
 import { postThreadedMessages } from '../harness/threaded-messages';
+import { cpuTicks } from './load';
 
 type Dialect = 'sqlite' | 'postgres';
 const DEFAULT_WORKER_COUNTS = [1, 2, 3];
@@ -52,8 +53,7 @@ export interface CpuPerRun {
 function cpuSnapshot(pids: number[]) {
   const ticks = (pid: number | string) => {
     try {
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ');
-      return Number(fields?.[11]) + Number(fields?.[12]); // utime + stime
+      return cpuTicks(pid);
     } catch {
       return 0; // ended meanwhile
     }

@@ -80,14 +80,13 @@ describe.skipIf(!redisTestsEnabled())('jsonb columns hold JSON values, not JSON 
     expect(cancelled.status).toBe(202);
     await t.events.waitForTerminal(other.body.runId);
 
-    const types = async (query: ReturnType<typeof sql>) => await t.sql.select(query);
     expect(
-      await types(
+      await t.sql.select(
         sql`select jsonb_typeof(metadata) as metadata from threads where id = ${threadId}`,
       ),
     ).toEqual([{ metadata: 'object' }]);
     expect(
-      await types(sql`select jsonb_typeof(tools) as tools, jsonb_typeof(client_tools) as client_tools,
+      await t.sql.select(sql`select jsonb_typeof(tools) as tools, jsonb_typeof(client_tools) as client_tools,
         jsonb_typeof(usage) as usage, jsonb_typeof(memory) as memory,
         jsonb_typeof(approved) as approved
         from runs where id = ${paused.body.runId}`),
@@ -101,16 +100,16 @@ describe.skipIf(!redisTestsEnabled())('jsonb columns hold JSON values, not JSON 
       },
     ]);
     expect(
-      await types(
+      await t.sql.select(
         sql`select jsonb_typeof(cancel) as cancel from runs where id = ${other.body.runId}`,
       ),
     ).toEqual([{ cancel: 'object' }]);
     expect(
-      await types(sql`select jsonb_typeof(tool_calls) as tool_calls from messages
+      await t.sql.select(sql`select jsonb_typeof(tool_calls) as tool_calls from messages
         where run_id = ${paused.body.runId} and tool_calls is not null`),
     ).toEqual([{ tool_calls: 'array' }]);
     expect(
-      await types(sql`select jsonb_typeof(response) as response from idempotency_keys
+      await t.sql.select(sql`select jsonb_typeof(response) as response from idempotency_keys
         where key like ${`%jsonb-${threadId}%`}`),
     ).toEqual([{ response: 'object' }]);
   });
