@@ -2,10 +2,12 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sql } from 'drizzle-orm';
 import { EventReader, isTerminal } from '../../harness/event-reader';
 import { type FakeLlm, startFakeLlm } from '../../harness/fake-llm';
 import { PrivateRedis } from '../../harness/private-redis';
 import { type ProcessGroup, postMessage, startProcessGroup } from '../../harness/processes';
+import { openSql, type SqlReader } from '../../harness/sql';
 import { createTestDatabase } from '../../harness/test-database';
 import { waitForValue } from '../../harness/wait';
 import { redisTestsEnabled } from '../support/redis';
@@ -29,6 +31,7 @@ describe.skipIf(!redisTestsEnabled())('cancel across processes', () => {
   let database: { url: string; drop(): Promise<void> };
   let events: EventReader;
   let group: ProcessGroup;
+  let reader: SqlReader;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'agent-run-cancel-'));
@@ -48,9 +51,11 @@ describe.skipIf(!redisTestsEnabled())('cancel across processes', () => {
     };
     events = new EventReader(redis.url, streamKey);
     group = await startProcessGroup({ workers: 1, env });
+    reader = await openSql(database.url);
   }, 60_000);
 
   afterAll(async () => {
+    await reader?.close();
     await group?.stop(10_000);
     await events?.close();
     await llm?.stop();
@@ -98,6 +103,15 @@ describe.skipIf(!redisTestsEnabled())('cancel across processes', () => {
     const calls = llm.requests.length;
     const { body } = await postMessage(group.api.baseUrl, { content: 'cancel, then crash' });
     await llm.waitForRequests(calls + 1);
+    // The attempt's `started` goes out while the model is called, and its delivery mark is a
+    // write: frozen inside it, the worker would hold SQLite's write lock, and the cancel would
+    // be refused 503 (store_unavailable, as documented). Freeze it once its rows are out.
+    const pending = sql`select count(*) as n from outbox
+      where run_id = ${body.runId} and delivered_at is null`;
+    await waitForValue(
+      async () => Number((await reader.select(pending))[0]?.n),
+      (n) => n === 0,
+    );
     const victim = group.workers[0];
     if (!victim) throw new Error('no worker');
     // Frozen, the worker can neither hear the cancel nor renew its lock; then it dies.
