@@ -1,3 +1,5 @@
+import { type Column, type SQL, sql } from 'drizzle-orm';
+
 /**
  * The run row's typed columns, shared by both schemas and the services: its states (and which of
  * them are finished), its error and its token usage.
@@ -14,6 +16,15 @@ export const UNFINISHED_RUN_STATUSES = [
   'cancelling',
   'requires_action',
 ] as const;
+/**
+ * `UNFINISHED_RUN_STATUSES` as a list of SQL literals, `('queued', …)`: the predicate of the
+ * partial index `runs_thread_unfinished`, and what a statement that means to use that index says.
+ * A planner takes a partial index only for a condition it can see implies the index's one, so
+ * the values are typed into the statement, never bound as parameters.
+ */
+export const UNFINISHED_SQL = `(${UNFINISHED_RUN_STATUSES.map((s) => `'${s}'`).join(', ')})`;
+/** `status in ('queued', …)`, with the values typed in (see `UNFINISHED_SQL`), for either engine. */
+export const isUnfinished = (status: Column): SQL => sql`${status} in ${sql.raw(UNFINISHED_SQL)}`;
 /**
  * A terminal run: its reply, error or cancel is stored and its terminal event is in the outbox.
  * A failed run can be reopened by an operator's retry; a cancelled one never.

@@ -21,6 +21,7 @@ import {
   type RunError,
   type RunUsage,
   TITLE_SOURCES,
+  UNFINISHED_SQL,
   WEBHOOK_STATUSES,
 } from '../run-columns';
 
@@ -136,6 +137,11 @@ export const runs = pgTable(
   (t) => [
     uniqueIndex('runs_thread_seq').on(t.threadId, t.seq),
     index('runs_status_created').on(t.status, t.createdAt),
+    // A thread's unfinished runs, oldest first: whether the thread is busy (ingress), and the
+    // run that follows one that ends. Partial, so a long thread's finished runs are not walked.
+    index('runs_thread_unfinished')
+      .on(t.threadId, t.seq)
+      .where(sql`${t.status} in ${sql.raw(UNFINISHED_SQL)}`),
   ],
 );
 
@@ -154,7 +160,14 @@ export const outbox = pgTable(
     deliveredAt: at('delivered_at'),
     claimedUntil: at('claimed_until'),
   },
-  (t) => [index('outbox_pending').on(t.deliveredAt, t.id)],
+  (t) => [
+    index('outbox_pending').on(t.deliveredAt, t.id),
+    // A run's undelivered rows, by run: what a finish hands the next run's job to, and what a
+    // retried attempt sends again. Partial, so it holds only the few rows still undelivered: a
+    // lookup in outbox_pending walks every row delivered since the last vacuum on PostgreSQL,
+    // whose index keeps an entry for each old version of a row until then.
+    index('outbox_run_pending').on(t.runId).where(sql`${t.deliveredAt} is null`),
+  ],
 );
 
 export const idempotencyKeys = pgTable(

@@ -6,13 +6,13 @@ import {
   ThreadBusyError,
   type WebhookTargets,
 } from '../../store';
-import type { Run } from '../../types';
+import { type Run, UNFINISHED_SQL } from '../../types';
 import { clientOf, type Db, type Tx } from '../database';
 import { type Conn, commitWrite } from '../group-commit';
 import { Params } from '../raw-rows';
 import { insertedOutboxRow, insertOutbox, outboxInsertCtes } from './outbox';
 import { cancelThreadRuns } from './run-ends';
-import { UNFINISHED, UNFINISHED_TEXT } from './runs';
+import { UNFINISHED } from './runs';
 import { webhooksOf } from './webhooks';
 
 /**
@@ -67,7 +67,7 @@ function enqueueUnit<R>(input: RunRequest<R>, webhooks: WebhookTargets) {
   const at = `${params.add(now)}::timestamptz`;
   const text = `
     with busy as (
-      select 1 from runs where thread_id = ${thread} and status in ${UNFINISHED_TEXT} limit 1
+      select 1 from runs where thread_id = ${thread} and status in ${UNFINISHED_SQL} limit 1
     ),
     slot as (select next_seq - 2 as seq from threads where id = ${thread}),
     message as (

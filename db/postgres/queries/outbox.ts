@@ -65,7 +65,7 @@ export async function markOutboxDelivered(db: Db, ids: number[]): Promise<Delive
 /**
  * Hands a run's job to its own `agent.run.requested` row while that row is undelivered (see
  * `Store.finishRun`); returns no row when the row is out already. Pending rows are few, and the
- * `outbox_pending` index finds them. A part of `finishRun`'s one statement (a WITH query), so
+ * `outbox_run_pending` index finds them. A part of `finishRun`'s one statement (a WITH query), so
  * `runId` is SQL: the select of the next run.
  */
 export function handEnqueueStatement(runId: SQL) {

@@ -12,14 +12,19 @@ import type {
   RunFinish,
   WebhookTargets,
 } from '../../store';
-import { isFinishedStatus, type RunCancel, UNFINISHED_RUN_STATUSES } from '../../types';
+import {
+  isFinishedStatus,
+  isUnfinished,
+  type RunCancel,
+  UNFINISHED_SQL,
+} from '../../types';
 import { clientOf, type Db, type Tx } from '../database';
 import { type Conn, commitWrite } from '../group-commit';
 import { Params, runFromRow } from '../raw-rows';
 import { messages, type Run, runs, threads } from '../schema';
 import { storable } from '../storable';
 import { handEnqueueStatement, insertedOutboxRow, insertOutbox, outboxInsertCtes } from './outbox';
-import { UNFINISHED, UNFINISHED_TEXT } from './runs';
+import { UNFINISHED } from './runs';
 import { webhooksOf } from './webhooks';
 
 const json = (value: unknown) => (value == null ? null : JSON.stringify(value));
@@ -111,7 +116,7 @@ async function finishLocked(
   const next = `
     next_run as (
       select id from runs
-      where thread_id = ${thread} and status in ${UNFINISHED_TEXT} and id <> ${id}
+      where thread_id = ${thread} and status in ${UNFINISHED_SQL} and id <> ${id}
       order by seq limit 1
     )`;
   // 5. Its announcement still in the outbox: that row enqueues it, after the announcement.
@@ -214,7 +219,7 @@ export async function cancelThreadRuns(
   const unfinished = await tx
     .select()
     .from(runs)
-    .where(and(eq(runs.threadId, input.threadId), inArray(runs.status, UNFINISHED_RUN_STATUSES)))
+    .where(and(eq(runs.threadId, input.threadId), isUnfinished(runs.status)))
     .orderBy(asc(runs.seq))
     .for('update');
   for (const run of unfinished) {

@@ -1,8 +1,8 @@
-import { and, asc, desc, eq, inArray, lt, notExists, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, lt, notExists, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
 import { prepared } from '../../prepared';
 import type { RunAttempt, RunError, RunStart } from '../../store';
-import { UNFINISHED_RUN_STATUSES } from '../../types';
+import { isUnfinished, UNFINISHED_SQL } from '../../types';
 import { clientOf, type Db } from '../database';
 import { commitWrite } from '../group-commit';
 import { Params, runFromRow } from '../raw-rows';
@@ -12,12 +12,8 @@ import { getMessage } from './messages';
 import { insertedOutboxRow, outboxInsertCtes, pendingRowsOn } from './outbox';
 import { webhooksOf } from './webhooks';
 
-/**
- * `UNFINISHED_RUN_STATUSES` as a list of SQL literals, for the statements written as plain SQL:
- * the text stays what it was when the values were typed into it, so the planner sees them.
- */
-export const UNFINISHED_TEXT = `(${UNFINISHED_RUN_STATUSES.map((s) => `'${s}'`).join(', ')})`;
-export const UNFINISHED = sql.raw(UNFINISHED_TEXT);
+/** `UNFINISHED_SQL` for drizzle's `sql` templates. */
+export const UNFINISHED = sql.raw(UNFINISHED_SQL);
 
 /**
  * A run in these states is not started again: done, being ended by its cancel, or paused for
@@ -169,7 +165,7 @@ export async function listThreadHeads(db: Db, limit: number): Promise<Run[]> {
     .from(runs)
     .where(
       and(
-        inArray(runs.status, UNFINISHED_RUN_STATUSES),
+        isUnfinished(runs.status),
         notExists(
           db
             .select({ one: sql`1` })
@@ -177,7 +173,7 @@ export async function listThreadHeads(db: Db, limit: number): Promise<Run[]> {
             .where(
               and(
                 eq(earlier.threadId, runs.threadId),
-                inArray(earlier.status, UNFINISHED_RUN_STATUSES),
+                isUnfinished(earlier.status),
                 lt(earlier.seq, runs.seq),
               ),
             ),

@@ -1,7 +1,7 @@
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import { prepared } from '../../prepared';
 import { type RunEnd, type RunRequest, type RunRequestResult, ThreadBusyError } from '../../store';
-import { UNFINISHED_RUN_STATUSES } from '../../types';
+import { isUnfinished } from '../../types';
 import type { Db } from '../database';
 import { commitWrite } from '../group-commit';
 import { idempotencyKeys, messages, type OutboxRow, type Run, runs, threads } from '../schema';
@@ -52,7 +52,7 @@ const statements = (db: Db) =>
     busy: db
       .select({ id: runs.id })
       .from(runs)
-      .where(and(eq(runs.threadId, p('threadId')), inArray(runs.status, UNFINISHED_RUN_STATUSES)))
+      .where(and(eq(runs.threadId, p('threadId')), isUnfinished(runs.status)))
       .limit(1)
       .prepare(),
     insertMessage: db

@@ -3,10 +3,10 @@
  * chain that follows either — the run that ends hands the thread's next unfinished run its job.
  * The other half of the chain is ingress (ingress.ts). Mirrors db/postgres/queries/run-ends.ts.
  */
-import { and, asc, eq, inArray, lt, ne, sql } from 'drizzle-orm';
+import { and, asc, eq, lt, ne, sql } from 'drizzle-orm';
 import { prepared } from '../../prepared';
 import type { Event, RunCancelRequest, RunCancelResult, RunEnd, RunFinish } from '../../store';
-import { isFinishedStatus, type RunCancel, UNFINISHED_RUN_STATUSES } from '../../types';
+import { isFinishedStatus, isUnfinished, type RunCancel } from '../../types';
 import type { Db } from '../database';
 import { commitWrite } from '../group-commit';
 import { messages, type OutboxRow, type Run, runs, threads } from '../schema';
@@ -42,7 +42,7 @@ const statements = (db: Db) =>
     unfinished: db
       .select()
       .from(runs)
-      .where(and(eq(runs.threadId, p('threadId')), inArray(runs.status, UNFINISHED_RUN_STATUSES)))
+      .where(and(eq(runs.threadId, p('threadId')), isUnfinished(runs.status)))
       .orderBy(asc(runs.seq))
       .prepare(),
     // By slot: a run's user message is the one message at its even slot, and its steps are at
@@ -68,7 +68,7 @@ const statements = (db: Db) =>
       .where(
         and(
           eq(runs.threadId, p('threadId')),
-          inArray(runs.status, UNFINISHED_RUN_STATUSES),
+          isUnfinished(runs.status),
           lt(runs.seq, p('seq')),
         ),
       )
@@ -117,7 +117,7 @@ const statements = (db: Db) =>
       .where(
         and(
           eq(runs.threadId, p('threadId')),
-          inArray(runs.status, UNFINISHED_RUN_STATUSES),
+          isUnfinished(runs.status),
           ne(runs.id, p('id')),
         ),
       )

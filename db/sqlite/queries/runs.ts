@@ -1,8 +1,8 @@
-import { and, asc, desc, eq, inArray, lt, notExists, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, lt, notExists, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/sqlite-core';
 import { prepared } from '../../prepared';
 import type { RunAttempt, RunError, RunStart } from '../../store';
-import { UNFINISHED_RUN_STATUSES } from '../../types';
+import { isUnfinished } from '../../types';
 import type { Db } from '../database';
 import { commitWrite } from '../group-commit';
 import { type Message, messages, type OutboxRow, type Run, runs } from '../schema';
@@ -122,7 +122,7 @@ export async function listThreadHeads(db: Db, limit: number): Promise<Run[]> {
     .from(runs)
     .where(
       and(
-        inArray(runs.status, UNFINISHED_RUN_STATUSES),
+        isUnfinished(runs.status),
         notExists(
           db
             .select({ one: sql`1` })
@@ -130,7 +130,7 @@ export async function listThreadHeads(db: Db, limit: number): Promise<Run[]> {
             .where(
               and(
                 eq(earlier.threadId, runs.threadId),
-                inArray(earlier.status, UNFINISHED_RUN_STATUSES),
+                isUnfinished(earlier.status),
                 lt(earlier.seq, runs.seq),
               ),
             ),

@@ -7,11 +7,11 @@ import { and, asc, desc, eq, lt, type SQL, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/sqlite-core';
 import { prepared } from '../../prepared';
 import type { ThreadCursor, ThreadDetails } from '../../store';
-import { UNFINISHED_RUN_STATUSES } from '../../types';
+import { UNFINISHED_SQL } from '../../types';
 import type { Db } from '../database';
 import { threadMetadata, threads } from '../schema';
 
-const UNFINISHED = sql.raw(`(${UNFINISHED_RUN_STATUSES.map((s) => `'${s}'`).join(', ')})`);
+const UNFINISHED = sql.raw(UNFINISHED_SQL);
 
 /**
  * A thread's row and what its view shows beyond it, as columns of the same select: correlated
