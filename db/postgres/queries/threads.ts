@@ -19,22 +19,46 @@ const statements = (db: Db) =>
       .from(threads)
       .where(eq(threads.id, p('id')))
       .prepare('get_thread'),
-    memory: db
-      .select({
-        summary: threads.summary,
-        summaryTokens: threads.summaryTokens,
-        summaryThroughSeq: threads.summaryThroughSeq,
-        message: messages,
-      })
-      .from(threads)
-      .leftJoin(
-        messages,
-        and(eq(messages.threadId, threads.id), lte(messages.seq, p('throughSeq'))),
-      )
-      .where(eq(threads.id, p('threadId')))
-      .orderBy(desc(messages.seq), desc(messages.position))
-      .limit(p('count'))
-      .prepare('thread_memory'),
+    memory: (() => {
+      // The window as a lateral subquery, so its limit walks the newest messages backwards
+      // down messages_thread_seq_position and stops: a plain join reads every message of the
+      // thread up to throughSeq and sorts them, which grows with the thread.
+      const recent = db
+        .select()
+        .from(messages)
+        .where(and(eq(messages.threadId, threads.id), lte(messages.seq, p('throughSeq'))))
+        .orderBy(desc(messages.seq), desc(messages.position))
+        .limit(p('count'))
+        .as('recent');
+      return db
+        .select({
+          summary: threads.summary,
+          summaryTokens: threads.summaryTokens,
+          summaryThroughSeq: threads.summaryThroughSeq,
+          // The subquery's columns, as a message (null where the thread has none); a column
+          // added to messages and missing here fails to compile where `recent` is filled.
+          message: {
+            id: recent.id,
+            threadId: recent.threadId,
+            runId: recent.runId,
+            role: recent.role,
+            content: recent.content,
+            seq: recent.seq,
+            position: recent.position,
+            toolCalls: recent.toolCalls,
+            toolCallId: recent.toolCallId,
+            name: recent.name,
+            isError: recent.isError,
+            tokens: recent.tokens,
+            createdAt: recent.createdAt,
+          },
+        })
+        .from(threads)
+        .leftJoinLateral(recent, sql`true`)
+        .where(eq(threads.id, p('threadId')))
+        .orderBy(desc(recent.seq), desc(recent.position))
+        .prepare('thread_memory');
+    })(),
   }));
 
 export async function getThread(db: Db, threadId: string): Promise<Thread | undefined> {
