@@ -17,9 +17,9 @@ export const UNFINISHED_RUN_STATUSES = [
   'requires_action',
 ] as const;
 /**
- * `UNFINISHED_RUN_STATUSES` as a list of SQL literals, `('queued', …)`: the predicate of the
- * partial index `runs_thread_unfinished`, and what a statement that means to use that index says.
- * A planner takes a partial index only for a condition it can see implies the index's one, so
+ * `UNFINISHED_RUN_STATUSES` as a list of SQL literals, `('queued', …)`: the predicate of
+ * PostgreSQL's partial index `runs_thread_unfinished`, and what a statement that means to use
+ * that index says (both engines type it in, so their statements read alike). A planner takes a partial index only for a condition it can see implies the index's one, so
  * the values are typed into the statement, never bound as parameters.
  */
 export const UNFINISHED_SQL = `(${UNFINISHED_RUN_STATUSES.map((s) => `'${s}'`).join(', ')})`;

@@ -11,7 +11,6 @@ import {
   type RunError,
   type RunUsage,
   TITLE_SOURCES,
-  UNFINISHED_SQL,
   WEBHOOK_STATUSES,
 } from '../run-columns';
 
@@ -155,11 +154,6 @@ export const runs = sqliteTable(
   (t) => [
     uniqueIndex('runs_thread_seq').on(t.threadId, t.seq),
     index('runs_status_created').on(t.status, t.createdAt),
-    // A thread's unfinished runs, oldest first: whether the thread is busy (ingress), and the
-    // run that follows one that ends. Partial, so a long thread's finished runs are not walked.
-    index('runs_thread_unfinished')
-      .on(t.threadId, t.seq)
-      .where(sql`${t.status} in ${sql.raw(UNFINISHED_SQL)}`),
   ],
 );
 
@@ -185,14 +179,7 @@ export const outbox = sqliteTable(
     /** A relay's lease on an undelivered row: no other process relays it before this time. */
     claimedUntil: integer('claimed_until', { mode: 'timestamp_ms' }),
   },
-  (t) => [
-    index('outbox_pending').on(t.deliveredAt, t.id),
-    // A run's undelivered rows, by run: what a finish hands the next run's job to, and what a
-    // retried attempt sends again. Partial, so it holds only the few rows still undelivered: a
-    // lookup in outbox_pending walks every row delivered since the last vacuum on PostgreSQL,
-    // whose index keeps an entry for each old version of a row until then.
-    index('outbox_run_pending').on(t.runId).where(sql`${t.deliveredAt} is null`),
-  ],
+  (t) => [index('outbox_pending').on(t.deliveredAt, t.id)],
 );
 
 /**

@@ -12,12 +12,7 @@ import type {
   RunFinish,
   WebhookTargets,
 } from '../../store';
-import {
-  isFinishedStatus,
-  isUnfinished,
-  type RunCancel,
-  UNFINISHED_SQL,
-} from '../../types';
+import { isFinishedStatus, isUnfinished, type RunCancel, UNFINISHED_SQL } from '../../types';
 import { clientOf, type Db, type Tx } from '../database';
 import { type Conn, commitWrite } from '../group-commit';
 import { Params, runFromRow } from '../raw-rows';

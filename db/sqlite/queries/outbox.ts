@@ -66,7 +66,7 @@ export async function markOutboxDelivered(db: Db, ids: number[]): Promise<Delive
 /**
  * Hands a run's job to its own `agent.run.requested` row while that row is undelivered (see
  * `Store.finishRun`); undefined when the row is out already. Pending rows are few, and the
- * `outbox_run_pending` index finds them.
+ * `outbox_pending` index finds them.
  */
 export function handEnqueueStatement(db: Db) {
   return db

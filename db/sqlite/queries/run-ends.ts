@@ -66,11 +66,7 @@ const statements = (db: Db) =>
       .select({ id: runs.id })
       .from(runs)
       .where(
-        and(
-          eq(runs.threadId, p('threadId')),
-          isUnfinished(runs.status),
-          lt(runs.seq, p('seq')),
-        ),
+        and(eq(runs.threadId, p('threadId')), isUnfinished(runs.status), lt(runs.seq, p('seq'))),
       )
       .limit(1)
       .prepare(),
@@ -114,13 +110,7 @@ const statements = (db: Db) =>
     next: db
       .select({ id: runs.id })
       .from(runs)
-      .where(
-        and(
-          eq(runs.threadId, p('threadId')),
-          isUnfinished(runs.status),
-          ne(runs.id, p('id')),
-        ),
-      )
+      .where(and(eq(runs.threadId, p('threadId')), isUnfinished(runs.status), ne(runs.id, p('id'))))
       .orderBy(asc(runs.seq))
       .limit(1)
       .prepare(),

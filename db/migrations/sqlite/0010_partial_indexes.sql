@@ -1,2 +1,0 @@
-CREATE INDEX `outbox_run_pending` ON `outbox` (`run_id`) WHERE "outbox"."delivered_at" is null;--> statement-breakpoint
-CREATE INDEX `runs_thread_unfinished` ON `runs` (`thread_id`,`seq`) WHERE "runs"."status" in ('queued', 'running', 'cancelling', 'requires_action');
