@@ -1,9 +1,9 @@
-import { type Column, type SQL, sql } from 'drizzle-orm';
-
 /**
  * The run row's typed columns, shared by both schemas and the services: its states (and which of
  * them are finished), its error and its token usage.
  */
+import { type Column, type SQL, sql } from 'drizzle-orm';
+
 /**
  * A run waiting for its job or in it: a thread's runs go one at a time, oldest first.
  * `cancelling`: a cancel was accepted while the run was running; its worker has not stopped yet.
@@ -19,8 +19,9 @@ export const UNFINISHED_RUN_STATUSES = [
 /**
  * `UNFINISHED_RUN_STATUSES` as a list of SQL literals, `('queued', …)`: the predicate of
  * PostgreSQL's partial index `runs_thread_unfinished`, and what a statement that means to use
- * that index says (both engines type it in, so their statements read alike). A planner takes a partial index only for a condition it can see implies the index's one, so
- * the values are typed into the statement, never bound as parameters.
+ * that index says (both engines type it in, so their statements read alike). A planner takes
+ * a partial index only for a condition it can see implies the index's one, so the values are
+ * typed into the statement, never bound as parameters.
  */
 export const UNFINISHED_SQL = `(${UNFINISHED_RUN_STATUSES.map((s) => `'${s}'`).join(', ')})`;
 /** `status in ('queued', …)`, with the values typed in (see `UNFINISHED_SQL`), for either engine. */
